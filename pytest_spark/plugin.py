@@ -1,0 +1,170 @@
+"""pytest hooks of pytest-spark. Thin by design: each hook routes to session.py.
+
+Loaded through the ``pytest11`` entry point ``spark``. Module-level hooks
+register options and markers; the run's hooks live on ``SparkPlugin``, which is
+registered only once the configuration is known to be valid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from . import catalog, options, waivers
+from . import session as run
+from .config import ConfigError, build
+from .verdict import GO, one_line
+
+STATE = pytest.StashKey[run.SparkState]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    options.add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for suite in catalog.Suite:
+        config.addinivalue_line("markers", f"{suite}: Spark {suite} checks (pytest-spark)")
+    for name, text in catalog.OTHER_MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text} (pytest-spark)")
+    config.addinivalue_line(
+        "markers", "spark_check(id): bind this test to a check id of the pytest-spark catalog"
+    )
+    if config.option.help or config.option.markers or config.option.showfixtures:
+        return
+    try:
+        cfg = build(
+            path=_path(config.getoption("spark_config")),
+            env_name=config.getoption("spark_env"),
+            overrides=options.overrides(config),
+        )
+        loaded, source = waivers.load(_path(config.getoption("spark_waivers")))
+    except ConfigError as exc:
+        raise pytest.UsageError(f"pytest-spark: {exc}") from None
+    state = run.SparkState(
+        config=cfg,
+        waivers=loaded,
+        waivers_source=source,
+        evidence_dir=Path(config.getoption("spark_evidence_dir")),
+        release=cfg.release["version"] or "",
+        write_bundle=not config.getoption("spark_no_bundle"),
+        active=bool(config.getoption("release")),
+    )
+    config.stash[STATE] = state
+    from . import fixtures
+
+    config.pluginmanager.register(fixtures, "spark-fixtures")
+    config.pluginmanager.register(SparkPlugin(config, state), "spark-run")
+    if config.pluginmanager.hasplugin("html"):
+        from .report import html
+
+        config.pluginmanager.register(html.HtmlHooks(state), "spark-html")
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None
+
+
+class SparkPlugin:
+    """The run's hooks; state lives in ``config.stash[STATE]``."""
+
+    def __init__(self, config: pytest.Config, state: run.SparkState) -> None:
+        self.config = config
+        self.state = state
+        self.is_worker = hasattr(config, "workerinput")
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        """Before -m filtering: give each bound test its catalog suite marker and junit ids."""
+        for item in items:
+            check = run.check_of(item)
+            if check is None:
+                continue
+            if item.get_closest_marker(str(check.suite)) is None:
+                item.add_marker(str(check.suite))
+            item.user_properties += [
+                ("spark_check", check.id),
+                ("spark_severity", str(check.severity)),
+            ]
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.state.selected.update(item.nodeid for item in session.items)
+        if any(run.is_spark_item(item) for item in session.items):
+            self.state.active = True
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        self.state.selected.update(ids)
+        self.state.active = True if ids and self.state.active else self.state.active
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        check = run.check_of(item)
+        if check is not None:
+            reason = run.policy_skip_reason(check, self.state.config.policy)
+            if reason:
+                pytest.skip(reason)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[Any]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        if run.check_of(item) is not None:
+            report.spark = run.phase_payload(item, report, call, self.state)  # type: ignore[attr-defined]
+        return report
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if not self.is_worker:
+            run.absorb(self.state, report)
+            if getattr(report, "spark", None) is not None:
+                self.state.active = True
+
+    def pytest_report_header(self) -> list[str]:
+        cfg = self.state.config
+        return [
+            f"spark: release={self.state.release or '-'} env={cfg.env or '-'} "
+            f"config={cfg.source or '(defaults)'} evidence={self.state.evidence_dir}/"
+        ]
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> Generator[None, None, None]:
+        """Decide before the report plugins write (the HTML banner needs it), bundle after."""
+        state = self.state
+        if self.is_worker or not state.active:
+            return (yield)
+        state.verdict = run.decide(
+            state, session.exitstatus, session.shouldstop or session.shouldfail
+        )
+        session.exitstatus = run.exit_status(state, session.exitstatus)
+        result = yield
+        if state.write_bundle:
+            run.finish(state, self.config.rootpath, _report_files(self.config))
+        tr = self.config.pluginmanager.get_plugin("terminalreporter")
+        if tr is not None:
+            where = str(state.tarball) if state.tarball else "(no bundle written)"
+            go = state.verdict["verdict"] == GO
+            tr.write_line(one_line(state.verdict, where), bold=True, green=go, red=not go)
+        return result
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        verdict = self.state.verdict
+        if verdict is None:
+            return
+        terminalreporter.section(f"spark verdict: {verdict['verdict']}", sep="=", bold=True)
+        for line in run.summary_lines(verdict):
+            terminalreporter.write_line(line)
+
+
+def _report_files(config: pytest.Config) -> dict[str, Path]:
+    out = {}
+    junit = config.getoption("xmlpath", None)
+    if junit:
+        out["junit.xml"] = Path(junit)
+    html = config.getoption("htmlpath", None)
+    if html:
+        out["report.html"] = Path(html)
+    return out

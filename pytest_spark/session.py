@@ -1,0 +1,296 @@
+"""Run state and the plain functions behind the plugin's hooks.
+
+The hooks in plugin.py only route pytest events here; everything that decides
+something (outcome classification, policy gates, verdict, bundle) is a function
+that can be read and tested without pytest's machinery.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import platform
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from . import __version__, bundle, catalog, verdict
+from .config import SparkConfig
+from .evidence import build_record, utc_iso
+from .waivers import Waiver
+
+POLICY_PREFIX = "policy: "
+
+
+class ProbeError(Exception):
+    """The check could not evaluate its target (unreachable, timed out, refused).
+
+    Raised by probes; classified as ERROR ("could not verify"), never as a failure.
+    """
+
+
+@dataclass
+class SparkState:
+    """Per-run state kept in ``config.stash`` (no module globals)."""
+
+    config: SparkConfig
+    waivers: list[Waiver]
+    waivers_source: str
+    evidence_dir: Path
+    release: str
+    write_bundle: bool = True
+    started: float = field(default_factory=time.time)
+    run_id: str = ""
+    active: bool = False
+    selected: set[str] = field(default_factory=set)  # nodeids
+    finished: set[str] = field(default_factory=set)
+    tests: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    partial: dict[str, dict[str, Any]] = field(default_factory=dict)  # nodeid -> in progress
+    artifacts: dict[str, dict[str, bytes]] = field(default_factory=lambda: defaultdict(dict))
+    unbound_failures: int = 0
+    verdict: dict[str, Any] | None = None
+    bundle_path: Path | None = None
+    tarball: Path | None = None
+
+    def __post_init__(self) -> None:
+        stamp = dt.datetime.fromtimestamp(self.started, dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+        self.run_id = self.run_id or f"{stamp}-{secrets.token_hex(3)}"
+
+
+def check_of(item: pytest.Item) -> catalog.Check | None:
+    """The catalog entry a test is bound to with @pytest.mark.spark_check("ID")."""
+    mark = item.get_closest_marker("spark_check")
+    if mark is None:
+        return None
+    if len(mark.args) != 1 or not isinstance(mark.args[0], str):
+        raise pytest.UsageError(f"{item.nodeid}: spark_check takes exactly one check id")
+    try:
+        return catalog.get(mark.args[0])
+    except KeyError as exc:
+        raise pytest.UsageError(f"{item.nodeid}: {exc.args[0]}") from None
+
+
+def is_spark_item(item: pytest.Item) -> bool:
+    names = {m.name for m in item.iter_markers()}
+    return bool(names & ({"spark_check", *catalog.SUITES, *catalog.OTHER_MARKERS}))
+
+
+def policy_skip_reason(check: catalog.Check, policy: dict[str, Any] | Any) -> str | None:
+    """Why a check may not run under this run's policy, or None when it may."""
+    gate = check.policy_gate
+    if gate == "disruptive":
+        if policy["production"]:
+            return f"{POLICY_PREFIX}{check.id} is disruptive and the target is production"
+        if not policy["allow_disruptive"]:
+            return f"{POLICY_PREFIX}{check.id} is disruptive; pass --spark-allow-disruptive"
+    elif gate == "writes" and not policy["allow_writes"]:
+        return f"{POLICY_PREFIX}{check.id} writes to the target; pass --spark-allow-writes"
+    return None
+
+
+def classify(report: pytest.TestReport, call: pytest.CallInfo[Any]) -> tuple[str, str, str]:
+    """(outcome, skip_kind, message) of one phase: assertion = failed, anything else = error."""
+    if report.passed:
+        return verdict.PASSED, "", ""
+    if report.skipped:
+        reason = _skip_reason(report)
+        kind = "policy" if reason.startswith(POLICY_PREFIX) else "skip"
+        return verdict.SKIPPED, kind, reason.removeprefix(POLICY_PREFIX)
+    excinfo = call.excinfo
+    message = _first_lines(excinfo.exconly() if excinfo else str(report.longrepr))
+    if (
+        report.when == "call"
+        and excinfo is not None
+        and excinfo.errisinstance((AssertionError, pytest.fail.Exception))
+    ):
+        first = str(excinfo.value).strip().splitlines()
+        return verdict.FAILED, "", _first_lines(first[0] if first else message)
+    return verdict.ERROR, "", message
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr or "")
+
+
+def _first_lines(text: str, limit: int = 600) -> str:
+    lines = [ln for ln in text.strip().splitlines() if ln.strip()]
+    text = " ".join(ln.strip() for ln in lines[:6])
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def phase_payload(
+    item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo[Any], state: SparkState
+) -> dict[str, Any]:
+    """Plain data attached to a report so it survives xdist's wire format."""
+    outcome, skip_kind, message = classify(report, call)
+    payload: dict[str, Any] = {
+        "when": report.when,
+        "outcome": outcome,
+        "skip_kind": skip_kind,
+        "message": state.config.redactor.text(message),
+        "start": call.start,
+        "stop": call.stop,
+    }
+    if report.when == "teardown":
+        recorder = item.stash.get(RECORDER_KEY, None)
+        if recorder is not None:
+            payload.update(recorder.export())
+    check = check_of(item)
+    payload["check"] = check.id if check else ""
+    return payload
+
+
+RECORDER_KEY = pytest.StashKey["Any"]()
+
+
+def absorb(state: SparkState, report: pytest.TestReport) -> None:
+    """Fold one phase report (local or from an xdist worker) into the run's results."""
+    payload = getattr(report, "spark", None)
+    if payload is None:
+        if report.failed:
+            state.unbound_failures += 1
+        if report.when == "teardown":
+            state.finished.add(report.nodeid)
+        return
+    nodeid = report.nodeid
+    cur = state.partial.setdefault(
+        nodeid,
+        {"nodeid": nodeid, "outcome": verdict.PASSED, "start": payload["start"], "message": ""},
+    )
+    cur["stop"] = payload["stop"]
+    if payload["outcome"] != verdict.PASSED and cur["outcome"] in (verdict.PASSED,):
+        cur.update(outcome=payload["outcome"], skip_kind=payload["skip_kind"])
+        cur["message"] = payload["message"]
+    elif payload["outcome"] == verdict.ERROR and cur["outcome"] != verdict.ERROR:
+        # a teardown error after a failure still means the check could not be trusted
+        cur.update(outcome=verdict.ERROR, message=payload["message"])
+    if payload["when"] == "teardown":
+        state.finished.add(nodeid)
+        done = state.partial.pop(nodeid)
+        done["observations"] = payload.get("observations", [])
+        arts = payload.get("artifacts", {})
+        done["artifacts"] = arts
+        if payload["check"]:
+            state.tests[payload["check"]].append(done)
+            state.artifacts[payload["check"]].update(arts)
+        elif done["outcome"] in (verdict.FAILED, verdict.ERROR):
+            state.unbound_failures += 1
+
+
+def records(state: SparkState) -> list[dict[str, Any]]:
+    return [build_record(catalog.get(cid), tests) for cid, tests in sorted(state.tests.items())]
+
+
+def decide(state: SparkState, exitstatus: int | pytest.ExitCode, shouldstop: Any) -> dict[str, Any]:
+    interrupted = bool(shouldstop) or int(exitstatus) in (
+        pytest.ExitCode.INTERRUPTED,
+        pytest.ExitCode.INTERNAL_ERROR,
+    )
+    not_run = sorted(state.selected - state.finished)
+    return verdict.compute(
+        records(state),
+        waivers=state.waivers,
+        exempt=state.config.policy["exempt"],
+        day=dt.datetime.fromtimestamp(state.started, dt.UTC).date(),
+        interrupted=interrupted,
+        not_run=not_run,
+    )
+
+
+def exit_status(state: SparkState, original: int) -> int:
+    """0 on GO (unless a test outside the catalog failed), non-zero on NO-GO."""
+    assert state.verdict is not None
+    if state.verdict["verdict"] == verdict.GO:
+        return pytest.ExitCode.TESTS_FAILED if state.unbound_failures else pytest.ExitCode.OK
+    return original if original not in (0, pytest.ExitCode.NO_TESTS_COLLECTED) else 1
+
+
+def run_metadata(state: SparkState, rootdir: Path, end: float) -> dict[str, Any]:
+    cfg = state.config
+    return {
+        "run_id": state.run_id,
+        "release": state.release,
+        "start": utc_iso(state.started),
+        "end": utc_iso(end),
+        "host": socket.gethostname(),
+        "python": platform.python_version(),
+        "pytest": pytest.__version__,
+        "tool": {"pytest-spark-deploy": __version__},
+        "suite_git_sha": git_sha(rootdir),
+        "argv": [cfg.redactor.text(a) for a in sys.argv[1:]],
+        "config": cfg.redacted(),
+        "waivers_source": state.waivers_source,
+        "artifact_digest": cfg.release["artifact_digest"],
+        "interrupted": bool(state.verdict and state.verdict["interrupted"]),
+        "not_run": state.verdict["not_run"] if state.verdict else [],
+    }
+
+
+def git_sha(rootdir: Path) -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=rootdir,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def finish(state: SparkState, rootdir: Path, extra_files: dict[str, Path]) -> None:
+    """Write the bundle (and the CI step summary) for a decided run."""
+    assert state.verdict is not None
+    run = run_metadata(state, rootdir, time.time())
+    policy = {
+        "exempt": list(state.config.policy["exempt"]),
+        "allow_writes": state.config.policy["allow_writes"],
+        "allow_disruptive": state.config.policy["allow_disruptive"],
+        "production": state.config.policy["production"],
+    }
+    data = bundle.RunData(
+        run_id=state.run_id,
+        release=state.release,
+        records=records(state),
+        artifacts=dict(state.artifacts),
+        verdict=state.verdict,
+        waivers=state.waivers,
+        policy=policy,
+        run=run,
+        extra_files=extra_files,
+    )
+    state.bundle_path, state.tarball = bundle.write_bundle(state.evidence_dir, data)
+    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if step_summary:
+        with open(step_summary, "a", encoding="utf-8") as fh:
+            fh.write((state.bundle_path / "summary.md").read_text(encoding="utf-8"))
+
+
+def summary_lines(v: dict[str, Any]) -> list[str]:
+    """The terminal's verdict section: reasons, warnings, waivers."""
+    lines = [f"  {r['check']:6} {r['outcome']:11} {r['message']}" for r in v["reasons"]]
+    lines += [f"  {w['check']:6} {'warning':11} {w['message']}" for w in v["warnings"]]
+    lines += [
+        f"  {w['check']:6} {'waived':11} by {w['approver']} until {w['expires']}: "
+        f"{w['justification']}"
+        for w in v["waivers"]["applied"]
+    ]
+    lines += [
+        f"  {w['check']:6} {'EXPIRED':11} waiver expired {w['expires']}, not applied"
+        for w in v["waivers"]["expired"]
+    ]
+    return lines
