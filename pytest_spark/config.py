@@ -194,6 +194,8 @@ def expand_env(value: Any, where: str, environ: Mapping[str, str], redactor: Red
 def coerce(value: Any, spec: Key, where: str) -> Any:
     """Check one value against its spec; ints are accepted where floats are expected."""
     expected = spec.type
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+        raise ConfigError(f"{where} must not be negative, got {value}")
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if expected is list:
@@ -210,8 +212,6 @@ def coerce(value: Any, spec: Key, where: str) -> Any:
         raise ConfigError(f"{where} must be a number, got {_show(value)}")
     if expected is str and not isinstance(value, str):
         raise ConfigError(f"{where} must be a string, got {_show(value)}")
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
-        raise ConfigError(f"{where} must not be negative, got {value}")
     return value
 
 

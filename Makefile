@@ -1,0 +1,61 @@
+# pytest-spark: the two commands a newcomer needs are `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+APT_PACKAGES := postgresql pgbouncer prometheus prometheus-alertmanager chrony faketime
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+RELEASE ?= v1.4.0
+FAULT ?=
+PYTEST_ARGS ?=
+
+.PHONY: setup system venv test test-fast lint format demo bench clean
+
+setup: system venv ## idempotent: system servers + .venv with the project (editable) and test extras
+
+system:
+	@missing=""; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v pgbouncer >/dev/null || missing="$$missing pgbouncer"; \
+	command -v prometheus >/dev/null || missing="$$missing prometheus"; \
+	command -v prometheus-alertmanager >/dev/null || missing="$$missing prometheus-alertmanager"; \
+	command -v chronyd >/dev/null || [ -x /usr/sbin/chronyd ] || missing="$$missing chrony"; \
+	command -v faketime >/dev/null || missing="$$missing faketime"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  $(SUDO) apt-get update -q && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
+	else echo "system packages present: $(APT_PACKAGES)"; fi
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@rm -f $(VENV)/.installed-*; touch $@
+
+test: setup lint ## the whole suite: unit, plugin, sandbox and check tests
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-fast: setup ## unit + plugin tests only (no reference stack)
+	$(BIN)/pytest tests/unit tests/plugin -n 2 $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+demo: setup ## start the reference stack, run every check, print the verdict and the bundle
+	@$(BIN)/python -m pytest_spark.demo --release $(RELEASE) $(if $(FAULT),--fault $(FAULT))
+
+bench: setup
+	$(BIN)/python benchmarks/plugin_overhead.py
+	$(BIN)/python benchmarks/bundle_write_verify.py
+
+clean:
+	rm -rf .sandbox reports/*/ .pytest_cache .ruff_cache

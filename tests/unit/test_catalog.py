@@ -1,0 +1,47 @@
+"""The catalog holds the 28 checks of CHECKS.md, and the README table is generated from it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from pytest_spark import catalog, config
+
+ROOT = Path(__file__).resolve().parents[2]
+SPEC = ROOT.parent / "shared" / "spec" / "CHECKS.md"
+
+
+def test_28_checks_in_three_suites():
+    assert len(catalog.CHECKS) == 28
+    counts = {s: sum(c.suite == s for c in catalog.CHECKS) for s in catalog.Suite}
+    assert counts == {
+        catalog.Suite.BLINDSPOTS: 9,
+        catalog.Suite.PREFLIGHT: 9,
+        catalog.Suite.REDTEAM: 10,
+    }
+
+
+def test_catalog_matches_the_spec_when_present():
+    if not SPEC.is_file():  # the spec sits beside the repo in this workplace
+        return
+    text = SPEC.read_text()
+    found = dict(re.findall(r"^([A-Z]{2}-\d\d) .+? -- (blocker|warning)", text, re.M))
+    assert found == {c.id: str(c.severity) for c in catalog.CHECKS}
+    gates = dict(re.findall(r"^([A-Z]{2}-\d\d) .+? -- blocker, (writes|disruptive)", text, re.M))
+    assert gates == {c.id: c.policy_gate for c in catalog.CHECKS if c.policy_gate}
+
+
+def between(text: str, name: str) -> str:
+    m = re.search(rf"<!-- {name}:begin -->\n(.*?)\n<!-- {name}:end -->", text, re.S)
+    assert m, f"README has no generated {name} block"
+    return m.group(1)
+
+
+def test_readme_catalog_table_is_the_generated_one():
+    readme = (ROOT / "README.md").read_text()
+    assert between(readme, "catalog") == catalog.markdown_table()
+
+
+def test_readme_config_reference_is_the_generated_one():
+    readme = (ROOT / "README.md").read_text()
+    assert between(readme, "config") == config.reference_markdown()
