@@ -1,0 +1,85 @@
+"""Write and verify an evidence bundle holding 10,000 check records (goal <= 2 s).
+
+Records are synthetic but shaped like real ones (observations, a message,
+artifacts on every tenth); the verdict is computed, the bundle and its tar.gz
+written, then ``verify`` re-hashes and recomputes everything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import tempfile
+import time
+from pathlib import Path
+from unittest import mock
+
+from pytest_spark import bundle, catalog, verdict
+from pytest_spark.catalog import Check, Severity, Suite
+
+
+def synthetic_catalog(n: int) -> dict[str, Check]:
+    return {
+        f"BN-{i:05d}": Check(f"BN-{i:05d}", f"bench {i}", Suite.PREFLIGHT, Severity.BLOCKER, "x")
+        for i in range(n)
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--records", type=int, default=10_000)
+    args = parser.parse_args()
+    fake = synthetic_catalog(args.records)
+    records, artifacts = [], {}
+    for i, cid in enumerate(fake):
+        records.append(
+            {
+                "id": cid,
+                "title": fake[cid].title,
+                "suite": "preflight",
+                "severity": "blocker",
+                "outcome": "passed",
+                "skip_kind": "",
+                "message": "",
+                "start": "2026-11-26T00:00:00+00:00",
+                "end": "2026-11-26T00:00:01+00:00",
+                "duration_s": 0.01,
+                "tests": [{"nodeid": f"t::{cid}", "outcome": "passed"}],
+                "observations": [{"name": "reading", "data": {"value": i, "limit": 100}}],
+                "artifacts": [f"artifacts/{cid}/raw.txt"] if i % 10 == 0 else [],
+            }
+        )
+        if i % 10 == 0:
+            artifacts[cid] = {"raw.txt": f"raw capture {i}\n".encode() * 20}
+    where = Path(__file__).resolve().parents[1] / "reports"  # where real bundles go
+    where.mkdir(exist_ok=True)
+    with mock.patch.dict(catalog.BY_ID, fake), tempfile.TemporaryDirectory(dir=where) as tmp:
+        start = time.perf_counter()
+        v = verdict.compute(records, day=dt.date(2026, 11, 26))
+        data = bundle.RunData(
+            run_id="bench",
+            release="bench",
+            records=records,
+            artifacts=artifacts,
+            verdict=v,
+            waivers=[],
+            policy={"exempt": []},
+            run={"start": "2026-11-26T00:00:00+00:00", "end": "2026-11-26T00:00:05+00:00"},
+        )
+        folder, tarball = bundle.write_bundle(Path(tmp), data)
+        written = time.perf_counter()
+        result = bundle.verify(folder)
+        verified = time.perf_counter()
+        assert result.ok, result.problems[:5]
+        result_tar = bundle.verify(tarball)
+        tar_verified = time.perf_counter()
+        assert result_tar.ok
+    print(f"{args.records} records ({len(artifacts)} artifacts)")
+    print(f"  verdict + bundle + tar.gz write: {written - start:.3f} s")
+    print(f"  verify folder:                   {verified - written:.3f} s")
+    print(f"  write + verify total:            {verified - start:.3f} s (goal <= 2 s)")
+    print(f"  (verify of the .tar.gz incl. extraction: {tar_verified - verified:.3f} s)")
+
+
+if __name__ == "__main__":
+    main()
