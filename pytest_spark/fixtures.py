@@ -28,3 +28,17 @@ def evidence(request: pytest.FixtureRequest, spark_config: SparkConfig) -> Recor
     recorder = Recorder(check=check, redactor=spark_config.redactor)
     request.node.stash[run.RECORDER_KEY] = recorder
     return recorder
+
+
+@pytest.fixture(scope="session")
+def spark_sandbox(request: pytest.FixtureRequest):
+    """The running reference stack (with --spark-sandbox): inject/revert faults by name.
+
+    ``with spark_sandbox.inject("csp-unsafe-inline"): ...`` always reverts.
+    """
+    from .plugin import SANDBOX
+
+    box = request.config.stash.get(SANDBOX, None)
+    if box is None:
+        pytest.skip("needs --spark-sandbox")
+    return box

@@ -51,6 +51,19 @@ def add_options(parser: pytest.Parser) -> None:
         help="start the reference stack and point every target at it",
     )
     group.addoption(
+        "--spark-sandbox-dir",
+        default=".sandbox",
+        metavar="DIR",
+        help="state dir of the sandbox; a stack already running there is reused (default .sandbox)",
+    )
+    group.addoption(
+        "--spark-check",
+        action="append",
+        default=[],
+        metavar="IDS",
+        help="run only these check ids (comma separated, repeatable), e.g. PF-05,RT-04",
+    )
+    group.addoption(
         "--spark-no-bundle",
         action="store_true",
         default=False,
@@ -60,13 +73,24 @@ def add_options(parser: pytest.Parser) -> None:
         group.addoption(flag, default=None, dest=dest(flag), help=text)
 
 
-def overrides(config: pytest.Config) -> dict[str, dict[str, object]]:
-    """The CLI's contribution to the config, as a layer over spark.toml."""
+def selected_ids(config: pytest.Config) -> set[str]:
+    return {i.strip() for v in config.getoption("spark_check") for i in v.split(",") if i.strip()}
+
+
+def overrides(
+    config: pytest.Config, base: dict[str, dict[str, object]] | None = None
+) -> dict[str, dict[str, object]]:
+    """The CLI's contribution to the config (over ``base``, e.g. the sandbox's targets)."""
     out: dict[str, dict[str, object]] = {"targets": {}, "policy": {}, "release": {}}
+    for sec, values in (base or {}).items():
+        if sec in out:
+            out[sec].update(values)
+    cli = {sec: {} for sec in out}
     for flag, (sec, key, _text) in TARGET_FLAGS.items():
-        out[sec][key] = config.getoption(dest(flag))
-    out["policy"]["allow_writes"] = config.getoption("spark_allow_writes")
-    out["policy"]["allow_disruptive"] = config.getoption("spark_allow_disruptive")
-    release = config.getoption("release")
-    out["release"]["version"] = release
+        cli[sec][key] = config.getoption(dest(flag))
+    cli["policy"]["allow_writes"] = config.getoption("spark_allow_writes")
+    cli["policy"]["allow_disruptive"] = config.getoption("spark_allow_disruptive")
+    cli["release"]["version"] = config.getoption("release")
+    for sec, values in cli.items():
+        out[sec].update({k: v for k, v in values.items() if v is not None})
     return out

@@ -19,6 +19,7 @@ from .config import ConfigError, build
 from .verdict import GO, one_line
 
 STATE = pytest.StashKey[run.SparkState]()
+SANDBOX = pytest.StashKey[Any]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -36,10 +37,11 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.option.help or config.option.markers or config.option.showfixtures:
         return
     try:
+        layer = _sandbox_layer(config)
         cfg = build(
             path=_path(config.getoption("spark_config")),
             env_name=config.getoption("spark_env"),
-            overrides=options.overrides(config),
+            overrides=options.overrides(config, layer),
         )
         loaded, source = waivers.load(_path(config.getoption("spark_waivers")))
     except ConfigError as exc:
@@ -49,7 +51,7 @@ def pytest_configure(config: pytest.Config) -> None:
         waivers=loaded,
         waivers_source=source,
         evidence_dir=Path(config.getoption("spark_evidence_dir")),
-        release=cfg.release["version"] or "",
+        release=cfg.release["version"] or (layer or {}).get("_sandbox", {}).get("version", ""),
         write_bundle=not config.getoption("spark_no_bundle"),
         active=bool(config.getoption("release")),
     )
@@ -62,6 +64,36 @@ def pytest_configure(config: pytest.Config) -> None:
         from .report import html
 
         config.pluginmanager.register(html.HtmlHooks(state), "spark-html")
+
+
+def _sandbox_layer(config: pytest.Config) -> dict[str, Any] | None:
+    """With --spark-sandbox: start (or reuse) the stack and return its targets as a layer."""
+    if not config.getoption("spark_sandbox"):
+        return None
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:  # xdist worker: the controller owns the stack
+        return workerinput["spark_sandbox_layer"]
+    from .sandbox.launcher import SandboxError
+    from .sandbox.targets import config_layer, start_or_attach
+
+    try:
+        box, started = start_or_attach(Path(config.getoption("spark_sandbox_dir")))
+    except SandboxError as exc:
+        raise pytest.UsageError(f"pytest-spark: {exc}") from None
+    config.stash[SANDBOX] = box
+    if started:
+        config.add_cleanup(box.down)
+    return config_layer(box.endpoints)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist controller: hand the sandbox's targets to each worker (no second stack)."""
+    state = node.config.stash.get(STATE, None)
+    if state is not None and node.config.getoption("spark_sandbox"):
+        from .sandbox.targets import config_layer
+
+        node.workerinput["spark_sandbox_layer"] = config_layer(node.config.stash[SANDBOX].endpoints)
 
 
 def _path(value: str | None) -> Path | None:
@@ -79,6 +111,16 @@ class SparkPlugin:
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         """Before -m filtering: give each bound test its catalog suite marker and junit ids."""
+        wanted = options.selected_ids(self.config)
+        if wanted:
+            unknown = wanted - set(catalog.BY_ID)
+            if unknown:
+                raise pytest.UsageError(f"--spark-check: unknown check id(s) {sorted(unknown)}")
+            keep = [i for i in items if (c := run.check_of(i)) is not None and c.id in wanted]
+            drop = [i for i in items if i not in keep]
+            if drop:
+                self.config.hook.pytest_deselected(items=drop)
+                items[:] = keep
         for item in items:
             check = run.check_of(item)
             if check is None:

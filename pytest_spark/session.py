@@ -30,13 +30,6 @@ from .waivers import Waiver
 POLICY_PREFIX = "policy: "
 
 
-class ProbeError(Exception):
-    """The check could not evaluate its target (unreachable, timed out, refused).
-
-    Raised by probes; classified as ERROR ("could not verify"), never as a failure.
-    """
-
-
 @dataclass
 class SparkState:
     """Per-run state kept in ``config.stash`` (no module globals)."""

@@ -1,0 +1,45 @@
+"""Prometheus through prometheus-api-client, with an explicit deadline on every query."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import ProbeError
+
+
+class Prometheus:
+    def __init__(self, url: str, *, timeout: float, verify: bool = True) -> None:
+        from prometheus_api_client import PrometheusConnect
+
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self._api = PrometheusConnect(url=self.url, disable_ssl=not verify, timeout=timeout)
+        self._session = self._api._session
+
+    def query(self, promql: str) -> list[dict[str, Any]]:
+        """Instant query; returns the raw result list (metric + value) as the API gave it."""
+        try:
+            return self._api.custom_query(promql, timeout=self.timeout)
+        except Exception as exc:  # the client raises requests/own errors; all mean "could not ask"
+            raise _probe_error(self.url, self.timeout, exc) from None
+
+    def api(self, path: str, params: dict[str, str] | None = None) -> Any:
+        """GET /api/v1/<path> (targets, rules, status/...): data of a success response."""
+        import requests
+
+        url = f"{self.url}/api/v1/{path}"
+        try:
+            resp = self._session.get(url, params=params, timeout=self.timeout)
+            body = resp.json()
+        except (requests.RequestException, ValueError) as exc:
+            raise _probe_error(url, self.timeout, exc) from None
+        if body.get("status") != "success":
+            raise ProbeError(f"{url}: {body.get('errorType')}: {body.get('error')}")
+        return body["data"]
+
+
+def _probe_error(url: str, timeout: float, exc: Exception) -> ProbeError:
+    text = str(exc)
+    if "timed out" in text.lower() or "timeout" in type(exc).__name__.lower():
+        return ProbeError(f"timed out after {timeout} s talking to Prometheus at {url}")
+    return ProbeError(f"cannot query Prometheus at {url}: {type(exc).__name__}: {text[:200]}")

@@ -1,0 +1,61 @@
+"""Point a run at a sandbox: the config layer that --spark-sandbox puts over spark.toml."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+DEFAULT_STATE_DIR = Path(".sandbox")
+
+
+def config_layer(endpoints: Any) -> dict[str, dict[str, Any]]:
+    """Targets and release expectations of a running stack (CLI-level overrides)."""
+    from .app.flags import FLAG_DEFINITIONS
+    from .migrate import latest_version
+
+    version = endpoints.release_version
+    return {
+        "targets": {
+            "api_urls": list(endpoints.api_urls),
+            "db_dsn": endpoints.db_dsn,
+            "pgbouncer_dsn": endpoints.pgbouncer_dsn,
+            "pgbouncer_admin_dsn": endpoints.pgbouncer_admin_dsn,
+            "prometheus_url": endpoints.prometheus_url,
+            "alertmanager_url": endpoints.alertmanager_url,
+            "ntp_servers": [endpoints.ntp_server],
+        },
+        "release": {
+            "git_sha": endpoints.git_sha,
+            "migration": latest_version(endpoints.migrations_dir),
+            "sbom": endpoints.sbom_path,
+            "pending_migrations_dir": endpoints.pending_migrations_dir,
+            "new_flags": sorted(
+                n
+                for n, d in FLAG_DEFINITIONS.items()
+                if d.kind == "release" and d.introduced_in == version
+            ),
+            "kill_switches": sorted(
+                n for n, d in FLAG_DEFINITIONS.items() if d.kind == "kill-switch"
+            ),
+        },
+        "_sandbox": {"version": version},
+    }
+
+
+def start_or_attach(state_dir: Path) -> tuple[Any, bool]:
+    """A running stack in ``state_dir`` is reused (warm runs); else one is started.
+
+    Returns (sandbox, started_here): only a stack started here is stopped at the end.
+    """
+    from .launcher import Sandbox, SandboxError
+
+    try:
+        box = Sandbox.attach(state_dir)
+        box.endpoints  # noqa: B018 - raises if the state is unusable
+        if box.status().get("running"):
+            return box, False
+    except SandboxError:
+        pass
+    box = Sandbox(state_dir)
+    box.up()
+    return box, True
