@@ -58,8 +58,19 @@ class SparkState:
         self.run_id = self.run_id or f"{stamp}-{secrets.token_hex(3)}"
 
 
+_CHECK_KEY = pytest.StashKey["catalog.Check | None"]()
+
+
 def check_of(item: pytest.Item) -> catalog.Check | None:
-    """The catalog entry a test is bound to with @pytest.mark.spark_check("ID")."""
+    """The catalog entry a test is bound to with @pytest.mark.spark_check("ID") (memoised)."""
+    try:
+        return item.stash[_CHECK_KEY]
+    except KeyError:
+        check = item.stash[_CHECK_KEY] = _lookup_check(item)
+        return check
+
+
+def _lookup_check(item: pytest.Item) -> catalog.Check | None:
     mark = item.get_closest_marker("spark_check")
     if mark is None:
         return None

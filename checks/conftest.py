@@ -1,0 +1,96 @@
+"""Fixtures the checks share: targets from the run's config, and clients with deadlines.
+
+A check asks for what it needs (``api_urls``, ``db``, ``prometheus`` ...). A target
+that is not configured makes the check ERROR ("could not verify"), with the
+setting and flag to fix it, never pass silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from typing import Any
+
+import pytest
+
+from pytest_spark.config import SparkConfig
+from pytest_spark.probes import ProbeError
+
+FLAGS = {
+    "api_urls": "--spark-api-url",
+    "db_dsn": "--spark-db-dsn",
+    "pgbouncer_dsn": "--spark-pgbouncer-dsn",
+    "pgbouncer_admin_dsn": "--spark-pgbouncer-admin-dsn",
+    "prometheus_url": "--spark-prometheus-url",
+    "alertmanager_url": "--spark-alertmanager-url",
+    "ntp_servers": "--spark-ntp-server",
+}
+
+
+def require(cfg: SparkConfig, section: str, key: str) -> Any:
+    """The configured value, or a ProbeError that says how to configure it."""
+    value = cfg.section(section)[key]
+    if value in ("", [], None, 0):
+        flag = FLAGS.get(key)
+        how = f"set {section}.{key} in spark.toml" + (f" or pass {flag}" if flag else "")
+        raise ProbeError(f"no {section}.{key} configured: {how} (or use --spark-sandbox)")
+    return value
+
+
+@pytest.fixture(scope="session")
+def timeout(spark_config: SparkConfig) -> float:
+    """Deadline for every network call of a check (policy.timeout_s)."""
+    return float(spark_config.policy["timeout_s"])
+
+
+@pytest.fixture(scope="session")
+def thresholds(spark_config: SparkConfig) -> Any:
+    return spark_config.thresholds
+
+
+@pytest.fixture(scope="session")
+def release(spark_config: SparkConfig) -> Any:
+    return spark_config.release
+
+
+@pytest.fixture(scope="session")
+def schema(spark_config: SparkConfig) -> Any:
+    return spark_config.schema
+
+
+@pytest.fixture
+def api_urls(spark_config: SparkConfig) -> list[str]:
+    return [u.rstrip("/") for u in require(spark_config, "targets", "api_urls")]
+
+
+@pytest.fixture(scope="session")
+def http(spark_config: SparkConfig, timeout: float) -> Iterator[Any]:
+    """One httpx client for the run: deadline on every request, TLS verified by default."""
+    from pytest_spark.probes.http import make_client
+
+    targets = spark_config.targets
+    verify: bool | str = targets["ca_bundle"] or targets["verify_tls"]
+    with make_client(timeout=timeout, verify=verify, token=targets["auth_token"]) as client:
+        yield client
+
+
+@pytest.fixture
+def db(
+    spark_config: SparkConfig, timeout: float
+) -> Callable[..., AbstractContextManager[Any]]:
+    """``with db() as conn``: a read-only session on targets.db_dsn (``writes=True`` if allowed)."""
+    from pytest_spark.probes.db import connect
+
+    def open_session(*, writes: bool = False, dsn_key: str = "db_dsn") -> Any:
+        dsn = require(spark_config, "targets", dsn_key)
+        return connect(dsn, timeout=timeout, read_only=not writes)
+
+    return open_session
+
+
+@pytest.fixture
+def prometheus(spark_config: SparkConfig, timeout: float) -> Any:
+    from pytest_spark.probes.prometheus import Prometheus
+
+    url = require(spark_config, "targets", "prometheus_url")
+    return Prometheus(url, timeout=timeout, verify=bool(spark_config.targets["verify_tls"]))

@@ -1,0 +1,63 @@
+"""Run the real checks/ suite against the test session's sandbox and read the verdict.
+
+``run_checks("PF-06")`` is exactly what a user's run does (plugin, fixtures,
+verdict, bundle), only selected by id and pointed at the session's stack.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+CHECKS_DIR = Path(__file__).resolve().parents[2] / "checks"
+_runs = itertools.count()
+
+
+@dataclass
+class CheckRun:
+    ret: int
+    verdict: dict[str, Any]
+    folder: Path
+    output: str
+
+    def record(self, cid: str) -> dict[str, Any]:
+        return json.loads((self.folder / "checks" / f"{cid}.json").read_text())
+
+    def outcome(self, cid: str) -> str:
+        return self.record(cid)["outcome"]
+
+    def message(self, cid: str) -> str:
+        return self.record(cid)["message"]
+
+    def reason_ids(self) -> list[str]:
+        return [r["check"] for r in self.verdict["reasons"]]
+
+
+@pytest.fixture
+def run_checks(pytester: pytest.Pytester, sandbox: Any):
+    def run(*ids: str, writes: bool = False, disruptive: bool = False, args: tuple = ()) -> CheckRun:
+        evidence = pytester.path / f"reports-{next(_runs)}"
+        argv = [
+            str(CHECKS_DIR),
+            "-p", "no:cacheprovider",
+            "--spark-sandbox",
+            "--spark-sandbox-dir", str(sandbox.state_dir),
+            "--spark-evidence-dir", str(evidence),
+            "--spark-check", ",".join(ids),
+        ]
+        if writes:
+            argv.append("--spark-allow-writes")
+        if disruptive:
+            argv.append("--spark-allow-disruptive")
+        result = pytester.runpytest(*argv, *args)
+        folders = [p for p in evidence.glob("*/*") if p.is_dir()]
+        assert len(folders) == 1, f"no bundle written:\n{result.stdout.str()[-3000:]}"
+        verdict = json.loads((folders[0] / "verdict.json").read_text())
+        return CheckRun(int(result.ret), verdict, folders[0], result.stdout.str())
+
+    return run

@@ -1,0 +1,27 @@
+"""The project's own tests. One reference stack serves every test that needs it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """The stack, up and with Prometheus data; down even when tests fail."""
+    from pytest_spark.sandbox.launcher import Sandbox
+
+    box = Sandbox(tmp_path_factory.mktemp("sandbox") / "state")
+    try:
+        box.up(timeout=60)
+        box.wait_for_data(timeout=30)
+        yield box
+    finally:
+        box.down()
+
+
+@pytest.fixture(scope="session")
+def endpoints(sandbox: Any) -> Any:
+    return sandbox.endpoints
