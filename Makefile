@@ -23,9 +23,13 @@ system:
 	command -v chronyd >/dev/null || [ -x /usr/sbin/chronyd ] || missing="$$missing chrony"; \
 	command -v faketime >/dev/null || missing="$$missing faketime"; \
 	if [ -n "$$missing" ]; then \
-	  echo "installing system packages:$$missing"; \
+	  echo "installing system packages:$$missing (their system services are not started)"; \
+	  policy=""; if [ ! -e /usr/sbin/policy-rc.d ]; then policy=1; \
+	    printf '#!/bin/sh\nexit 101\n' | $(SUDO) tee /usr/sbin/policy-rc.d >/dev/null; \
+	    $(SUDO) chmod +x /usr/sbin/policy-rc.d; fi; \
 	  $(SUDO) apt-get update -q && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
+	  rc=$$?; [ -n "$$policy" ] && $(SUDO) rm -f /usr/sbin/policy-rc.d; exit $$rc; \
 	else echo "system packages present: $(APT_PACKAGES)"; fi
 
 venv: $(STAMP)
@@ -36,8 +40,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test]'
 	@rm -f $(VENV)/.installed-*; touch $@
 
-test: setup lint ## the whole suite: unit, plugin, sandbox and check tests
-	$(BIN)/pytest $(PYTEST_ARGS)
+test: setup lint ## the whole suite: unit + plugin tests in parallel, then sandbox + check tests
+	$(BIN)/pytest tests/unit tests/plugin -n 2 $(PYTEST_ARGS)
+	$(BIN)/pytest tests/sandbox tests/checks $(PYTEST_ARGS)
 
 test-fast: setup ## unit + plugin tests only (no reference stack)
 	$(BIN)/pytest tests/unit tests/plugin -n 2 $(PYTEST_ARGS)
