@@ -10,10 +10,18 @@ from . import ProbeError
 class Prometheus:
     def __init__(self, url: str, *, timeout: float, verify: bool = True) -> None:
         from prometheus_api_client import PrometheusConnect
+        from urllib3.util.retry import Retry
 
         self.url = url.rstrip("/")
         self.timeout = timeout
-        self._api = PrometheusConnect(url=self.url, disable_ssl=not verify, timeout=timeout)
+        # The client's default (3 retries, exponential backoff) turns a 5 s deadline into
+        # ~7 s for a refused port and ~26 s for a hung one: one attempt, one deadline.
+        self._api = PrometheusConnect(
+            url=self.url,
+            disable_ssl=not verify,
+            timeout=timeout,
+            retry=Retry(total=0, raise_on_status=False),
+        )
         self._session = self._api._session
 
     def query(self, promql: str) -> list[dict[str, Any]]:

@@ -25,6 +25,7 @@ def config_layer(endpoints: Any) -> dict[str, dict[str, Any]]:
             "ntp_servers": [endpoints.ntp_server],
         },
         "release": {
+            "version": version,
             "git_sha": endpoints.git_sha,
             "migration": latest_version(endpoints.migrations_dir),
             "sbom": endpoints.sbom_path,

@@ -1,0 +1,92 @@
+"""Database housekeeping steps run by background jobs: outbox relay, measurements, purge.
+
+Several API instances share one database: the relay claims rows with
+FOR UPDATE SKIP LOCKED, the purge deletes in bounded batches.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from .db import Database
+from .metrics import AppMetrics
+from .settings import AppSettings
+
+RELAY_BATCH = 500
+PURGE_BATCH = 5_000
+PLANTED_EXPIRED_KEYS = 3
+
+_PUBLISH = f"""
+WITH batch AS (
+    SELECT id FROM outbox WHERE published_at IS NULL
+    ORDER BY id LIMIT {RELAY_BATCH} FOR UPDATE SKIP LOCKED
+)
+UPDATE outbox o SET published_at = clock_timestamp() FROM batch WHERE o.id = batch.id
+"""
+_MEASURE = """
+SELECT
+    (SELECT count(*) FROM outbox WHERE published_at IS NULL),
+    COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - (
+        SELECT created_at FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT 1
+    )), 0),
+    (SELECT count(*) FROM idempotency_keys)
+"""
+_PURGE = f"""
+DELETE FROM idempotency_keys WHERE id IN (
+    SELECT id FROM idempotency_keys WHERE expires_at < now()
+    ORDER BY expires_at LIMIT {PURGE_BATCH}
+)
+"""
+_PLANT = """
+INSERT INTO idempotency_keys
+    (key, request_hash, state, response_status, response_body, created_at, expires_at)
+VALUES (%(key)s, 'planted-by-purge-stopped', 'done', 201, '{}'::jsonb,
+        now() - make_interval(secs => %(age)s),
+        now() - make_interval(secs => %(age)s) + make_interval(secs => %(ttl)s))
+"""
+
+
+class Housekeeping:
+    """The DB-side steps of the relay, monitor and purge jobs."""
+
+    def __init__(self, db: Database, metrics: AppMetrics, settings: AppSettings) -> None:
+        self.db = db
+        self.metrics = metrics
+        self.settings = settings
+        self.published_total = 0
+
+    async def publish_outbox(self) -> None:
+        """Relay step: mark a batch of events published, then beat the heartbeat."""
+        async with self.db.transaction() as conn:
+            cur = await conn.execute(_PUBLISH)
+            self.published_total += max(cur.rowcount, 0)
+        self.metrics.relay_heartbeat.set(time.time())
+
+    async def measure(self) -> None:
+        """Monitor step: outbox backlog and lag, keys stored, as the DB sees them."""
+        async with self.db.transaction() as conn:
+            cur = await conn.execute(_MEASURE)
+            row = await cur.fetchone()
+        assert row is not None
+        backlog, oldest_age, keys = row
+        self.metrics.outbox_backlog.set(backlog)
+        self.metrics.outbox_oldest_age.set(float(oldest_age))
+        self.metrics.idem_keys_stored.set(keys)
+
+    async def purge_keys(self) -> int:
+        """Purge step: delete expired idempotency keys; returns how many."""
+        async with self.db.transaction() as conn:
+            cur = await conn.execute(_PURGE)
+            return max(cur.rowcount, 0)
+
+    async def plant_expired_keys(self) -> list[str]:
+        """purge-stopped fault: insert keys already older than TTL + grace."""
+        age = self.settings.idempotency_ttl_s + self.settings.idempotency_grace_s + 3_600.0
+        keys = [f"sandbox-expired-{uuid.uuid4()}" for _ in range(PLANTED_EXPIRED_KEYS)]
+        async with self.db.transaction() as conn:
+            for key in keys:
+                await conn.execute(
+                    _PLANT, {"key": key, "age": age, "ttl": self.settings.idempotency_ttl_s}
+                )
+        return keys

@@ -1,0 +1,142 @@
+"""ASGI middleware: request metrics, the error-burst fault, and error-to-problem mapping.
+
+Pure ASGI (no BaseHTTPMiddleware) so streaming and WebSockets pass untouched.
+Order, outermost first: metrics -> security headers -> error burst -> errors.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+
+from psycopg import OperationalError
+from psycopg_pool import PoolTimeout
+from starlette.routing import BaseRoute, Match, Mount, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .faults import FaultState
+from .metrics import AppMetrics
+from .responses import problem
+
+log = logging.getLogger(__name__)
+
+UNMATCHED_ROUTE = "__unmatched__"
+CONTROL_PREFIX = "/__sandbox/"
+BURST_EXEMPT = frozenset({"/metrics", "/healthz"})
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
+
+
+class RouteResolver:
+    """Maps a request to its route template, so metric labels stay low-cardinality."""
+
+    def __init__(self, routes: Sequence[BaseRoute]) -> None:
+        self.routes = routes
+
+    def template(self, scope: Scope) -> str:
+        """The matching route's template (a mount gives ``{prefix}/{path}``)."""
+        for route in self.routes:
+            match, _ = route.matches(scope)
+            if match is Match.NONE:
+                continue
+            if isinstance(route, Mount):
+                return f"{route.path}/{{path}}"
+            if isinstance(route, Route):
+                return route.path
+        return UNMATCHED_ROUTE
+
+
+class MetricsMiddleware:
+    """Records spark_http_request_duration_seconds and spark_http_requests_total."""
+
+    def __init__(self, app: ASGIApp, metrics: AppMetrics, resolver: RouteResolver) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.resolver = resolver
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        route = self.resolver.template(scope)
+        method = scope["method"] if scope["method"] in _METHODS else "OTHER"
+        status = 500
+        started = time.perf_counter()
+
+        async def record_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record_status)
+        finally:
+            elapsed = time.perf_counter() - started
+            code = str(status)
+            self.metrics.http_duration.labels(route, method, code).observe(elapsed)
+            self.metrics.http_requests.labels(route, method, code).inc()
+
+
+class ErrorBurstMiddleware:
+    """error-burst fault: 503 for every request except metrics, health and control."""
+
+    def __init__(self, app: ASGIApp, faults: FaultState) -> None:
+        self.app = app
+        self.faults = faults
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and self.faults.on("error-burst")
+            and scope["path"] not in BURST_EXEMPT
+            and not scope["path"].startswith(CONTROL_PREFIX)
+        ):
+            response = problem(
+                503, "unavailable", "Service unavailable", "injected error burst (sandbox fault)"
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+class ErrorMiddleware:
+    """Turns unhandled exceptions into problem+json: 503 for DB unavailability, else 500."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def track(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, track)
+        except (OperationalError, PoolTimeout, TimeoutError) as exc:
+            log.warning(
+                "%s %s: database unavailable: %s %s",
+                scope["method"],
+                scope["path"],
+                type(exc).__name__,
+                exc,
+            )
+            if started:
+                raise
+            await problem(503, "db-unavailable", "Database unavailable", type(exc).__name__)(
+                scope, receive, send
+            )
+        except Exception:
+            log.exception("%s %s failed", scope["method"], scope["path"])
+            if started:
+                raise
+            await problem(500, "internal", "Internal error", "unexpected error")(
+                scope, receive, send
+            )

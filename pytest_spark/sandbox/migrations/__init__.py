@@ -1,0 +1,1 @@
+"""Versioned SQL migrations of the sandbox schema (data files, see migrate.py)."""

@@ -1,0 +1,1 @@
+"""Pending migration set 'ok' (data files)."""
