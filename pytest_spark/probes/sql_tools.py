@@ -1,0 +1,505 @@
+"""PostgreSQL client tools and a scratch database for the PF-04 rehearsal, all with deadlines.
+
+Why a probe module: pg_dump and pg_restore are subprocesses, not sockets, so the
+"every call has a deadline" rule is enforced here by hand (a tool that overruns
+is killed and the check ERRORs with "timed out after N s running pg_dump").
+Passwords reach the tools through ``PGPASSWORD``, never argv (argv is visible to
+every local user in ``ps``).
+
+Safety: the target is only read (``pg_dump --schema-only`` takes ACCESS SHARE
+locks, bounded by ``--lock-wait-timeout``). Migrations run in a scratch database
+created next to the target from ``template0`` and dropped in a ``finally``;
+creating it needs a role with CREATEDB (or superuser) on the target's server.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import conninfo as pg_conninfo
+
+from ..dsn import describe
+from ..rules import rehearsal
+from ..rules.dbsql import quote_ident, quote_qualified
+from ..rules.rehearsal import PendingMigration
+from . import ProbeError
+from .db import connect, rows
+
+__all__ = [
+    "RESOLVE_TABLE_SQL",
+    "SERVER_VERSION_SQL",
+    "USER_SCHEMAS_SQL",
+    "Scratch",
+    "StatementRun",
+    "ToolRun",
+    "apply_pending",
+    "dsn_with_dbname",
+    "dump_schema",
+    "find_pg_tool",
+    "latest_ids_sql",
+    "libpq_args",
+    "load_pending",
+    "resolve_table",
+    "restore_schema",
+    "sample_values_sql",
+    "scratch_database",
+    "server_major",
+]
+
+#: Debian/Ubuntu keep one bin directory per PostgreSQL major version here.
+PG_BIN_ROOTS: tuple[Path, ...] = (Path("/usr/lib/postgresql"),)
+#: Environment variable naming a directory that holds pg_dump / pg_restore.
+PG_BIN_ENV = "SPARK_PG_BIN"
+SCRATCH_PREFIX = "spark_rehearsal_"
+
+#: The server's major version (pg_dump must be at least as new). No bind parameters.
+SERVER_VERSION_SQL = (
+    "SELECT current_setting('server_version_num')::int AS server_version_num, "
+    "current_setting('server_version') AS server_version"
+)
+
+#: Every schema a user can create objects in (system schemas excluded).
+USER_SCHEMAS_SQL = """
+SELECT n.nspname AS schema_name
+  FROM pg_catalog.pg_namespace AS n
+ WHERE n.nspname NOT LIKE 'pg\\_%'
+   AND n.nspname <> 'information_schema'
+ ORDER BY 1
+"""
+
+#: A configured table name resolved through the search_path, as PostgreSQL sees
+#: it (no row: it does not exist or is not visible). Bind: ``name`` (quoted).
+RESOLVE_TABLE_SQL = """
+SELECT n.nspname AS table_schema, c.relname AS table_name, c.relkind
+  FROM pg_catalog.pg_class AS c
+  JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+ WHERE c.oid = to_regclass(%(name)s)
+"""
+
+
+def sample_values_sql(table: str, column: str, limit: int = 3) -> str:
+    """Up to ``limit`` distinct values of one column (e.g. accounts with positions)."""
+    col = quote_ident(column)
+    return (
+        f"SELECT DISTINCT {col}::text AS value FROM {quote_qualified(table)} "
+        f"WHERE {col} IS NOT NULL ORDER BY 1 LIMIT {int(limit)}"
+    )
+
+
+def latest_ids_sql(table: str, id_column: str = "id", limit: int = 1) -> str:
+    """The newest ``limit`` ids of a table (the API's /orders/{id} needs a real one)."""
+    col = quote_ident(id_column)
+    # ORDER BY the table's column (t.), not the text output column of the same name
+    return (
+        f"SELECT t.{col}::text AS id FROM {quote_qualified(table)} AS t "
+        f"ORDER BY t.{col} DESC LIMIT {int(limit)}"
+    )
+
+
+def resolve_table(conn: psycopg.Connection[Any], name: str) -> dict[str, Any] | None:
+    """Schema and name of a configured table, or None when PostgreSQL cannot see it."""
+    found = rows(conn, RESOLVE_TABLE_SQL, {"name": quote_qualified(name)})
+    return found[0] if found else None
+
+
+def server_major(conn: psycopg.Connection[Any]) -> int:
+    """Major version of the server behind ``conn`` (15 for 15.4)."""
+    return int(rows(conn, SERVER_VERSION_SQL)[0]["server_version_num"]) // 10000
+
+
+# ---------------------------------------------------------------------------
+# connection strings
+# ---------------------------------------------------------------------------
+
+
+def dsn_with_dbname(dsn: str, dbname: str) -> str:
+    """The same connection settings pointed at another database of the server."""
+    params = pg_conninfo.conninfo_to_dict(dsn)
+    params["dbname"] = dbname
+    return pg_conninfo.make_conninfo(**params)
+
+
+def libpq_args(dsn: str, *, connect_timeout: float) -> tuple[str, dict[str, str]]:
+    """(conninfo without the password, environment for a libpq tool).
+
+    The password moves to ``PGPASSWORD``; ``PGCONNECT_TIMEOUT`` bounds the
+    connect like the probes' own sessions.
+    """
+    params = {k: str(v) for k, v in pg_conninfo.conninfo_to_dict(dsn).items()}
+    password = params.pop("password", None)
+    params.setdefault("connect_timeout", str(max(1, round(connect_timeout))))
+    env = {k: v for k, v in os.environ.items() if k != "PGPASSWORD"}
+    if password:
+        env["PGPASSWORD"] = password
+    env["PGAPPNAME"] = "pytest-spark"
+    return pg_conninfo.make_conninfo(**params), env
+
+
+# ---------------------------------------------------------------------------
+# tools
+# ---------------------------------------------------------------------------
+
+
+def find_pg_tool(
+    name: str,
+    major: int,
+    *,
+    environ: Mapping[str, str] | None = None,
+    roots: Sequence[Path] = PG_BIN_ROOTS,
+) -> Path:
+    """The ``pg_dump`` / ``pg_restore`` to use against a server of version ``major``.
+
+    Order: ``$SPARK_PG_BIN``, the Debian bin dir of exactly that major, of a
+    newer major (pg_dump refuses servers newer than itself, never older ones),
+    then ``PATH``. ProbeError when none exists.
+    """
+    env = os.environ if environ is None else environ
+    candidates: list[Path] = []
+    if env.get(PG_BIN_ENV):
+        candidates.append(Path(env[PG_BIN_ENV]) / name)
+    for root in roots:
+        versions: list[int] = []
+        if root.is_dir():
+            versions = sorted(int(p.name) for p in root.iterdir() if p.name.isdigit())
+        candidates += [root / str(v) / "bin" / name for v in versions if v >= major]
+    on_path = shutil.which(name, path=env.get("PATH"))
+    if on_path:
+        candidates.append(Path(on_path))
+    for path in candidates:
+        if path.is_file() and os.access(path, os.X_OK):
+            return path
+    raise ProbeError(
+        f"{name} not found for PostgreSQL {major}: install the client tools "
+        f"(postgresql-client-{major}) or set {PG_BIN_ENV} to their bin directory"
+    )
+
+
+@dataclass(frozen=True)
+class ToolRun:
+    """What a client tool did: argv (no secrets), exit code, duration, stderr."""
+
+    tool: str
+    argv: list[str]
+    returncode: int
+    duration_s: float
+    stderr: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "tool": self.tool,
+            "argv": self.argv,
+            "returncode": self.returncode,
+            "duration_s": round(self.duration_s, 4),
+            "stderr": self.stderr,
+        }
+
+
+def run_tool(argv: Sequence[str], *, env: Mapping[str, str], timeout: float, what: str) -> ToolRun:
+    """Run a client tool under a deadline; overrun or failure is a ProbeError."""
+    t0 = time.monotonic()
+    try:
+        done = subprocess.run(
+            list(argv),
+            env=dict(env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired:
+        raise ProbeError(f"timed out after {timeout:g} s running {what}") from None
+    except OSError as exc:
+        raise ProbeError(f"cannot run {argv[0]}: {exc.strerror}") from None
+    run = ToolRun(
+        Path(argv[0]).name, list(argv), done.returncode, time.monotonic() - t0, done.stderr[-2000:]
+    )
+    if done.returncode != 0:
+        lines = [ln for ln in done.stderr.strip().splitlines() if ln.strip()]
+        detail = "; ".join(lines[-3:]) or "no error output"
+        raise ProbeError(f"{what} failed (exit {done.returncode}): {detail}")
+    return run
+
+
+def dump_schema(
+    dsn: str, out: Path, *, pg_dump: Path, timeout: float, connect_timeout: float
+) -> ToolRun:
+    """``pg_dump --schema-only`` of the target into ``out`` (custom format).
+
+    No owners, grants, subscriptions or publications: the scratch copy must not
+    depend on roles or connect anywhere. pg_dump's ACCESS SHARE locks wait at
+    most ``connect_timeout`` (the per-call deadline) behind a conflicting lock;
+    ``timeout`` bounds the whole run.
+    """
+    conninfo, env = libpq_args(dsn, connect_timeout=connect_timeout)
+    argv = [
+        str(pg_dump),
+        "--schema-only",
+        "--format=custom",
+        "--no-owner",
+        "--no-privileges",
+        "--no-subscriptions",
+        "--no-publications",
+        "--no-tablespaces",
+        f"--lock-wait-timeout={max(1, int(connect_timeout * 1000))}",
+        f"--file={out}",
+        f"--dbname={conninfo}",
+    ]
+    return run_tool(argv, env=env, timeout=timeout, what=f"pg_dump of {describe(dsn)}")
+
+
+def restore_schema(
+    dsn: str, dump: Path, *, pg_restore: Path, timeout: float, connect_timeout: float
+) -> ToolRun:
+    """Restore a schema-only dump into the scratch database, in one transaction."""
+    conninfo, env = libpq_args(dsn, connect_timeout=connect_timeout)
+    argv = [
+        str(pg_restore),
+        "--no-owner",
+        "--no-privileges",
+        "--no-subscriptions",
+        "--no-publications",
+        "--exit-on-error",
+        "--single-transaction",
+        f"--dbname={conninfo}",
+        str(dump),
+    ]
+    return run_tool(argv, env=env, timeout=timeout, what=f"pg_restore into {describe(dsn)}")
+
+
+# ---------------------------------------------------------------------------
+# the scratch database
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class Scratch:
+    """A throw-away database on the target's server; ``dropped`` says whether cleanup worked."""
+
+    name: str
+    dsn: str
+    created_s: float = 0.0
+    dropped: bool = False
+    drop_error: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "created_s": round(self.created_s, 4),
+            "dropped": self.dropped,
+            "drop_error": self.drop_error,
+        }
+
+
+def _admin_sql(admin_dsn: str, sql: str, *, timeout: float, what: str) -> None:
+    """One CREATE/DROP DATABASE on a short-lived writable session."""
+    with connect(admin_dsn, timeout=timeout, read_only=False, target="PostgreSQL (admin)") as conn:
+        try:
+            conn.execute(f"SET statement_timeout = {int(timeout * 4000)}")
+            conn.execute(sql)
+        except psycopg.errors.InsufficientPrivilege:
+            user = pg_conninfo.conninfo_to_dict(admin_dsn).get("user", "the DSN's role")
+            raise ProbeError(
+                f"role {user} may not {what}: PF-04 rehearses on a scratch database and "
+                "needs a role with CREATEDB (or superuser) on the target's server"
+            ) from None
+        except psycopg.errors.QueryCanceled:
+            raise ProbeError(f"timed out after {timeout * 4:g} s trying to {what}") from None
+        except psycopg.Error as exc:
+            text = (exc.diag.message_primary or str(exc)).strip()
+            raise ProbeError(f"could not {what}: {text}") from None
+
+
+@contextmanager
+def scratch_database(admin_dsn: str, *, timeout: float) -> Iterator[Scratch]:
+    """A fresh, empty database next to the target; always dropped afterwards.
+
+    The name is random (``spark_rehearsal_<hex>``), so it can never be the
+    target nor collide with a parallel run. ``DROP ... WITH (FORCE)`` also
+    ends sessions a failed step left behind. A failed drop is raised unless
+    another error is already on its way out (then it is kept on ``drop_error``).
+    """
+    name = SCRATCH_PREFIX + secrets.token_hex(6)
+    scratch = Scratch(name, dsn_with_dbname(admin_dsn, name))
+    t0 = time.monotonic()
+    _admin_sql(
+        admin_dsn,
+        f"CREATE DATABASE {quote_ident(name)} TEMPLATE template0",
+        timeout=timeout,
+        what=f"create scratch database {name}",
+    )
+    scratch.created_s = time.monotonic() - t0
+    failed = False
+    try:
+        yield scratch
+    except BaseException:
+        failed = True
+        raise
+    finally:
+        try:
+            _admin_sql(
+                admin_dsn,
+                f"DROP DATABASE IF EXISTS {quote_ident(name)} WITH (FORCE)",
+                timeout=timeout,
+                what=f"drop scratch database {name} (drop it by hand)",
+            )
+            scratch.dropped = True
+        except ProbeError as exc:
+            scratch.drop_error = str(exc)
+            if not failed:
+                raise
+
+
+# ---------------------------------------------------------------------------
+# applying pending migrations
+# ---------------------------------------------------------------------------
+
+
+def load_pending(directory: Path) -> list[PendingMigration]:
+    """Every ``*.sql`` file of the pending-migrations directory, in version order."""
+    if not directory.is_dir():
+        raise ProbeError(
+            f"release.pending_migrations_dir {directory} is not a directory "
+            "(set it in spark.toml [release])"
+        )
+    found = []
+    for path in directory.glob("*.sql"):
+        try:
+            found.append(PendingMigration(path.name, path.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ProbeError(f"cannot read pending migration {path}: {exc}") from None
+    return rehearsal.order_pending(found)
+
+
+@dataclass
+class StatementRun:
+    """One statement of a rehearsal: where it is, how it ended, how long it took."""
+
+    migration: str
+    index: int
+    line: int
+    statement: str
+    status: str = rehearsal.NOT_RUN
+    duration_ms: float = 0.0
+    error: str = ""
+    sqlstate: str = ""
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        text = self.statement if len(self.statement) <= 2000 else self.statement[:1997] + "..."
+        return {
+            "migration": self.migration,
+            "index": self.index,
+            "line": self.line,
+            "statement": text,
+            "status": self.status,
+            "duration_ms": round(self.duration_ms, 3),
+            "error": self.error,
+            "sqlstate": self.sqlstate,
+            "note": self.note,
+        }
+
+
+_TX_CONTROL = frozenset({"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT"})
+
+
+@dataclass
+class _Runner:
+    conn: psycopg.Connection[Any]
+    lock_timeout_ms: int
+    statement_timeout_ms: int
+    runs: list[StatementRun] = field(default_factory=list)
+
+    def execute(self, run: StatementRun) -> None:
+        """Run one statement, timing it; classify a failure and re-raise it."""
+        t0 = time.perf_counter()
+        try:
+            self.conn.execute(run.statement)
+        except psycopg.Error as exc:
+            run.duration_ms = (time.perf_counter() - t0) * 1000
+            run.sqlstate = exc.sqlstate or ""
+            run.error = (exc.diag.message_primary or str(exc)).strip().splitlines()[0]
+            if isinstance(exc, psycopg.errors.LockNotAvailable):
+                run.status = rehearsal.LOCK_TIMEOUT
+            elif isinstance(exc, psycopg.errors.QueryCanceled):
+                run.status = rehearsal.STATEMENT_TIMEOUT
+            else:
+                run.status = rehearsal.FAILED
+            if self.conn.broken or self.conn.closed:
+                raise ProbeError(
+                    f"lost the scratch database connection while rehearsing {run.migration}: "
+                    f"{run.error}"
+                ) from None
+            raise
+        run.duration_ms = (time.perf_counter() - t0) * 1000
+        run.status = rehearsal.OK
+
+    def timeouts(self, local: bool) -> None:
+        scope = "LOCAL " if local else ""
+        self.conn.execute(f"SET {scope}lock_timeout = {self.lock_timeout_ms}")
+        self.conn.execute(f"SET {scope}statement_timeout = {self.statement_timeout_ms}")
+
+    def migration(self, m: PendingMigration) -> bool:
+        """Apply one file; False when a statement failed (its transaction rolled back)."""
+        runs = [StatementRun(m.name, st.index, st.line, st.text) for st in m.statements]
+        self.runs += runs
+        try:
+            if m.transactional:
+                with self.conn.transaction():
+                    self.timeouts(local=True)
+                    for run in runs:
+                        head = run.statement.split(None, 1)[0].upper() if run.statement else ""
+                        if head in _TX_CONTROL:
+                            run.status = rehearsal.OK
+                            run.note = "skipped: the rehearsal runs the file in one transaction"
+                            continue
+                        self.execute(run)
+            else:
+                self.timeouts(local=False)
+                for run in runs:
+                    self.execute(run)
+        except ProbeError:
+            raise
+        except psycopg.Error:
+            if m.transactional:
+                for run in runs:
+                    if run.status == rehearsal.OK and not run.note:
+                        run.note = "rolled back with the failed statement's transaction"
+            return False
+        return True
+
+
+def apply_pending(
+    dsn: str,
+    migrations: Sequence[PendingMigration],
+    *,
+    timeout: float,
+    lock_timeout_s: float,
+    statement_timeout_s: float,
+) -> list[StatementRun]:
+    """Apply pending migrations in order to the scratch database at ``dsn``.
+
+    Each statement is timed. After the first failure the rest stay ``not_run``
+    (later migrations build on earlier ones, as in the deploy).
+    """
+    with connect(dsn, timeout=timeout, read_only=False, target="scratch database") as conn:
+        runner = _Runner(conn, int(lock_timeout_s * 1000), int(statement_timeout_s * 1000))
+        for i, m in enumerate(migrations):
+            if not runner.migration(m):
+                for rest in migrations[i + 1 :]:
+                    runner.runs += [
+                        StatementRun(rest.name, st.index, st.line, st.text, note="earlier failed")
+                        for st in rest.statements
+                    ]
+                break
+        return runner.runs
