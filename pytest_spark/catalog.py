@@ -135,3 +135,227 @@ def markdown_table() -> str:
         gate = c.policy_gate or "read-only"
         lines.append(f"| {c.id} | {c.title} | {c.suite} | {c.severity} | {gate} | {c.summary} |")
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Detail:
+    """README material for one check: what it verifies, its settings, what it records."""
+
+    checks: str
+    config: tuple[str, ...]
+    evidence: str
+
+
+_T, _R2, _TH, _S = "targets.", "release.", "thresholds.", "schema."
+
+DETAILS: dict[str, Detail] = {
+    "BS-01": Detail(
+        "Local UTC, each API instance's `Date` header, PostgreSQL `clock_timestamp()` and "
+        "Prometheus `time()` agree within the skew limit, allowing for round-trip time and the "
+        "Date header's one-second resolution.",
+        (_T + "api_urls", _T + "db_dsn", _T + "prometheus_url", _TH + "clock_skew_s"),
+        "each clock reading with its request/response times and RTT; the worst pair",
+    ),
+    "BS-02": Detail(
+        "The migrations table records the release's migration version, with no failed or dirty "
+        "row.",
+        (_T + "db_dsn", _R2 + "migration", _S + "migrations_table"),
+        "the SQL, the applied rows, the expected version, findings",
+    ),
+    "BS-03": Detail(
+        "PgBouncer `SHOW CONFIG`: pool_mode, query_wait_timeout > 0, max_client_conn and "
+        "default_pool_size x databases against PostgreSQL max_connections minus reserved.",
+        (_T + "pgbouncer_admin_dsn", _T + "db_dsn"),
+        "SHOW CONFIG as returned (raw and parsed), max_connections, findings",
+    ),
+    "BS-04": Detail(
+        "No money-like column in the configured tables is real/double/money/unconstrained "
+        "numeric; money fields in API JSON (quotes, positions, orders) are strings.",
+        (_T + "db_dsn", _T + "api_urls", _S + "money_tables", _S + "money_patterns"),
+        "column metadata rows, JSON bodies as received, each finding with its JSON path",
+    ),
+    "BS-05": Detail(
+        "An enforcing CSP on HTML and API responses: strict script-src (no unsafe-inline "
+        "without nonce/hash, no unsafe-eval, data: or broad sources), object-src 'none', "
+        "base-uri, frame-ancestors, form-action, reporting configured and the report endpoint "
+        "accepting a synthetic report.",
+        (_T + "api_urls", _T + "html_paths", _T + "api_paths"),
+        "headers as received per URL, the parsed policy, each finding, the report POST status",
+    ),
+    "BS-06": Detail(
+        "Every metric family the six canary metrics and the SLO rules need has a fresh series "
+        "for the API job.",
+        (_T + "prometheus_url", _T + "api_job", _TH + "metric_max_age_s"),
+        "each PromQL query and its raw response, the age of every family",
+    ),
+    "BS-07": Detail(
+        "Flags new in this release default OFF; every declared kill switch exists.",
+        (_T + "api_urls", _R2 + "new_flags", _R2 + "kill_switches"),
+        "the /flags document per instance, findings",
+    ),
+    "BS-08": Detail(
+        "30-day error budget left and multi-window burn rates below the paging thresholds "
+        "(14.4x over 1h and 5m, 6x over 6h and 30m).",
+        (
+            _T + "prometheus_url",
+            _TH + "slo_availability",
+            _TH + "burn_fast",
+            _TH + "burn_slow",
+        ),
+        "PromQL per window with raw responses, error ratios, burn rates, budget remaining",
+    ),
+    "BS-09": Detail(
+        "The release's CycloneDX SBOM exists, validates offline against the 1.6 schema, names "
+        "the service at the release version and gives components purls.",
+        (_R2 + "sbom", _R2 + "service", _R2 + "version"),
+        "the SBOM's digest, validation errors, metadata.component, components without purl",
+    ),
+    "PF-01": Detail(
+        "Every API instance's /version reports the release (and the git sha when configured); "
+        "all instances agree.",
+        (_T + "api_urls", _R2 + "version", _R2 + "git_sha"),
+        "each /version document as received, the comparison",
+    ),
+    "PF-02": Detail(
+        "SNTP v4 to each NTP server: |offset| within the limit, stratum 1..15, no leap alarm, "
+        "at least one server answering.",
+        (_T + "ntp_servers", _TH + "ntp_max_offset_s"),
+        "t1..t4, offset, delay, stratum and leap per server",
+    ),
+    "PF-03": Detail(
+        "Headroom before the deploy: API CPU and memory, PostgreSQL connections, PgBouncer "
+        "waiting clients and maxwait, each below the saturation limit.",
+        (
+            _T + "prometheus_url",
+            _T + "db_dsn",
+            _T + "pgbouncer_admin_dsn",
+            _TH + "saturation_ratio",
+        ),
+        "PromQL and SQL/SHOW sent with rows received, each utilisation figure",
+    ),
+    "PF-04": Detail(
+        "Pending migrations apply cleanly on a scratch database built from a schema-only dump "
+        "of the target (never the target), with lock/statement timeouts, and lint free of "
+        "long-lock operations. The DSN's role needs CREATEDB.",
+        (_T + "db_dsn", _R2 + "pending_migrations_dir"),
+        "files with digests, tool commands and exit codes, per-statement status and duration, "
+        "lint findings",
+    ),
+    "PF-05": Detail(
+        "Security headers scored like the Mozilla Observatory (start at 100, penalties, grade); "
+        "passes at the minimum grade with no failing finding.",
+        (_T + "api_urls", _T + "html_paths", _T + "api_paths", _TH + "header_min_grade"),
+        "headers as received, score, grade, each penalty",
+    ),
+    "PF-06": Detail(
+        "No sequence near exhaustion, measured against the owning column's type for int2/int4 "
+        "columns fed by bigint sequences.",
+        (_T + "db_dsn", _TH + "sequence_fail_ratio", _TH + "sequence_warn_ratio"),
+        "the SQL, every sequence with usage and limiting type, findings",
+    ),
+    "PF-07": Detail(
+        "All API instances serve the same flag snapshot version, and it is fresh.",
+        (_T + "api_urls", _TH + "flag_snapshot_max_age_s"),
+        "each instance's snapshot version and time, ages",
+    ),
+    "PF-08": Detail(
+        "Every active Prometheus target up, scraped within 2x its interval, no lastError; every "
+        "rule group healthy; Alertmanager ready.",
+        (_T + "prometheus_url", _T + "alertmanager_url"),
+        "targets and rules API responses, Alertmanager status",
+    ),
+    "PF-09": Detail(
+        "Captures the canary metrics' pre-deploy baseline (baseline.json) and fails when it has "
+        "no data or already breaks the SLO.",
+        (_T + "prometheus_url", _TH + "baseline_window", _TH + "slo_latency_p95_s"),
+        "baseline.json artifact, each PromQL query and response",
+    ),
+    "RT-01": Detail(
+        "A unique, valid partial index enforces one open position per account and symbol with "
+        "the expected predicate, over deterministic collations.",
+        (_T + "db_dsn", _S + "positions_table", _S + "positions_key", _S + "positions_predicate"),
+        "every index on the table with predicate and key collations, findings",
+    ),
+    "RT-02": Detail(
+        "Concurrent same-key POSTs create exactly one order; a different body gets 422, a "
+        "missing key 400; keys expire after >= 24 h and the purge removes old ones. Writes.",
+        (
+            _T + "api_urls",
+            _T + "db_dsn",
+            _TH + "idempotency_concurrency",
+            _TH + "idempotency_ttl_min_s",
+            _TH + "idempotency_grace_s",
+        ),
+        "every response of the race, orders counted in the DB, key TTL rows",
+    ),
+    "RT-03": Detail(
+        "The oldest unpublished outbox row is young, the backlog small and the relay heartbeat "
+        "fresh.",
+        (
+            _T + "db_dsn",
+            _T + "prometheus_url",
+            _TH + "outbox_max_age_s",
+            _TH + "outbox_max_backlog",
+            _TH + "heartbeat_max_age_s",
+        ),
+        "outbox lag row, heartbeat reading, findings",
+    ),
+    "RT-04": Detail(
+        "HSTS is preload-eligible (max-age >= 1 year, includeSubDomains, preload, no repeats or "
+        "leading zeros) and an http:// URL redirects to https carrying HSTS.",
+        (_T + "api_urls", _T + "http_redirect_url", _TH + "max_redirects"),
+        "HSTS as received, the parsed directives, the redirect chain",
+    ),
+    "RT-05": Detail(
+        "COEP (require-corp or credentialless) with COOP same-origin, and every subresource of "
+        "the HTML served with CORP or CORS so COEP does not block it.",
+        (_T + "api_urls", _T + "html_paths"),
+        "the HTML's headers, each subresource URL with its headers, findings",
+    ),
+    "RT-06": Detail(
+        "Quotes sit on tick/lot grids as decimal strings; hypothesis-generated on-grid orders "
+        "round-trip byte-identical through the API and the numeric column; off-grid prices get "
+        "a 4xx. Writes.",
+        (_T + "api_urls", _T + "db_dsn"),
+        "quotes as received, each generated order with API and DB values, the rejection",
+    ),
+    "RT-07": Detail(
+        "Sampled over a window: no waiting clients, maxwait below the limit, no long idle-in-"
+        "transaction server connection, no monotonic client growth.",
+        (_T + "pgbouncer_admin_dsn", _TH + "pool_sample_window_s", _TH + "idle_in_tx_max_s"),
+        "every SHOW POOLS/CLIENTS/SERVERS sample (raw), findings",
+    ),
+    "RT-08": Detail(
+        "WAL archiving healthy, then a real restore drill: base backup, sentinel row after it, "
+        "restore to a scratch directory with recovery_target_time, sentinel present. "
+        "Disruptive.",
+        (_T + "db_dsn", _TH + "archive_max_age_s"),
+        "archiver settings and stats, drill timings (backup, restore, recovery, RTO), the "
+        "sentinel comparison",
+    ),
+    "RT-09": Detail(
+        "No active Alertmanager silence matches an SLO or rollback alert.",
+        (_T + "alertmanager_url", _T + "prometheus_url"),
+        "silences returned, alert names considered, matches",
+    ),
+    "RT-10": Detail(
+        "The SBOM is attached to the evidence with its digest, and its build id and version "
+        "match what the API reports.",
+        (_R2 + "sbom", _T + "api_urls"),
+        "the SBOM file itself, its sha256, the comparison with /version",
+    ),
+}
+
+
+def details_markdown() -> str:
+    """The README's per-check reference, generated from DETAILS."""
+    lines = []
+    for c in CHECKS:
+        d = DETAILS[c.id]
+        gate = f", {c.policy_gate}" if c.policy_gate else ""
+        lines += [
+            f"**{c.id} {c.title}** ({c.suite}, {c.severity}{gate}): {d.checks}",
+            f"Settings: {', '.join(f'`{k}`' for k in d.config)}. Evidence: {d.evidence}.",
+            "",
+        ]
+    return "\n".join(lines).rstrip()

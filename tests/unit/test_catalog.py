@@ -45,3 +45,16 @@ def test_readme_catalog_table_is_the_generated_one():
 def test_readme_config_reference_is_the_generated_one():
     readme = (ROOT / "README.md").read_text()
     assert between(readme, "config") == config.reference_markdown()
+
+
+def test_readme_check_details_are_the_generated_ones():
+    readme = (ROOT / "README.md").read_text()
+    assert between(readme, "checks") == catalog.details_markdown()
+
+
+def test_every_check_is_documented_with_real_settings():
+    assert set(catalog.DETAILS) == set(catalog.BY_ID)
+    known = {f"{sec}.{key}" for sec, keys in config.SCHEMA.items() for key in keys}
+    for cid, detail in catalog.DETAILS.items():
+        assert set(detail.config) <= known, cid
+        assert detail.checks and detail.evidence, cid
