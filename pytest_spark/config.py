@@ -53,6 +53,13 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "verify_tls": _k(bool, True, "Verify TLS certificates on HTTPS targets"),
         "ca_bundle": _k(str, "", "CA bundle path for private CAs"),
         "auth_token": _k(str, "", "Bearer token sent to the API, if it needs one", True),
+        "relay_heartbeat_metric": _k(
+            str,
+            "spark_outbox_relay_heartbeat_timestamp_seconds",
+            "RT-03 gauge with the outbox relay's last heartbeat (unix time)",
+        ),
+        "pg_bin_dir": _k(str, "", "PostgreSQL client tools dir (default: by server version)"),
+        "wal_archive_dir": _k(str, "", "RT-08 WAL archive dir (default: from archive_command)"),
     },
     "release": {
         "version": _k(str, "", "Release under test (also --release)"),
@@ -100,6 +107,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "idle_in_tx_max_s": _k(float, 5.0, "RT-07 max idle-in-transaction age"),
         "archive_max_age_s": _k(float, 300.0, "RT-08 max age of the last archived WAL"),
         "max_redirects": _k(int, 3, "RT-04 max hops from http:// to https"),
+        "pgbouncer_pool_mode": _k(str, "transaction", "BS-03 expected PgBouncer pool_mode"),
+        "pgbouncer_min_client_conn": _k(int, 100, "BS-03 minimum max_client_conn"),
+        "api_cpu_limit_cores": _k(float, 1.0, "PF-03 CPU the API may use (cores)"),
+        "api_memory_limit_bytes": _k(int, 0, "PF-03 API memory limit (0: host memory)"),
+        "pool_samples": _k(int, 5, "RT-07 samples across the window"),
+        "pitr_drill_timeout_s": _k(float, 60.0, "RT-08 deadline of the whole restore drill"),
     },
     "schema": {
         "money_tables": _k(list, ["orders", "positions", "instruments"], "BS-04 tables"),
@@ -127,6 +140,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "idempotency_table": _k(str, "idempotency_keys", "RT-02 table"),
         "orders_table": _k(str, "orders", "RT-02/RT-06 orders table"),
         "outbox_table": _k(str, "outbox", "RT-03 table"),
+        "pitr_sentinel_table": _k(str, "spark_pitr_sentinel", "RT-08 drill's sentinel table"),
     },
 }
 
