@@ -6,8 +6,11 @@ verdict, bundle), only selected by id and pointed at the session's stack.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import itertools
 import json
+import pkgutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,29 @@ import pytest
 
 CHECKS_DIR = Path(__file__).resolve().parents[2] / "checks"
 _runs = itertools.count()
+WARM_PACKAGES = ("pytest_spark.rules", "pytest_spark.probes", "pytest_spark.sandbox.app")
+WARM_MODULES = (
+    "pytest_spark.sandbox.targets",
+    "pytest_spark.sandbox.migrate",
+    "hypothesis.internal.observability",  # the hypothesis plugin imports it in every run
+)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def warm_imports() -> None:
+    """Import once what every in-process run would otherwise import again.
+
+    pytester drops the modules a run imported when it ends, so each
+    ``run_checks`` would re-import the rules, probes and the sandbox app
+    (seconds on a busy 2-core machine). Modules imported here survive the runs.
+    """
+    names = list(WARM_MODULES)
+    for package in WARM_PACKAGES:
+        path = importlib.import_module(package).__path__
+        names += [f"{package}.{m.name}" for m in pkgutil.iter_modules(path) if m.name != "__main__"]
+    for name in names:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
 
 
 @dataclass
@@ -40,15 +66,21 @@ class CheckRun:
 
 @pytest.fixture
 def run_checks(pytester: pytest.Pytester, sandbox: Any):
-    def run(*ids: str, writes: bool = False, disruptive: bool = False, args: tuple = ()) -> CheckRun:
+    def run(
+        *ids: str, writes: bool = False, disruptive: bool = False, args: tuple[str, ...] = ()
+    ) -> CheckRun:
         evidence = pytester.path / f"reports-{next(_runs)}"
         argv = [
             str(CHECKS_DIR),
-            "-p", "no:cacheprovider",
+            "-p",
+            "no:cacheprovider",
             "--spark-sandbox",
-            "--spark-sandbox-dir", str(sandbox.state_dir),
-            "--spark-evidence-dir", str(evidence),
-            "--spark-check", ",".join(ids),
+            "--spark-sandbox-dir",
+            str(sandbox.state_dir),
+            "--spark-evidence-dir",
+            str(evidence),
+            "--spark-check",
+            ",".join(ids),
         ]
         if writes:
             argv.append("--spark-allow-writes")

@@ -7,9 +7,6 @@ not verify"), never a hang; RT-02 without --spark-allow-writes is "not verified"
 
 from __future__ import annotations
 
-import contextlib
-import importlib
-import pkgutil
 import re
 import shutil
 import time
@@ -80,35 +77,6 @@ FAULTS = [
         [r"idempotency key\(s\) expired more than \S+ \w ago are still stored"],
     ),
 ]
-
-
-WARM_PACKAGES = ("pytest_spark.rules", "pytest_spark.probes", "pytest_spark.sandbox.app")
-WARM_MODULES = (
-    "pytest_spark.sandbox.targets",
-    "pytest_spark.sandbox.migrate",
-    "hypothesis.internal.observability",  # the hypothesis plugin imports it in every run
-)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def warm_imports() -> None:
-    """Import once what every in-process run would import (and compile) again.
-
-    pytester drops the modules a run imported when it ends; with no bytecode
-    cache each ``run_checks`` then re-compiles the rules, probes, the sandbox
-    app and hypothesis (seconds on a busy 2-core machine). Modules already
-    imported here survive the runs. Only a speed-up: failures are ignored.
-    """
-    names = list(WARM_MODULES)
-    for package in WARM_PACKAGES:
-        with contextlib.suppress(Exception):
-            path = importlib.import_module(package).__path__
-            names += [
-                f"{package}.{m.name}" for m in pkgutil.iter_modules(path) if m.name != "__main__"
-            ]
-    for name in names:
-        with contextlib.suppress(Exception):
-            importlib.import_module(name)
 
 
 def observation(record: dict[str, Any], name: str) -> Any:
