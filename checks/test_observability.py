@@ -396,11 +396,13 @@ def test_pf09_baseline_captured_within_slo(
 
 @pytest.mark.spark_check("RT-09")
 def test_rt09_no_silence_mutes_slo_alerts(
-    prometheus: Any, alertmanager: Alertmanager, evidence: Any
+    prometheus: Any, alertmanager: Alertmanager, spark_config: Any, evidence: Any
 ) -> None:
     """No active Alertmanager silence matches an SLO or rollback alerting rule."""
     groups = prometheus.api("rules").get("groups") or []
-    protected = silences.protected_alerts(groups)
+    patterns = spark_config.targets["slo_alert_patterns"] or silences.DEFAULT_ALERT_PATTERNS
+    evidence.observe("alert_name_patterns", list(patterns))
+    protected = silences.protected_alerts(groups, patterns)
     evidence.observe(
         "protected_alerts",
         [{"alertname": a.name, "labels": dict(a.labels), "why": a.why} for a in protected],

@@ -335,7 +335,7 @@ DETAILS: dict[str, Detail] = {
     ),
     "RT-09": Detail(
         "No active Alertmanager silence matches an SLO or rollback alert.",
-        (_T + "alertmanager_url", _T + "prometheus_url"),
+        (_T + "alertmanager_url", _T + "prometheus_url", _T + "slo_alert_patterns"),
         "silences returned, alert names considered, matches",
     ),
     "RT-10": Detail(

@@ -58,6 +58,12 @@ SCHEMA: dict[str, dict[str, Key]] = {
             "spark_outbox_relay_heartbeat_timestamp_seconds",
             "RT-03 gauge with the outbox relay's last heartbeat (unix time)",
         ),
+        "slo_alert_patterns": _k(
+            list,
+            [],
+            "RT-09 regexes for SLO/rollback alert names (empty: slo, error budget, burn, "
+            "rollback, canary)",
+        ),
         "pg_bin_dir": _k(str, "", "PostgreSQL client tools dir (default: by server version)"),
         "wal_archive_dir": _k(str, "", "RT-08 WAL archive dir (default: from archive_command)"),
     },

@@ -176,7 +176,7 @@ class SparkPlugin:
     def pytest_sessionfinish(self, session: pytest.Session) -> Generator[None, None, None]:
         """Decide before the report plugins write (the HTML banner needs it), bundle after."""
         state = self.state
-        if self.is_worker or not state.active:
+        if self.is_worker or not state.active or self.config.option.collectonly:
             return (yield)
         state.verdict = run.decide(
             state, session.exitstatus, session.shouldstop or session.shouldfail

@@ -283,3 +283,11 @@ def test_html_report_has_banner_columns_and_evidence(pytester, bundle_of):
     assert "<th>Check</th>" in page and "<td>BS-01</td>" in page and "blocker" in page
     assert "BS-01 evidence" in page
     assert (bundle_of().folder / "report.html").is_file()
+
+
+def test_collect_only_writes_no_bundle_and_no_verdict(pytester):
+    pytester.makepyfile(suite())
+    result = run(pytester, "--co")
+    assert result.ret == 0
+    assert "SPARK VERDICT" not in result.stdout.str()
+    assert not (pytester.path / "reports").exists()
