@@ -75,9 +75,7 @@ def http(spark_config: SparkConfig, timeout: float) -> Iterator[Any]:
 
 
 @pytest.fixture
-def db(
-    spark_config: SparkConfig, timeout: float
-) -> Callable[..., AbstractContextManager[Any]]:
+def db(spark_config: SparkConfig, timeout: float) -> Callable[..., AbstractContextManager[Any]]:
     """``with db() as conn``: a read-only session on targets.db_dsn (``writes=True`` if allowed)."""
     from pytest_spark.probes.db import connect
 
