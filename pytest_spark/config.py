@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .redact import Redactor
+from .rules.decimal_columns import DEFAULT_MONEY_PATTERNS
 
 
 class ConfigError(Exception):
@@ -124,19 +125,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "money_tables": _k(list, ["orders", "positions", "instruments"], "BS-04 tables"),
         "money_patterns": _k(
             list,
-            [
-                "price",
-                "bid",
-                "ask",
-                "amount",
-                "qty",
-                "quantity",
-                "notional",
-                "fee",
-                "balance",
-                "pnl",
-                "size",
-            ],
+            list(DEFAULT_MONEY_PATTERNS),
             "BS-04 column/field name fragments that mean money",
         ),
         "positions_table": _k(str, "positions", "RT-01 table"),

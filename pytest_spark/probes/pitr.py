@@ -218,8 +218,22 @@ def _server_error(log: Path) -> str:
 
 def _run(argv: list[str], *, env: dict[str, str], log: Path, cwd: Path, timeout: float) -> None:
     """One tool run, output to log; a non-zero exit or the deadline is a ProbeError."""
+    proc = _spawn(argv, env=env, log=log, cwd=cwd)
+    try:
+        code = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        raise ProbeError(f"timed out after {timeout:.1f} s running {Path(argv[0]).name}") from None
+    if code != 0:
+        raise ProbeError(f"{Path(argv[0]).name} exited with {code}: {_tail(log, 5)}")
+
+
+def _spawn(
+    argv: list[str], *, env: dict[str, str], log: Path, cwd: Path
+) -> subprocess.Popen[bytes]:
+    """Start a PostgreSQL tool in its own process group (as the service user when root)."""
     with open(log, "ab") as out:
-        proc = subprocess.Popen(
+        return subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
             stdout=out,
@@ -229,13 +243,6 @@ def _run(argv: list[str], *, env: dict[str, str], log: Path, cwd: Path, timeout:
             start_new_session=True,
             **_as_service_user(),
         )
-    try:
-        code = proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
-        raise ProbeError(f"timed out after {timeout:.1f} s running {Path(argv[0]).name}") from None
-    if code != 0:
-        raise ProbeError(f"{Path(argv[0]).name} exited with {code}: {_tail(log, 5)}")
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
@@ -493,17 +500,7 @@ def _drill(
         argv += ["-c", f"{key}={value}"]
     result.commands.append(shlex.join(argv))
     pg_log = scratch / "postgres.log"
-    with open(pg_log, "ab") as out:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            cwd=scratch,
-            start_new_session=True,
-            **_as_service_user(),
-        )
+    proc = _spawn(argv, env=env, log=pg_log, cwd=scratch)
     timings["restore_s"] = round(time.monotonic() - t, 3)
     try:
         # 4. recovery until promoted at the target

@@ -32,6 +32,8 @@ __all__ = [
 #: Spark's defaults (config ``schema.money_patterns``).
 DEFAULT_MONEY_PATTERNS: tuple[str, ...] = (
     "price",
+    "bid",
+    "ask",
     "amount",
     "qty",
     "quantity",
