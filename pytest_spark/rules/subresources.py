@@ -1,0 +1,141 @@
+"""RT-05: which subresources an HTML page loads, and whether COEP lets them load.
+
+Extraction uses the stdlib ``html.parser`` (tolerant, no network): ``<script
+src>``, ``<link rel~=stylesheet href>`` and ``<img src>``, resolved against the
+page URL or its first ``<base href>`` as a browser does. Only http(s) URLs are
+fetchable subresources; ``data:``/``blob:`` ones are reported as skipped.
+
+Per resource, :func:`evaluate` combines the header rule of
+:mod:`pytest_spark.rules.headers` (CORP or CORS under ``require-corp``) with
+what a browser additionally needs: the resource must actually load (2xx), and a
+cross-origin resource that relies on CORS instead of CORP must be requested in
+CORS mode (a ``crossorigin`` attribute) and allow the page's origin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from urllib.parse import urljoin, urlsplit
+
+from pytest_spark.rules.findings import Finding
+from pytest_spark.rules.headers import header_value, subresource_findings
+
+__all__ = ["Subresource", "evaluate", "extract", "origin"]
+
+FETCHABLE = ("http", "https")
+
+
+@dataclass(frozen=True, slots=True)
+class Subresource:
+    """One reference found in the page."""
+
+    kind: str  # "script" | "stylesheet" | "img"
+    url: str  # absolute, fragment removed
+    crossorigin: str | None  # the attribute as written ("" when bare), None when absent
+    raw: str  # the attribute value as written
+
+    @property
+    def fetchable(self) -> bool:
+        return urlsplit(self.url).scheme.lower() in FETCHABLE
+
+
+class _Collector(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.base: str | None = None
+        self.found: list[tuple[str, str, str | None]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k.lower(): (v if v is not None else "") for k, v in attrs}
+        if tag == "base" and self.base is None and a.get("href", "").strip():
+            self.base = a["href"].strip()
+        elif tag == "script" and a.get("src", "").strip():
+            self.found.append(("script", a["src"], a.get("crossorigin")))
+        elif tag == "img" and a.get("src", "").strip():
+            self.found.append(("img", a["src"], a.get("crossorigin")))
+        elif tag == "link" and a.get("href", "").strip():
+            rels = {r.lower() for r in a.get("rel", "").split()}
+            if "stylesheet" in rels:
+                self.found.append(("stylesheet", a["href"], a.get("crossorigin")))
+
+    handle_startendtag = handle_starttag
+
+
+def extract(html: str, page_url: str) -> list[Subresource]:
+    """Subresources referenced by ``html`` (document order, duplicates removed)."""
+    parser = _Collector()
+    parser.feed(html)
+    parser.close()
+    base = urljoin(page_url, parser.base) if parser.base else page_url
+    out: list[Subresource] = []
+    seen: set[tuple[str, str]] = set()
+    for kind, raw, cors in parser.found:
+        url = urljoin(base, raw.strip()).split("#", 1)[0]
+        if (kind, url) in seen:
+            continue
+        seen.add((kind, url))
+        out.append(Subresource(kind, url, cors, raw))
+    return out
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with default ports filled in."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port or {"http": 80, "https": 443}.get(scheme)
+    except ValueError:
+        port = None
+    return scheme, (parts.hostname or "").lower(), port
+
+
+def _serialize(o: tuple[str, str, int | None]) -> str:
+    scheme, host, port = o
+    default = {"http": 80, "https": 443}.get(scheme)
+    return f"{scheme}://{host}" + ("" if port in (None, default) else f":{port}")
+
+
+def evaluate(
+    res: Subresource,
+    status: int,
+    headers: Mapping[str, str],
+    *,
+    coep: str,
+    page_url: str,
+) -> list[Finding]:
+    """Would ``res`` load on ``page_url`` under its COEP value ``coep``?"""
+    if not 200 <= status < 300:
+        return [
+            Finding(
+                "subresource-not-loaded",
+                f"{res.kind} {res.url} answered HTTP {status}: the page is broken",
+            )
+        ]
+    out = subresource_findings(res.url, headers, coep=coep, page_url=page_url)
+    if out or coep.split(";", 1)[0].strip() != "require-corp":
+        return out
+    cross = origin(res.url) != origin(page_url)
+    corp = header_value(headers, "cross-origin-resource-policy")
+    acao = header_value(headers, "access-control-allow-origin")
+    if cross and corp is None and acao is not None:
+        page_origin = _serialize(origin(page_url))
+        if res.crossorigin is None:
+            out.append(
+                Finding(
+                    "subresource-cors-not-requested",
+                    f"{res.kind} {res.url} is cross-origin and has only CORS headers, but the "
+                    "element has no crossorigin attribute: it loads no-cors and COEP "
+                    "require-corp blocks it",
+                )
+            )
+        elif acao.strip() not in ("*", page_origin):
+            out.append(
+                Finding(
+                    "subresource-cors-origin",
+                    f"{res.kind} {res.url} sends Access-Control-Allow-Origin {acao.strip()!r}, "
+                    f"which does not allow {page_origin}",
+                )
+            )
+    return out
