@@ -9,6 +9,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RELEASE ?= v1.4.0
 FAULT ?=
 PYTEST_ARGS ?=
+# some shells export this; without .pyc files every pytest process recompiles its plugins
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: setup system venv test test-fast lint format demo bench clean
 

@@ -457,7 +457,8 @@ def coep_findings(headers: Mapping[str, str]) -> list[Finding]:
     return out
 
 
-def _origin(url: str) -> tuple[str, str, int | None]:
+def origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with default ports filled in."""
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     try:
@@ -509,7 +510,7 @@ def subresource_findings(
             token == "same-origin"
             and acao is None
             and page_url is not None
-            and _origin(page_url) != _origin(resource_url)
+            and origin(page_url) != origin(resource_url)
         ):
             return [
                 Finding(

@@ -20,7 +20,7 @@ from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
 from pytest_spark.rules.findings import Finding
-from pytest_spark.rules.headers import header_value, subresource_findings
+from pytest_spark.rules.headers import header_value, origin, subresource_findings
 
 __all__ = ["Subresource", "evaluate", "extract", "origin"]
 
@@ -78,17 +78,6 @@ def extract(html: str, page_url: str) -> list[Subresource]:
         seen.add((kind, url))
         out.append(Subresource(kind, url, cors, raw))
     return out
-
-
-def origin(url: str) -> tuple[str, str, int | None]:
-    """(scheme, host, port) with default ports filled in."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    try:
-        port = parts.port or {"http": 80, "https": 443}.get(scheme)
-    except ValueError:
-        port = None
-    return scheme, (parts.hostname or "").lower(), port
 
 
 def _serialize(o: tuple[str, str, int | None]) -> str:
