@@ -80,9 +80,13 @@ def test_wal_segments_reach_the_archive(endpoints: Endpoints) -> None:
         conn.execute("SELECT pg_logical_emit_message(false, 'test', 'x')")
         conn.execute("SELECT pg_switch_wal()")
         eventually(lambda: set(archive.iterdir()) - before, timeout=10, interval=0.2)
-        row = conn.execute("SELECT archived_count, failed_count FROM pg_stat_archiver").fetchone()
-    assert row[0] > 0
-    assert row[1] == 0
+        row = conn.execute(
+            "SELECT archived_count, last_archived_time, last_failed_time FROM pg_stat_archiver"
+        ).fetchone()
+    archived, last_ok, last_failed = row
+    assert archived > 0
+    # an earlier fault test may have recorded failures; healthy now means success is newer
+    assert last_failed is None or last_ok > last_failed
 
 
 def test_prometheus_scrapes_both_api_instances(endpoints: Endpoints) -> None:
