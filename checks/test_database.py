@@ -23,6 +23,7 @@ from pytest_spark.config import SparkConfig
 from pytest_spark.evidence import Recorder
 from pytest_spark.probes import ProbeError
 from pytest_spark.probes import sql_tools as tools
+from pytest_spark.probes.accounts import probe_account
 from pytest_spark.probes.db import rows
 from pytest_spark.probes.http import HttpResponse, get_json, request
 from pytest_spark.rules import (
@@ -375,13 +376,10 @@ def test_rt02_idempotency_holds_under_concurrency(
     }
     evidence.observe("thresholds", limits)
     with db() as conn:  # read-only, and opened first: no write happens if the DB is unreachable
-        latest = query(conn, evidence, "latest_order", tools.latest_ids_sql(schema["orders_table"]))
-        if not latest:
-            raise ProbeError(f"no order in {schema['orders_table']} to take an account from")
-        existing = get_json(http, f"{api_urls[0]}/orders/{quote(latest[0]['id'], safe='')}")
+        account = probe_account(http, api_urls[0], conn, schema, evidence)
         quotes = get_json(http, f"{api_urls[0]}/quotes")
         try:
-            body = probe_order(quotes, str(existing.get("account", "")))
+            body = probe_order(quotes, account)
         except ProbeOrderError as exc:
             raise ProbeError(str(exc)) from None
         key = f"pytest-spark-rt02-{uuid.uuid4()}"

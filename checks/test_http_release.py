@@ -31,6 +31,7 @@ from pytest_spark.config import SparkConfig
 from pytest_spark.evidence import Recorder
 from pytest_spark.probes import ProbeError
 from pytest_spark.probes import sbom as sbom_probe
+from pytest_spark.probes.accounts import probe_account
 from pytest_spark.probes.db import rows
 from pytest_spark.probes.http import HttpResponse, get, get_json, make_client, request
 from pytest_spark.rules import csp, flags, headers, hsts, identity, subresources, ticks
@@ -488,24 +489,6 @@ def _post_order(
     return resp, _loads(resp.body), key
 
 
-def _order_account(
-    http: httpx.Client, base: str, conn: Any, schema: Any, evidence: Recorder
-) -> str:
-    """The account of the newest order: one the API already trades for (no name hard-coded)."""
-    from pytest_spark.probes.sql_tools import latest_ids_sql
-
-    sql = latest_ids_sql(schema["orders_table"])
-    latest = rows(conn, sql)
-    evidence.observe("account_source", {"sql": sql, "rows": latest})
-    if not latest:
-        raise ProbeError(f"no order in {schema['orders_table']} to take a test account from")
-    existing = get_json(http, f"{base}/orders/{latest[0]['id']}")
-    account = existing.get("account") if isinstance(existing, Mapping) else None
-    if not isinstance(account, str) or not account:
-        raise ProbeError(f"{base}/orders/{latest[0]['id']} names no account")
-    return account
-
-
 def _loads(body: bytes) -> Any:
     """JSON with decimals kept exact (a JSON number arrives as Decimal/int); None if not JSON."""
     try:
@@ -561,7 +544,7 @@ def test_rt06_prices_exact_on_tick_grid(
     table = quote_qualified(schema["orders_table"])
     stored_sql = f"SELECT price, quantity FROM {table} WHERE id = %(id)s"
     with db() as conn:  # read-only: the orders are written through the API only
-        account = _order_account(http, api_urls[0], conn, schema, evidence)
+        account = probe_account(http, api_urls[0], conn, schema, evidence)
 
         def round_trip(grid: Grid, k: int, side: str) -> None:
             n = len(cases)

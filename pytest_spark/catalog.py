@@ -285,6 +285,7 @@ DETAILS: dict[str, Detail] = {
             _TH + "idempotency_concurrency",
             _TH + "idempotency_ttl_min_s",
             _TH + "idempotency_grace_s",
+            _S + "test_account",
         ),
         "every response of the race, orders counted in the DB, key TTL rows",
     ),
@@ -316,7 +317,7 @@ DETAILS: dict[str, Detail] = {
         "Quotes sit on tick/lot grids as decimal strings; hypothesis-generated on-grid orders "
         "round-trip byte-identical through the API and the numeric column; off-grid prices get "
         "a 4xx. Writes.",
-        (_T + "api_urls", _T + "db_dsn"),
+        (_T + "api_urls", _T + "db_dsn", _S + "test_account"),
         "quotes as received, each generated order with API and DB values, the rejection",
     ),
     "RT-07": Detail(

@@ -135,6 +135,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "idempotency_table": _k(str, "idempotency_keys", "RT-02 table"),
         "orders_table": _k(str, "orders", "RT-02/RT-06 orders table"),
         "outbox_table": _k(str, "outbox", "RT-03 table"),
+        "test_account": _k(
+            str, "", "RT-02/RT-06 account for probe orders (empty: the newest order's account)"
+        ),
         "pitr_sentinel_table": _k(str, "spark_pitr_sentinel", "RT-08 drill's sentinel table"),
     },
 }

@@ -558,14 +558,15 @@ class Sandbox:
         return state
 
     def _initial_state(self, detach: bool) -> dict[str, Any]:
+        # every up is a new stack: an old TSDB (series of dead instances), old silences or
+        # leftover fault material would make a healthy stack look broken
+        for stale in ("prometheus/data", "alertmanager", "pending_migrations", "faults"):
+            shutil.rmtree(self.state_dir / stale, ignore_errors=True)
         for sub in ("logs", "prometheus", "alertmanager", "chrony", "pending_migrations"):
             (self.state_dir / sub).mkdir(parents=True, exist_ok=True)
         os.chmod(self.state_dir, 0o700)
         for old_log in (self.state_dir / "logs").glob("*.log"):  # logs describe the last run
             old_log.unlink()
-        for stale in (self.state_dir / "pending_migrations").iterdir():
-            if stale.is_file():
-                stale.unlink()
         pg_root = _make_pg_root(self.state_dir)
         names = ["postgres", "pgbouncer", "api-1", "api-2", "prometheus", "alertmanager", "ntp"]
         ports = dict(zip(names, c.free_ports(len(names)), strict=True))
