@@ -52,6 +52,17 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
+def _write_new(path: Path, data: bytes) -> None:
+    """Create a file in the (private) staging folder with raw os calls: thousands per bundle."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
 def atomic_write(path: Path, data: bytes) -> None:
     """Write via a temp file in the same folder and rename, so readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -122,8 +133,7 @@ def write_bundle(root: Path, data: RunData) -> tuple[Path, Path]:
         if parent and parent not in made:
             (staging / parent).mkdir(parents=True, exist_ok=True)
             made.add(parent)
-        with open(staging / rel, "wb") as fh:
-            fh.write(content)
+        _write_new(staging / rel, content)
         entries.append({"path": rel, "sha256": sha256_bytes(content), "size": len(content)})
     manifest = {"format": FORMAT, "files": entries, "run": data.run}
     manifest_bytes = dumps(manifest)
@@ -192,9 +202,25 @@ def verify(path: Path) -> VerifyResult:
 
 
 def _read_folder(folder: Path) -> dict[str, bytes]:
-    return {
-        p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()
-    }
+    files: dict[str, bytes] = {}
+    for dirpath, _dirs, names in os.walk(folder):
+        rel_dir = os.path.relpath(dirpath, folder)
+        for name in names:
+            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+            files[rel.replace(os.sep, "/")] = _read(os.path.join(dirpath, name))
+    return files
+
+
+def _read(path: str) -> bytes:
+    """Whole-file read with raw os calls: verify reads thousands of small files."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def _read_tarball(tarball: Path) -> dict[str, bytes]:
