@@ -16,6 +16,7 @@ import pytest
 from . import catalog, options, waivers
 from . import session as run
 from .config import ConfigError, build
+from .report.html import add_evidence_extras
 from .verdict import GO, one_line
 
 STATE = pytest.StashKey[run.SparkState]()
@@ -61,9 +62,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(fixtures, "spark-fixtures")
     config.pluginmanager.register(SparkPlugin(config, state), "spark-run")
     if config.pluginmanager.hasplugin("html"):
-        from .report import html
+        from .report.html import HtmlHooks
 
-        config.pluginmanager.register(html.HtmlHooks(state), "spark-html")
+        config.pluginmanager.register(HtmlHooks(state), "spark-html")
 
 
 def _sandbox_layer(config: pytest.Config) -> dict[str, Any] | None:
@@ -107,6 +108,7 @@ class SparkPlugin:
         self.config = config
         self.state = state
         self.is_worker = hasattr(config, "workerinput")
+        self.html = config.pluginmanager.hasplugin("html")
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
@@ -155,8 +157,12 @@ class SparkPlugin:
         self, item: pytest.Item, call: pytest.CallInfo[Any]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
-        if run.check_of(item) is not None:
-            report.spark = run.phase_payload(item, report, call, self.state)  # type: ignore[attr-defined]
+        check = run.check_of(item)
+        if check is not None:
+            payload = run.phase_payload(item, check, report, call, self.state)
+            report.spark = payload  # type: ignore[attr-defined]
+            if self.html:
+                add_evidence_extras(report, payload)
         return report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:

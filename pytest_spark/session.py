@@ -134,24 +134,31 @@ def _first_lines(text: str, limit: int = 600) -> str:
 
 
 def phase_payload(
-    item: pytest.Item, report: pytest.TestReport, call: pytest.CallInfo[Any], state: SparkState
+    item: pytest.Item,
+    check: catalog.Check,
+    report: pytest.TestReport,
+    call: pytest.CallInfo[Any],
+    state: SparkState,
 ) -> dict[str, Any]:
-    """Plain data attached to a report so it survives xdist's wire format."""
-    outcome, skip_kind, message = classify(report, call)
+    """Plain data attached to a report so it survives xdist's wire format.
+
+    Passing setup/call phases carry only timing: this runs three times per test.
+    """
     payload: dict[str, Any] = {
         "when": report.when,
-        "outcome": outcome,
-        "skip_kind": skip_kind,
-        "message": state.config.redactor.text(message),
+        "check": check.id,
+        "outcome": verdict.PASSED,
         "start": call.start,
         "stop": call.stop,
     }
+    if not report.passed:
+        outcome, skip_kind, message = classify(report, call)
+        payload["outcome"], payload["skip_kind"] = outcome, skip_kind
+        payload["message"] = state.config.redactor.text(message) if message else ""
     if report.when == "teardown":
         recorder = item.stash.get(RECORDER_KEY, None)
         if recorder is not None:
             payload.update(recorder.export())
-    check = check_of(item)
-    payload["check"] = check.id if check else ""
     return payload
 
 
@@ -173,7 +180,9 @@ def absorb(state: SparkState, report: pytest.TestReport) -> None:
         {"nodeid": nodeid, "outcome": verdict.PASSED, "start": payload["start"], "message": ""},
     )
     cur["stop"] = payload["stop"]
-    if payload["outcome"] != verdict.PASSED and cur["outcome"] in (verdict.PASSED,):
+    if payload["outcome"] == verdict.PASSED:
+        pass
+    elif cur["outcome"] == verdict.PASSED:
         cur.update(outcome=payload["outcome"], skip_kind=payload["skip_kind"])
         cur["message"] = payload["message"]
     elif payload["outcome"] == verdict.ERROR and cur["outcome"] != verdict.ERROR:
@@ -185,11 +194,9 @@ def absorb(state: SparkState, report: pytest.TestReport) -> None:
         done["observations"] = payload.get("observations", [])
         arts = payload.get("artifacts", {})
         done["artifacts"] = arts
-        if payload["check"]:
-            state.tests[payload["check"]].append(done)
+        state.tests[payload["check"]].append(done)
+        if arts:
             state.artifacts[payload["check"]].update(arts)
-        elif done["outcome"] in (verdict.FAILED, verdict.ERROR):
-            state.unbound_failures += 1
 
 
 def records(state: SparkState) -> list[dict[str, Any]]:

@@ -6,7 +6,6 @@ Registered only when pytest-html is installed and active.
 from __future__ import annotations
 
 import html
-import json
 from typing import Any
 
 import pytest
@@ -45,19 +44,13 @@ class HtmlHooks:
         cells.insert(1, f"<td>{html.escape(cid)}</td>")
         cells.insert(2, f"<td>{html.escape(sev)}</td>")
 
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_makereport(self, item: pytest.Item, call: Any) -> Any:
-        report = yield
-        payload = getattr(report, "spark", None)
-        if payload and report.when == "teardown" and payload.get("observations"):
-            from pytest_html import extras
 
-            report.extras = [
-                *getattr(report, "extras", []),
-                extras.json(payload["observations"], name=f"{payload['check']} evidence"),
-            ]
-        return report
+def add_evidence_extras(report: pytest.TestReport, payload: dict[str, Any]) -> None:
+    """Attach a check's observations to its teardown report as a pytest-html JSON extra."""
+    if report.when == "teardown" and payload.get("observations"):
+        from pytest_html import extras
 
-
-def _dump(data: Any) -> str:
-    return json.dumps(data, indent=2, sort_keys=True)
+        report.extras = [
+            *getattr(report, "extras", []),
+            extras.json(payload["observations"], name=f"{payload['check']} evidence"),
+        ]
