@@ -115,24 +115,12 @@ class SparkPlugin:
         """Before -m filtering: give each bound test its catalog suite marker and junit ids."""
         wanted = options.selected_ids(self.config)
         if wanted:
-            unknown = wanted - set(catalog.BY_ID)
-            if unknown:
-                raise pytest.UsageError(f"--spark-check: unknown check id(s) {sorted(unknown)}")
-            keep = [i for i in items if (c := run.check_of(i)) is not None and c.id in wanted]
-            drop = [i for i in items if i not in keep]
+            keep, drop = run.select_checks(items, wanted)
             if drop:
                 self.config.hook.pytest_deselected(items=drop)
                 items[:] = keep
         for item in items:
-            check = run.check_of(item)
-            if check is None:
-                continue
-            if item.get_closest_marker(str(check.suite)) is None:
-                item.add_marker(str(check.suite))
-            item.user_properties += [
-                ("spark_check", check.id),
-                ("spark_severity", str(check.severity)),
-            ]
+            run.label(item)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.state.selected.update(item.nodeid for item in session.items)
@@ -142,7 +130,6 @@ class SparkPlugin:
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
         self.state.selected.update(ids)
-        self.state.active = True if ids and self.state.active else self.state.active
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:

@@ -82,6 +82,30 @@ def _lookup_check(item: pytest.Item) -> catalog.Check | None:
         raise pytest.UsageError(f"{item.nodeid}: {exc.args[0]}") from None
 
 
+def select_checks(
+    items: list[pytest.Item], wanted: set[str]
+) -> tuple[list[pytest.Item], list[pytest.Item]]:
+    """--spark-check: keep the tests bound to the wanted ids (unknown ids are a usage error)."""
+    unknown = wanted - set(catalog.BY_ID)
+    if unknown:
+        raise pytest.UsageError(f"--spark-check: unknown check id(s) {sorted(unknown)}")
+    keep, drop = [], []
+    for item in items:
+        check = check_of(item)
+        (keep if check is not None and check.id in wanted else drop).append(item)
+    return keep, drop
+
+
+def label(item: pytest.Item) -> None:
+    """Give a bound test its catalog suite marker (so -m selects it) and junit properties."""
+    check = check_of(item)
+    if check is None:
+        return
+    if item.get_closest_marker(str(check.suite)) is None:
+        item.add_marker(str(check.suite))
+    item.user_properties += [("spark_check", check.id), ("spark_severity", str(check.severity))]
+
+
 def is_spark_item(item: pytest.Item) -> bool:
     names = {m.name for m in item.iter_markers()}
     return bool(names & ({"spark_check", *catalog.SUITES, *catalog.OTHER_MARKERS}))

@@ -291,3 +291,13 @@ def test_collect_only_writes_no_bundle_and_no_verdict(pytester):
     assert result.ret == 0
     assert "SPARK VERDICT" not in result.stdout.str()
     assert not (pytester.path / "reports").exists()
+
+
+def test_spark_check_selects_by_id_and_rejects_unknown_ids(pytester, bundle_of):
+    pytester.makepyfile(suite())
+    result = run(pytester, "--spark-check", "PF-01,BS-01")
+    result.assert_outcomes(passed=2, deselected=1)
+    assert sorted(bundle_of().verdict["outcomes"]) == ["BS-01", "PF-01"]
+    result = run(pytester, "--spark-check", "PF-99")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*unknown check id(s)*PF-99*"])
