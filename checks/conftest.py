@@ -14,27 +14,30 @@ from typing import Any
 import pytest
 
 from pytest_spark.config import SparkConfig
+from pytest_spark.options import TARGET_FLAGS
 from pytest_spark.probes import ProbeError
-
-FLAGS = {
-    "api_urls": "--spark-api-url",
-    "db_dsn": "--spark-db-dsn",
-    "pgbouncer_dsn": "--spark-pgbouncer-dsn",
-    "pgbouncer_admin_dsn": "--spark-pgbouncer-admin-dsn",
-    "prometheus_url": "--spark-prometheus-url",
-    "alertmanager_url": "--spark-alertmanager-url",
-    "ntp_servers": "--spark-ntp-server",
-}
 
 
 def require(cfg: SparkConfig, section: str, key: str) -> Any:
     """The configured value, or a ProbeError that says how to configure it."""
     value = cfg.section(section)[key]
     if value in ("", [], None, 0):
-        flag = FLAGS.get(key)
+        flags = [f for f, (sec, k, _) in TARGET_FLAGS.items() if (sec, k) == (section, key)]
+        flag = flags[0] if flags else ""
         how = f"set {section}.{key} in spark.toml" + (f" or pass {flag}" if flag else "")
         raise ProbeError(f"no {section}.{key} configured: {how} (or use --spark-sandbox)")
     return value
+
+
+@pytest.fixture(scope="session")
+def configured(spark_config: SparkConfig) -> Callable[[str], Any]:
+    """``configured("targets.ntp_servers")``: the value, or an ERROR that says how to set it."""
+
+    def lookup(dotted: str) -> Any:
+        section, _, key = dotted.partition(".")
+        return require(spark_config, section, key)
+
+    return lookup
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,6 @@ from urllib.parse import quote
 
 import pytest
 
-from pytest_spark.config import SparkConfig
 from pytest_spark.evidence import Recorder
 from pytest_spark.probes import ProbeError
 from pytest_spark.probes import sql_tools as tools
@@ -50,14 +49,6 @@ MAX_SHOWN = 6
 # ---------------------------------------------------------------------------
 # helpers: config, evidence, verdict
 # ---------------------------------------------------------------------------
-
-
-def setting(cfg: SparkConfig, section: str, key: str) -> Any:
-    """A configured value; unset is "could not verify", with the setting to fix."""
-    value = cfg.section(section)[key]
-    if value in ("", [], None):
-        raise ProbeError(f"no {section}.{key} configured: set it in spark.toml [{section}]")
-    return value
 
 
 def query(
@@ -199,15 +190,15 @@ def applied_versions(conn: Any, evidence: Recorder, table: str) -> list[str]:
 
 @pytest.mark.spark_check("PF-04")
 def test_pf04_pending_migrations_rehearse_and_lint_clean(
-    db: Any, spark_config: SparkConfig, schema: Any, timeout: float, evidence: Recorder
+    db: Any, configured: Any, schema: Any, timeout: float, evidence: Recorder
 ) -> None:
     """Pending migrations apply to a scratch copy of the schema and take no long locks.
 
     The scratch database is created next to the target (the DSN's role needs
     CREATEDB) and always dropped; the target is only read by pg_dump.
     """
-    dsn = setting(spark_config, "targets", "db_dsn")
-    directory = Path(setting(spark_config, "release", "pending_migrations_dir"))
+    dsn = configured("targets.db_dsn")
+    directory = Path(configured("release.pending_migrations_dir"))
     files = tools.load_pending(directory)
     with db() as conn:  # reachability and version first: pg_dump must match the server
         version = query(conn, evidence, "server_version", tools.SERVER_VERSION_SQL)[0]

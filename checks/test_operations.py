@@ -4,23 +4,14 @@ BS-03 pgBouncer, PF-03 Saturation, RT-03 Outbox lag, RT-07 pgBouncer leak,
 RT-08 PITR test. Each gathers what the target says (SQL rows, SHOW output,
 PromQL vectors), records it, and lets a pure rule judge it.
 
-A few settings these checks can use are not in the config schema yet; they
-are read with ``_setting`` (the configured value once the key exists, else
-the default documented next to it), so nothing here is a silent literal:
-- thresholds.pgbouncer_pool_mode (``transaction``) and
-  thresholds.pgbouncer_min_client_conn (100): BS-03's expectations;
-- thresholds.api_cpu_limit_cores (1.0): one uvicorn worker runs Python on
-  one core at a time (the GIL), so 1 core is what a single API process can
-  use, whatever the host has;
-- thresholds.api_memory_limit_bytes (0 = the host's memory: Prometheus
-  ``node_memory_MemTotal_bytes`` of the instance's host, else this machine's
-  memory when the instance is on loopback);
-- thresholds.pool_samples (5): RT-07 samples across pool_sample_window_s;
-- targets.relay_heartbeat_metric: the outbox relay's heartbeat gauge (the
-  sandbox app exports it only to Prometheus, it is not in the database);
-- targets.pg_bin_dir, targets.wal_archive_dir (default: found from the
-  server version and from archive_command), schema.pitr_sentinel_table and
-  thresholds.pitr_drill_timeout_s: the RT-08 drill.
+Settings (see the README's config reference): thresholds.pgbouncer_pool_mode,
+pgbouncer_min_client_conn (BS-03); api_cpu_limit_cores -- one uvicorn worker
+runs Python on one core at a time, so 1 core is what one API process can use --
+and api_memory_limit_bytes (0: the host's memory from node_memory_MemTotal_bytes,
+else this machine's when the API is on loopback) for PF-03; pool_samples
+(RT-07); targets.relay_heartbeat_metric (RT-03: the relay's heartbeat is only a
+metric); targets.pg_bin_dir, wal_archive_dir, schema.pitr_sentinel_table and
+thresholds.pitr_drill_timeout_s (RT-08).
 """
 
 from __future__ import annotations
@@ -42,19 +33,12 @@ from pytest_spark.probes.pgbouncer import ShowResult, admin_console, show
 from pytest_spark.rules import archiver, dbsql, operations, outbox, pgbouncer, saturation
 from pytest_spark.rules.findings import WARN, Finding, failures
 
-HEARTBEAT_METRIC = "spark_outbox_relay_heartbeat_timestamp_seconds"
 BLOCKS_DRILL = {
     "archive-mode-off",
     "archive-wal-level",
     "archive-command-missing",
     "archive-failing",
 }
-
-
-def _setting(section: Mapping[str, Any], key: str, default: Any) -> Any:
-    """The configured value when the schema has the key, else the documented default."""
-    value = section.get(key)
-    return default if value in (None, "") else value
 
 
 def _label(value: str) -> str:
@@ -113,8 +97,8 @@ def test_bs03_pgbouncer_config(
     evidence.observe("pgbouncer_databases", databases.rows)
     evidence.observe("sql", dbsql.CONNECTION_SETTINGS_SQL)
     evidence.observe("postgres_settings", pg)
-    mode = _setting(thresholds, "pgbouncer_pool_mode", "transaction")
-    min_clients = int(_setting(thresholds, "pgbouncer_min_client_conn", 100))
+    mode = thresholds["pgbouncer_pool_mode"]
+    min_clients = int(thresholds["pgbouncer_min_client_conn"])
     applied = {"pool_mode": mode, "min_client_conn": min_clients, "app_databases": app_dbs}
     findings = pgbouncer.evaluate_config(
         cfg,
@@ -183,8 +167,8 @@ def test_pf03_saturation(
     evidence.observe("promql", [cpu_q, mem_q])
     evidence.observe("api_cpu_cores_used", cpu)
     evidence.observe("api_resident_memory_bytes", mem)
-    cores = float(_setting(thresholds, "api_cpu_limit_cores", 1.0))
-    mem_limit = float(_setting(thresholds, "api_memory_limit_bytes", 0))
+    cores = float(thresholds["api_cpu_limit_cores"])
+    mem_limit = float(thresholds["api_memory_limit_bytes"])
     limits = mem_limit or _host_memory(prometheus, sorted(mem), evidence)
     cpu_ratio = operations.ratios(cpu, cores)
     mem_ratio = operations.ratios(mem, limits)
@@ -236,7 +220,7 @@ def test_rt03_outbox_lag(
         lag = rows(conn, sql)[0]
     evidence.observe("sql", sql)
     evidence.observe("outbox", lag)
-    metric = _setting(spark_config.targets, "relay_heartbeat_metric", HEARTBEAT_METRIC)
+    metric = spark_config.targets["relay_heartbeat_metric"]
     query = f"time() - {metric}{{job={_label(spark_config.targets['api_job'])}}}"
     ages = operations.vector_by(prometheus.query(query))
     evidence.observe("promql", query)
@@ -292,7 +276,7 @@ def test_rt07_pgbouncer_leak(
 ) -> None:
     """Over a short window: nobody queues, no transaction sits idle, clients do not pile up."""
     window = float(thresholds["pool_sample_window_s"])
-    count = max(2, int(_setting(thresholds, "pool_samples", 5)))
+    count = max(2, int(thresholds["pool_samples"]))
     samples: list[pgbouncer.PoolSample] = []
     raw: dict[str, list[str]] = {}
     with pgbouncer_admin() as admin, db() as conn:
@@ -376,18 +360,14 @@ def test_rt08_pitr_restore_drill(
         raise ProbeError(f"role {facts.get('role')} may not take a base backup (needs REPLICATION)")
     if facts.get("extra_tablespaces"):
         raise ProbeError("the restore drill does not support tablespaces outside the data dir")
-    applied["pitr_drill_timeout_s"] = float(
-        _setting(thresholds, "pitr_drill_timeout_s", max(30.0, 12 * timeout))
-    )
+    applied["pitr_drill_timeout_s"] = float(thresholds["pitr_drill_timeout_s"])
     drill = pitr.restore_drill(
         targets["db_dsn"],
         timeout=timeout,
         deadline_s=applied["pitr_drill_timeout_s"],
-        pg_bin=pitr.pg_bin_dir(facts["server_version_num"], _setting(targets, "pg_bin_dir", "")),
-        archive=pitr.archive_dir(
-            facts["archive_command"], _setting(targets, "wal_archive_dir", "")
-        ),
-        table=_setting(schema, "pitr_sentinel_table", pitr.SENTINEL_TABLE),
+        pg_bin=pitr.pg_bin_dir(facts["server_version_num"], targets["pg_bin_dir"]),
+        archive=pitr.archive_dir(facts["archive_command"], targets["wal_archive_dir"]),
+        table=schema["pitr_sentinel_table"],
         cluster_bytes=facts.get("cluster_bytes"),
     )
     evidence.observe("drill", drill.to_dict())
