@@ -11,6 +11,8 @@ import importlib
 import itertools
 import json
 import pkgutil
+import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,3 +95,15 @@ def run_checks(pytester: pytest.Pytester, sandbox: Any):
         return CheckRun(int(result.ret), verdict, folders[0], result.stdout.str())
 
     return run
+
+
+@pytest.fixture
+def blackhole() -> Iterator[str]:
+    """A TCP port that accepts connections (kernel backlog) but never answers: a hung server."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        sock.close()

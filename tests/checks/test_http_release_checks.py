@@ -8,7 +8,6 @@ for it, and ERRORs -- never hangs, never passes -- when the API cannot be asked.
 from __future__ import annotations
 
 import hashlib
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -122,25 +121,13 @@ def test_unreachable_api_is_could_not_verify(run_checks: Any) -> None:
     assert elapsed < 30, f"took {elapsed:.1f} s"
 
 
-@pytest.fixture
-def silent_server() -> Iterator[str]:
-    """A port that completes the TCP handshake and then never answers (a hung API)."""
-    srv = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    srv.bind(("127.0.0.1", 0))
-    srv.listen(64)
-    try:
-        yield f"http://127.0.0.1:{srv.getsockname()[1]}"
-    finally:
-        srv.close()
-
-
 def test_hung_api_times_out_within_the_deadline(
-    run_checks: Any, pytester: pytest.Pytester, silent_server: str
+    run_checks: Any, pytester: pytest.Pytester, blackhole: str
 ) -> None:
     timeout_s = 0.25
     (pytester.path / "spark.toml").write_text(f"[policy]\ntimeout_s = {timeout_s}\n")
     started = time.monotonic()
-    r = run_checks(*TALK_TO_API, writes=True, args=("--spark-api-url", silent_server))
+    r = run_checks(*TALK_TO_API, writes=True, args=("--spark-api-url", blackhole))
     elapsed = time.monotonic() - started
     for cid in TALK_TO_API:
         assert r.outcome(cid) == "error", (cid, r.message(cid))

@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -79,18 +79,6 @@ def assert_fails(r: CheckRun, cid: str, *fragments: str) -> str:
 
 def observation(r: CheckRun, cid: str, name: str) -> list[Any]:
     return [o["data"] for o in r.record(cid)["observations"] if o["name"] == name]
-
-
-@pytest.fixture
-def blackhole() -> Iterator[str]:
-    """A TCP port that accepts connections (kernel backlog) but never answers: a hung server."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        sock.close()
 
 
 # --- (1) the healthy stack
