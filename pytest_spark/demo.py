@@ -43,8 +43,6 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     try:
-        if started and hasattr(box, "wait_for_data"):
-            box.wait_for_data(timeout=60)
         if args.fault:
             print(f"== injecting fault {args.fault}: {FAULTS[args.fault].description}", flush=True)
             box.apply_fault(args.fault)

@@ -48,6 +48,7 @@ def start_or_attach(state_dir: Path) -> tuple[Any, bool]:
 
     Returns (sandbox, started_here): only a stack started here is stopped at the end.
     """
+    from .components import ComponentError
     from .launcher import Sandbox, SandboxError
 
     try:
@@ -59,4 +60,12 @@ def start_or_attach(state_dir: Path) -> tuple[Any, bool]:
         pass
     box = Sandbox(state_dir)
     box.up()
+    try:  # checks judge metrics: a stack without scraped data would look broken
+        box.wait_for_data(timeout=60)
+    except ComponentError as exc:
+        box.down()
+        raise SandboxError(f"sandbox started but {exc}") from exc
+    except BaseException:
+        box.down()
+        raise
     return box, True
