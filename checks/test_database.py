@@ -190,7 +190,12 @@ def applied_versions(conn: Any, evidence: Recorder, table: str) -> list[str]:
 
 @pytest.mark.spark_check("PF-04")
 def test_pf04_pending_migrations_rehearse_and_lint_clean(
-    db: Any, configured: Any, schema: Any, timeout: float, evidence: Recorder
+    db: Any,
+    configured: Any,
+    spark_config: Any,
+    schema: Any,
+    timeout: float,
+    evidence: Recorder,
 ) -> None:
     """Pending migrations apply to a scratch copy of the schema and take no long locks.
 
@@ -228,8 +233,9 @@ def test_pf04_pending_migrations_rehearse_and_lint_clean(
     evidence.observe("lint", [f.to_dict() for f in lint])
 
     major = int(version["server_version_num"]) // 10000
-    pg_dump = tools.find_pg_tool("pg_dump", major)
-    pg_restore = tools.find_pg_tool("pg_restore", major)
+    pg_bin = spark_config.targets["pg_bin_dir"]
+    pg_dump = tools.find_pg_tool("pg_dump", major, configured=pg_bin)
+    pg_restore = tools.find_pg_tool("pg_restore", major, configured=pg_bin)
     deadline = limits["tool_deadline_s"]
     with tempfile.TemporaryDirectory(prefix="spark-pf04-") as tmp:
         dump = Path(tmp) / "schema.dump"

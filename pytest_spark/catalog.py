@@ -165,7 +165,12 @@ DETAILS: dict[str, Detail] = {
     "BS-03": Detail(
         "PgBouncer `SHOW CONFIG`: pool_mode, query_wait_timeout > 0, max_client_conn and "
         "default_pool_size x databases against PostgreSQL max_connections minus reserved.",
-        (_T + "pgbouncer_admin_dsn", _T + "db_dsn"),
+        (
+            _T + "pgbouncer_admin_dsn",
+            _T + "db_dsn",
+            _TH + "pgbouncer_pool_mode",
+            _TH + "pgbouncer_min_client_conn",
+        ),
         "SHOW CONFIG as returned (raw and parsed), max_connections, findings",
     ),
     "BS-04": Detail(
@@ -217,8 +222,8 @@ DETAILS: dict[str, Detail] = {
         "each /version document as received, the comparison",
     ),
     "PF-02": Detail(
-        "SNTP v4 to each NTP server: |offset| within the limit, stratum 1..15, no leap alarm, "
-        "at least one server answering.",
+        "SNTP v4 to each NTP server: |offset| within the limit, stratum 1..15, no leap alarm; "
+        "no server answering is an ERROR (could not verify).",
         (_T + "ntp_servers", _TH + "ntp_max_offset_s"),
         "t1..t4, offset, delay, stratum and leap per server",
     ),
@@ -230,6 +235,9 @@ DETAILS: dict[str, Detail] = {
             _T + "db_dsn",
             _T + "pgbouncer_admin_dsn",
             _TH + "saturation_ratio",
+            _TH + "api_cpu_limit_cores",
+            _TH + "api_memory_limit_bytes",
+            _TH + "pgbouncer_max_wait_s",
         ),
         "PromQL and SQL/SHOW sent with rows received, each utilisation figure",
     ),
@@ -237,7 +245,7 @@ DETAILS: dict[str, Detail] = {
         "Pending migrations apply cleanly on a scratch database built from a schema-only dump "
         "of the target (never the target), with lock/statement timeouts, and lint free of "
         "long-lock operations. The DSN's role needs CREATEDB.",
-        (_T + "db_dsn", _R2 + "pending_migrations_dir"),
+        (_T + "db_dsn", _R2 + "pending_migrations_dir", _T + "pg_bin_dir"),
         "files with digests, tool commands and exit codes, per-statement status and duration, "
         "lint findings",
     ),
@@ -298,6 +306,8 @@ DETAILS: dict[str, Detail] = {
             _TH + "outbox_max_age_s",
             _TH + "outbox_max_backlog",
             _TH + "heartbeat_max_age_s",
+            _T + "relay_heartbeat_metric",
+            _S + "outbox_table",
         ),
         "outbox lag row, heartbeat reading, findings",
     ),
@@ -323,14 +333,27 @@ DETAILS: dict[str, Detail] = {
     "RT-07": Detail(
         "Sampled over a window: no waiting clients, maxwait below the limit, no long idle-in-"
         "transaction server connection, no monotonic client growth.",
-        (_T + "pgbouncer_admin_dsn", _TH + "pool_sample_window_s", _TH + "idle_in_tx_max_s"),
+        (
+            _T + "pgbouncer_admin_dsn",
+            _TH + "pool_sample_window_s",
+            _TH + "pool_samples",
+            _TH + "idle_in_tx_max_s",
+            _TH + "pgbouncer_max_wait_s",
+        ),
         "every SHOW POOLS/CLIENTS/SERVERS sample (raw), findings",
     ),
     "RT-08": Detail(
         "WAL archiving healthy, then a real restore drill: base backup, sentinel row after it, "
         "restore to a scratch directory with recovery_target_time, sentinel present. "
         "Disruptive.",
-        (_T + "db_dsn", _TH + "archive_max_age_s"),
+        (
+            _T + "db_dsn",
+            _TH + "archive_max_age_s",
+            _TH + "pitr_drill_timeout_s",
+            _T + "wal_archive_dir",
+            _T + "pg_bin_dir",
+            _S + "pitr_sentinel_table",
+        ),
         "archiver settings and stats, drill timings (backup, restore, recovery, RTO), the "
         "sentinel comparison",
     ),

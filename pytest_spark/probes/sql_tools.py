@@ -58,8 +58,6 @@ __all__ = [
 
 #: Debian/Ubuntu keep one bin directory per PostgreSQL major version here.
 PG_BIN_ROOTS: tuple[Path, ...] = (Path("/usr/lib/postgresql"),)
-#: Environment variable naming a directory that holds pg_dump / pg_restore.
-PG_BIN_ENV = "SPARK_PG_BIN"
 SCRATCH_PREFIX = "spark_rehearsal_"
 
 #: The server's major version (pg_dump must be at least as new). No bind parameters.
@@ -154,19 +152,20 @@ def find_pg_tool(
     name: str,
     major: int,
     *,
+    configured: str = "",
     environ: Mapping[str, str] | None = None,
     roots: Sequence[Path] = PG_BIN_ROOTS,
 ) -> Path:
     """The ``pg_dump`` / ``pg_restore`` to use against a server of version ``major``.
 
-    Order: ``$SPARK_PG_BIN``, the Debian bin dir of exactly that major, of a
-    newer major (pg_dump refuses servers newer than itself, never older ones),
-    then ``PATH``. ProbeError when none exists.
+    Order: ``targets.pg_bin_dir`` (``configured``), the Debian bin dir of exactly
+    that major, of a newer major (pg_dump refuses servers newer than itself, never
+    older ones), then ``PATH``. ProbeError when none exists.
     """
     env = os.environ if environ is None else environ
     candidates: list[Path] = []
-    if env.get(PG_BIN_ENV):
-        candidates.append(Path(env[PG_BIN_ENV]) / name)
+    if configured:
+        candidates.append(Path(configured) / name)
     for root in roots:
         versions: list[int] = []
         if root.is_dir():
@@ -180,7 +179,7 @@ def find_pg_tool(
             return path
     raise ProbeError(
         f"{name} not found for PostgreSQL {major}: install the client tools "
-        f"(postgresql-client-{major}) or set {PG_BIN_ENV} to their bin directory"
+        f"(postgresql-client-{major}) or set targets.pg_bin_dir to their bin directory"
     )
 
 

@@ -56,7 +56,7 @@ def fake_tool(path: Path) -> Path:
     return path
 
 
-def test_find_pg_tool_prefers_env_then_same_major_then_newer(tmp_path: Path) -> None:
+def test_find_pg_tool_prefers_configured_then_same_major_then_newer(tmp_path: Path) -> None:
     root = tmp_path / "postgresql"
     v14 = fake_tool(root / "14" / "bin" / "pg_dump")
     v16 = fake_tool(root / "16" / "bin" / "pg_dump")
@@ -67,15 +67,15 @@ def test_find_pg_tool_prefers_env_then_same_major_then_newer(tmp_path: Path) -> 
     assert find_pg_tool("pg_dump", 14, environ=env, roots=[root]) == v14
     assert find_pg_tool("pg_dump", 17, environ=env, roots=[root]) == v17
     own = fake_tool(tmp_path / "own" / "pg_dump")
-    env_dir = {"PATH": "", "SPARK_PG_BIN": str(own.parent)}
-    assert find_pg_tool("pg_dump", 16, environ=env_dir, roots=[root]) == own
+    assert find_pg_tool("pg_dump", 16, configured=str(own.parent), environ=env, roots=[root]) == own
 
 
 def test_find_pg_tool_falls_back_to_path_and_explains_a_miss(tmp_path: Path) -> None:
     on_path = fake_tool(tmp_path / "bin" / "pg_restore")
     found = find_pg_tool("pg_restore", 15, environ={"PATH": str(on_path.parent)}, roots=[])
     assert found == on_path
-    with pytest.raises(ProbeError, match=r"pg_dump not found for PostgreSQL 15: .*SPARK_PG_BIN"):
+    missing = r"pg_dump not found for PostgreSQL 15: .*targets.pg_bin_dir"
+    with pytest.raises(ProbeError, match=missing):
         find_pg_tool("pg_dump", 15, environ={"PATH": str(tmp_path / "none")}, roots=[tmp_path])
 
 
