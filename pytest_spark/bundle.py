@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import BY_ID
+from .evidence import safe_name
 from .report import attestation, summary
 from .verdict import compute
 from .waivers import Waiver
@@ -97,7 +98,7 @@ def policy_digest(policy: Mapping[str, Any], waivers: Sequence[Waiver]) -> str:
 
 def write_bundle(root: Path, data: RunData) -> tuple[Path, Path]:
     """Write reports/<release>/<run-id>/ and its .tar.gz (+ .sha256); returns both paths."""
-    release_dir = root / (data.release or "unreleased")
+    release_dir = root / safe_name(data.release or "unreleased")
     final = release_dir / data.run_id
     staging = release_dir / f".{data.run_id}.partial"
     if staging.exists():

@@ -327,6 +327,12 @@ def validate(values: Mapping[str, Mapping[str, Any]]) -> None:
     """Cross-field rules that a single key's type cannot express."""
     from .dsn import parse_dsn
 
+    version = values["release"]["version"] or ""
+    if version and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}", version):
+        raise ConfigError(
+            f"release {version!r} is not a version label (letters, digits, . _ + -; it names "
+            "the bundle folder)"
+        )
     th = values["thresholds"]
     for key in (
         "saturation_ratio",

@@ -98,6 +98,7 @@ def test_cli_overrides_win(tmp_path):
             "[policy]\nproduction = true\nallow_disruptive = true\n",
             "refused when policy.production",
         ),
+        ("[release]\nversion = '../../etc'\n", "is not a version label"),
     ],
 )
 def test_bad_values_are_one_clear_line(tmp_path, text, message):
