@@ -62,7 +62,8 @@ demo: setup ## start the reference stack, run every check, print the verdict and
 
 bench: setup
 	$(BIN)/python benchmarks/plugin_overhead.py
-	$(BIN)/python benchmarks/bundle_write_verify.py
+	$(BIN)/python benchmarks/sandbox_cold_start.py
+	$(BIN)/python benchmarks/checks_warm.py
 
 clean:
 	rm -rf .sandbox reports/*/ .pytest_cache .ruff_cache

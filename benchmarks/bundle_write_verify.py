@@ -34,7 +34,12 @@ def main() -> None:
         "--dir", type=Path, default=None, help="where to write (default: reports/); try /dev/shm"
     )
     args = parser.parse_args()
-    fake = synthetic_catalog(args.records)
+    run_benchmark(args.records, args.runs, args.dir)
+
+
+def run_benchmark(n_records: int = 10_000, runs: int = 5, where: Path | None = None) -> None:
+    """Write + verify a synthetic bundle ``runs`` times and print median/best figures."""
+    fake = synthetic_catalog(n_records)
     records, artifacts = [], {}
     for i, cid in enumerate(fake):
         records.append(
@@ -56,8 +61,8 @@ def main() -> None:
         )
         if i % 10 == 0:
             artifacts[cid] = {"raw.txt": f"raw capture {i}\n".encode() * 20}
-    parser_runs = args.runs
-    where = args.dir or Path(__file__).resolve().parents[1] / "reports"  # where bundles go
+    parser_runs = runs
+    where = where or Path(__file__).resolve().parents[1] / "reports"  # where bundles go
     where.mkdir(exist_ok=True)
     totals, writes, verifies = [], [], []
     with mock.patch.dict(catalog.BY_ID, fake):
@@ -79,7 +84,7 @@ def main() -> None:
             writes.append(written - start)
             verifies.append(verified - written)
             totals.append(verified - start)
-    print(f"{args.records} records ({len(artifacts)} artifacts), {parser_runs} runs")
+    print(f"{n_records} records ({len(artifacts)} artifacts), {parser_runs} runs")
     print(f"  write (verdict, folder, tar.gz): median {statistics.median(writes):.3f} s")
     print(f"  verify folder:                   median {statistics.median(verifies):.3f} s")
     print(

@@ -1,4 +1,5 @@
-"""Plugin overhead on 2,000 trivial check-bound tests vs. plain pytest (goal <= 10 %).
+"""Plugin overhead on 2,000 trivial check-bound tests vs. plain pytest (goal <= 10 %),
+then bundle write + verify for 10,000 records (goal <= 2 s, see bundle_write_verify.py).
 
 Both runs execute the same file in fresh processes; the plain run disables the
 plugin with ``-p no:spark`` and declares the markers in an ini so nothing else
@@ -50,6 +51,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--tests", type=int, default=N_TESTS)
+    parser.add_argument("--no-bundle", action="store_true", help="skip the bundle benchmark")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="spark-bench-") as tmp:
         root = Path(tmp)
@@ -70,6 +72,11 @@ def main() -> None:
             f"  {what:4}: plain pytest (-p no:spark) {p:.3f} s, with pytest-spark + bundle "
             f"{s:.3f} s, overhead {(s - p) / p * 100:+.1f} % (goal <= 10 %)"
         )
+    if not args.no_bundle:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from bundle_write_verify import run_benchmark
+
+        run_benchmark()
 
 
 if __name__ == "__main__":

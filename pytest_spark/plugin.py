@@ -120,7 +120,7 @@ class SparkPlugin:
                 self.config.hook.pytest_deselected(items=drop)
                 items[:] = keep
         for item in items:
-            run.label(item)
+            run.label(item, self.state.config.policy)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.state.selected.update(item.nodeid for item in session.items)
@@ -130,14 +130,6 @@ class SparkPlugin:
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
         self.state.selected.update(ids)
-
-    @pytest.hookimpl(tryfirst=True)
-    def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        check = run.check_of(item)
-        if check is not None:
-            reason = run.policy_skip_reason(check, self.state.config.policy)
-            if reason:
-                pytest.skip(reason)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(

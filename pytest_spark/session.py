@@ -96,14 +96,18 @@ def select_checks(
     return keep, drop
 
 
-def label(item: pytest.Item) -> None:
-    """Give a bound test its catalog suite marker (so -m selects it) and junit properties."""
+def label(item: pytest.Item, policy: Any) -> None:
+    """Give a bound test its suite marker (so -m selects it), junit properties, and a
+    skip marker when the run's policy forbids it (decided once, at collection)."""
     check = check_of(item)
     if check is None:
         return
     if item.get_closest_marker(str(check.suite)) is None:
         item.add_marker(str(check.suite))
     item.user_properties += [("spark_check", check.id), ("spark_severity", str(check.severity))]
+    reason = policy_skip_reason(check, policy)
+    if reason:
+        item.add_marker(pytest.mark.skip(reason=reason))
 
 
 def is_spark_item(item: pytest.Item) -> bool:
