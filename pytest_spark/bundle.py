@@ -144,6 +144,7 @@ def write_bundle(root: Path, data: RunData) -> tuple[Path, Path]:
         manifest_sha256=sha256_bytes(manifest_bytes),
         artifact_digest=data.run.get("artifact_digest", ""),
         time_verified=data.run.get("end", ""),
+        tool_version=data.run.get("tool", {}).get("pytest-spark-deploy", ""),
     )
     files["manifest.json"] = manifest_bytes
     files["attestation.json"] = dumps(statement)
@@ -267,7 +268,14 @@ def _load_json(files: Mapping[str, bytes], rel: str, problems: list[str]) -> Any
 
 
 def verify_files(files: Mapping[str, bytes]) -> VerifyResult:
-    """Verify a bundle given as {relative path: content}."""
+    """Verify a bundle given as {relative path: content}; malformed content is a problem."""
+    try:
+        return _verify_files(files)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        return VerifyResult([f"malformed bundle: {type(exc).__name__}: {exc}"], "unknown")
+
+
+def _verify_files(files: Mapping[str, bytes]) -> VerifyResult:
     problems: list[str] = []
     manifest = _load_json(files, "manifest.json", problems)
     if not isinstance(manifest, dict):

@@ -136,6 +136,8 @@ class SparkPlugin:
         self, item: pytest.Item, call: pytest.CallInfo[Any]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
+        if report.failed or report.sections:
+            run.scrub(report, self.state.config.redactor)
         check = run.check_of(item)
         if check is not None:
             payload = run.phase_payload(item, check, report, call, self.state)

@@ -190,6 +190,20 @@ def phase_payload(
     return payload
 
 
+def scrub(report: pytest.TestReport, redactor: Any) -> None:
+    """Redact a report before anyone prints or stores it (terminal, junit, html, xdist).
+
+    pytest's long tracebacks show each frame's arguments, so a failing connect(dsn=...)
+    would print the password; the text form of the report is redacted instead.
+    """
+    if report.longrepr is not None and not isinstance(report.longrepr, tuple):
+        text = str(report.longrepr)
+        clean = redactor.text(text)
+        if clean != text:
+            report.longrepr = clean
+    report.sections = [(title, redactor.text(body)) for title, body in report.sections]
+
+
 RECORDER_KEY = pytest.StashKey["Any"]()
 
 

@@ -16,7 +16,12 @@ VERIFIER_ID = "https://pypi.org/project/pytest-spark-deploy"
 
 
 def statement(
-    verdict: Mapping[str, Any], *, manifest_sha256: str, artifact_digest: str, time_verified: str
+    verdict: Mapping[str, Any],
+    *,
+    manifest_sha256: str,
+    artifact_digest: str,
+    time_verified: str,
+    tool_version: str,
 ) -> dict[str, Any]:
     release = verdict.get("release") or "unreleased"
     if artifact_digest:
@@ -24,14 +29,12 @@ def statement(
         subject = {"name": f"spark@{release}", "digest": {algo: hexdigest}}
     else:
         subject = {"name": "manifest.json", "digest": {"sha256": manifest_sha256}}
-    from .. import __version__
-
     return {
         "_type": STATEMENT_TYPE,
         "subject": [subject],
         "predicateType": PREDICATE_TYPE,
         "predicate": {
-            "verifier": {"id": VERIFIER_ID, "version": {"pytest-spark-deploy": __version__}},
+            "verifier": {"id": VERIFIER_ID, "version": {"pytest-spark-deploy": tool_version}},
             "timeVerified": time_verified,
             "resourceUri": f"spark:release/{release}",
             "policy": {
@@ -53,20 +56,38 @@ def statement(
 def check(
     stmt: Mapping[str, Any], manifest_sha256: str, run: Mapping[str, Any], verdict: Any
 ) -> list[str]:
-    """What in the attestation disagrees with the bundle it sits in."""
-    problems = []
-    pred = stmt.get("predicate", {})
+    """What in the attestation differs from the one the bundle's own files imply.
+
+    The whole statement is rebuilt from verdict.json and the manifest and compared,
+    so no field a deploy gate might read (verificationResult, subject, ...) can be
+    edited on its own.
+    """
     if stmt.get("_type") != STATEMENT_TYPE:
-        problems.append("attestation.json: not an in-toto Statement v1")
-    if pred.get("manifestDigest", {}).get("sha256") != manifest_sha256:
-        problems.append("attestation.json: manifest digest does not match manifest.json")
-    if not run.get("artifact_digest"):
-        subj = (stmt.get("subject") or [{}])[0].get("digest", {}).get("sha256")
-        if subj != manifest_sha256:
-            problems.append("attestation.json: subject digest does not match manifest.json")
-    if isinstance(verdict, Mapping):
-        if pred.get("spark", {}).get("verdict") != verdict.get("verdict"):
-            problems.append("attestation.json: verdict differs from verdict.json")
-        if pred.get("policy", {}).get("digest", {}).get("sha256") != verdict.get("policy_digest"):
-            problems.append("attestation.json: policy digest differs from verdict.json")
-    return problems
+        return ["attestation.json: not an in-toto Statement v1"]
+    if not isinstance(verdict, Mapping):
+        return []
+    expected = statement(
+        verdict,
+        manifest_sha256=manifest_sha256,
+        artifact_digest=run.get("artifact_digest", ""),
+        time_verified=run.get("end", ""),
+        tool_version=run.get("tool", {}).get("pytest-spark-deploy", ""),
+    )
+    return [
+        f"attestation.json: {path} is {got!r} but the bundle implies {want!r}"
+        for path, got, want in _differences(stmt, expected)
+    ]
+
+
+def _differences(got: Any, want: Any, path: str = "") -> list[tuple[str, Any, Any]]:
+    if isinstance(got, Mapping) and isinstance(want, Mapping):
+        out = []
+        for key in sorted(set(got) | set(want)):
+            out += _differences(got.get(key), want.get(key), f"{path}.{key}" if path else key)
+        return out
+    if isinstance(got, list) and isinstance(want, list) and len(got) == len(want):
+        out = []
+        for i, (g, w) in enumerate(zip(got, want, strict=True)):
+            out += _differences(g, w, f"{path}[{i}]")
+        return out
+    return [] if got == want else [(path, got, want)]

@@ -204,3 +204,50 @@ def test_xdist_run_produces_one_bundle(pytester, bundle_of):
     assert (b.folder / "artifacts/BS-01/raw-headers.txt").is_file()
     assert verify(b.folder).ok
     assert b.verdict["not_run"] == []
+
+
+def test_forged_attestation_fields_are_detected(bundle, tmp_path):
+    copy = tampered(bundle, tmp_path)
+    stmt = json.loads((copy / "attestation.json").read_text())
+    stmt["predicate"]["verificationResult"] = "PASSED"
+    stmt["subject"][0]["name"] = "spark@v9.9.9"
+    (copy / "attestation.json").write_text(json.dumps(stmt))
+    problems = verify(copy).problems
+    assert any("predicate.verificationResult is 'PASSED'" in p for p in problems), problems
+    assert any("subject[0].name" in p for p in problems), problems
+
+
+def test_malformed_bundle_content_is_reported_not_a_crash(bundle, tmp_path):
+    copy = tampered(bundle, tmp_path)
+    (copy / "waivers.json").write_text('[{"check": "BS-01"}]')
+    problems = verify(copy).problems
+    assert any(p.startswith("malformed bundle") for p in problems), problems
+
+
+LEAKY = f"""
+import pytest
+from pytest_spark.probes.db import connect
+
+@pytest.mark.spark_check("BS-02")
+def test_db(evidence):
+    with connect("postgresql://spark:{PLANTED}@127.0.0.1:9/spark", timeout=1):
+        pass
+
+@pytest.mark.spark_check("BS-01")
+def test_prints(evidence):
+    print("dsn is postgresql://spark:{PLANTED}@db/spark")
+    assert False, "see captured output"
+"""
+
+
+def test_secrets_in_tracebacks_and_captured_output_are_redacted(pytester, bundle_of):
+    pytester.makepyfile(LEAKY)
+    result = pytester.runpytest(
+        "-p", "no:cacheprovider", "--release", "v1.4.0", "--junitxml=junit.xml"
+    )
+    assert result.ret == 1
+    assert "could not verify" in result.stdout.str()
+    assert PLANTED not in result.stdout.str() + result.stderr.str()
+    assert PLANTED not in (pytester.path / "junit.xml").read_text()
+    for path in bundle_of().files():
+        assert PLANTED.encode() not in path.read_bytes(), path
