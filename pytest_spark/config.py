@@ -351,6 +351,12 @@ def validate(values: Mapping[str, Mapping[str, Any]]) -> None:
             raise ConfigError(f"policy.exempt names unknown check id {cid!r}")
     if values["policy"]["timeout_s"] <= 0:
         raise ConfigError("policy.timeout_s must be > 0")
+    for key in ("html_paths", "api_paths"):
+        if not values["targets"][key]:
+            raise ConfigError(f"targets.{key} must name at least one path (else nothing is judged)")
+        for path in values["targets"][key]:
+            if not path.startswith("/"):
+                raise ConfigError(f"targets.{key}: {path!r} must start with /")
     for key in ("api_urls",):
         for url in values["targets"][key]:
             if not re.match(r"^https?://[^/\s]+", url):

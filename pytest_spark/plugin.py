@@ -47,6 +47,7 @@ def pytest_configure(config: pytest.Config) -> None:
         loaded, source = waivers.load(_path(config.getoption("spark_waivers")))
     except ConfigError as exc:
         raise pytest.UsageError(f"pytest-spark: {exc}") from None
+    run.interrupt_on_sigterm()
     state = run.SparkState(
         config=cfg,
         waivers=loaded,
@@ -121,6 +122,10 @@ class SparkPlugin:
                 items[:] = keep
         for item in items:
             run.label(item, self.state.config.policy)
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:  # a check module that cannot be imported must not vanish quietly
+            self.state.collection_errors.append(report.nodeid or "<rootdir>")
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.state.selected.update(item.nodeid for item in session.items)

@@ -69,6 +69,8 @@ class Redactor:
             return self.bytes(value)
         if isinstance(value, Mapping):
             return {str(k): self.value(v, str(k)) for k, v in value.items()}
+        if isinstance(value, (list, tuple)) and _is_header_pair(value):
+            return [value[0], MASK]
         if isinstance(value, (list, tuple, set, frozenset)):
             return [self.value(v) for v in value]
         return value
@@ -80,6 +82,16 @@ class Redactor:
         except UnicodeDecodeError:
             return data
         return self.text(text).encode("utf-8")
+
+
+def _is_header_pair(value: list[Any] | tuple[Any, ...]) -> bool:
+    """A [name, value] pair of a credential header, as headers-as-received are recorded."""
+    return (
+        len(value) == 2
+        and isinstance(value[0], str)
+        and isinstance(value[1], str)
+        and value[0].lower() in SECRET_HEADERS
+    )
 
 
 def _is_secret_key(key: str) -> bool:

@@ -11,9 +11,11 @@ import datetime as dt
 import os
 import platform
 import secrets
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -49,6 +51,7 @@ class SparkState:
     partial: dict[str, dict[str, Any]] = field(default_factory=dict)  # nodeid -> in progress
     artifacts: dict[str, dict[str, bytes]] = field(default_factory=lambda: defaultdict(dict))
     unbound_failures: int = 0
+    collection_errors: list[str] = field(default_factory=list)
     verdict: dict[str, Any] | None = None
     bundle_path: Path | None = None
     tarball: Path | None = None
@@ -59,6 +62,19 @@ class SparkState:
 
 
 _CHECK_KEY = pytest.StashKey["catalog.Check | None"]()
+
+
+def interrupt_on_sigterm() -> None:
+    """Treat SIGTERM (a cancelled CI job) like Ctrl-C: fixtures clean up, the verdict says
+    "incomplete" and a stack started for the run is stopped, instead of dying mid-drill."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _raise_interrupt)
+
+
+def _raise_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt(f"terminated by signal {signum}")
 
 
 def check_of(item: pytest.Item) -> catalog.Check | None:
@@ -138,10 +154,12 @@ def classify(report: pytest.TestReport, call: pytest.CallInfo[Any]) -> tuple[str
         return verdict.SKIPPED, kind, reason.removeprefix(POLICY_PREFIX)
     excinfo = call.excinfo
     message = _first_lines(excinfo.exconly() if excinfo else str(report.longrepr))
+    timed_out = message.startswith(("Failed: Timeout", "Timeout"))  # pytest-timeout
     if (
         report.when == "call"
         and excinfo is not None
         and excinfo.errisinstance((AssertionError, pytest.fail.Exception))
+        and not timed_out
     ):
         first = str(excinfo.value).strip().splitlines()
         return verdict.FAILED, "", _first_lines(first[0] if first else message)
@@ -251,6 +269,7 @@ def decide(state: SparkState, exitstatus: int | pytest.ExitCode, shouldstop: Any
         pytest.ExitCode.INTERNAL_ERROR,
     )
     not_run = sorted(state.selected - state.finished)
+    not_run += [f"{nodeid} (collection error)" for nodeid in state.collection_errors]
     return verdict.compute(
         records(state),
         waivers=state.waivers,

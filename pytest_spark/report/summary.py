@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+_MARKDOWN = str.maketrans({c: f"\\{c}" for c in "\\`*_[]<>!|#"})
+
 
 def _cell(text: str) -> str:
-    return (text or "").replace("|", "\\|").replace("\n", " ")[:300]
+    """Text from a target, made inert: no links, images, HTML or table breaks in a PR comment."""
+    return (text or "").replace("\n", " ")[:300].translate(_MARKDOWN)
 
 
 def render(verdict: Mapping[str, Any], records: Sequence[Mapping[str, Any]], bundle: str) -> str:

@@ -11,7 +11,12 @@ tested with plain inputs:
 * the tables a release creates, so that the lint does not flag work on a
   table nobody uses yet;
 * the findings: a statement that failed, hit lock_timeout or statement_timeout,
-  and the lint findings of every file.
+  and the lint findings of every file;
+* the statements the rehearsal must never run: the scratch database lives on
+  the target's own server, so anything cluster-wide (roles, ALTER SYSTEM,
+  databases, tablespaces, role membership, ACLs and comments on shared
+  objects) would change the target itself. Such a file is refused before
+  anything runs (``cluster_wide_statements``).
 
 Pure: text and dicts in, findings out.
 """
@@ -30,6 +35,8 @@ from .migrations import version_key
 __all__ = [
     "NO_TRANSACTION_MARKER",
     "PendingMigration",
+    "cluster_wide",
+    "cluster_wide_statements",
     "created_tables",
     "evaluate_rehearsal",
     "file_version",
@@ -199,6 +206,77 @@ def lint_pending(
         )
         new += created_tables(m.text)
     return findings
+
+
+#: Kinds of object that live in the cluster's shared catalogs, not in one database.
+_ROLE_WORDS = frozenset({"ROLE", "USER", "GROUP"})
+_SHARED_OBJECTS = frozenset({"DATABASE", "TABLESPACE"})
+#: Shared objects that GRANT/REVOKE ... ON and COMMENT / SECURITY LABEL ON can name.
+_SHARED_ACL_OBJECTS = frozenset({"DATABASE", "TABLESPACE", "PARAMETER"})
+_SHARED_COMMENT_OBJECTS = frozenset({"DATABASE", "TABLESPACE", "ROLE"})
+
+
+def cluster_wide(st: Statement) -> str | None:
+    """What makes a statement act on the whole cluster (``"ALTER ROLE"``), or None.
+
+    Recognised from significant tokens only, so the words inside a comment,
+    a string or a function body never match: CREATE/ALTER/DROP ROLE, USER
+    (not USER MAPPING, a per-database object) and GROUP; ALTER SYSTEM;
+    CREATE/ALTER/DROP DATABASE and TABLESPACE; GRANT/REVOKE of role
+    membership (no ``ON``); GRANT/REVOKE ON DATABASE, TABLESPACE or PARAMETER
+    and COMMENT / SECURITY LABEL ON DATABASE, TABLESPACE or ROLE (shared
+    catalogs); DROP OWNED and REASSIGN OWNED (they reach shared objects too).
+    Dynamic SQL (``EXECUTE`` in a DO block or function) cannot be seen.
+    """
+    w = st.words(4)
+    head = w[0]
+    if head in ("CREATE", "ALTER", "DROP"):
+        kind = w[1]
+        if kind in _ROLE_WORDS:
+            if kind == "USER" and w[2] == "MAPPING" and w[3] in ("FOR", "IF"):
+                return None
+            return f"{head} {kind}"
+        if kind in _SHARED_OBJECTS or (head == "ALTER" and kind == "SYSTEM"):
+            return f"{head} {kind}"
+        if head == "DROP" and kind == "OWNED":
+            return "DROP OWNED"
+        return None
+    if head == "REASSIGN" and w[1] == "OWNED":
+        return "REASSIGN OWNED"
+    words = [t.upper for t in st.tokens]
+    if head in ("GRANT", "REVOKE"):
+        if "ON" not in words:
+            return f"{head} of role membership"
+        target = words[words.index("ON") + 1 : words.index("ON") + 2]
+        if target and target[0] in _SHARED_ACL_OBJECTS:
+            return f"{head} ON {target[0]}"
+        return None
+    if head == "COMMENT" or (head == "SECURITY" and w[1] == "LABEL"):
+        label = "COMMENT" if head == "COMMENT" else "SECURITY LABEL"
+        if "ON" in words:
+            target = words[words.index("ON") + 1 : words.index("ON") + 2]
+            if target and target[0] in _SHARED_COMMENT_OBJECTS:
+                return f"{label} ON {target[0]}"
+    return None
+
+
+def cluster_wide_statements(migrations: Iterable[PendingMigration]) -> list[str]:
+    """One line per statement the rehearsal refuses to run, naming file, statement and line.
+
+    The scratch database is on the target's server: a cluster-wide statement
+    run there changes the target (its roles, settings, databases), so such a
+    file has to be rehearsed by hand.
+    """
+    out: list[str] = []
+    for m in migrations:
+        for st in m.statements:
+            what = cluster_wide(st)
+            if what is not None:
+                out.append(
+                    f"{m.name} statement {st.index} (line {st.line}): {what} is cluster-wide; "
+                    "PF-04 will not run it on the target's server -- rehearse it by hand"
+                )
+    return out
 
 
 def _snippet(text: str, limit: int = 120) -> str:

@@ -6,6 +6,8 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_STATE_DIR = Path(".sandbox")
+#: A seeded sandbox account the load generator never trades: probe orders go there.
+SANDBOX_TEST_ACCOUNT = "ACC-4"
 
 
 def config_layer(endpoints: Any) -> dict[str, dict[str, Any]]:
@@ -39,6 +41,7 @@ def config_layer(endpoints: Any) -> dict[str, dict[str, Any]]:
                 n for n, d in FLAG_DEFINITIONS.items() if d.kind == "kill-switch"
             ),
         },
+        "schema": {"test_account": SANDBOX_TEST_ACCOUNT},
         "_sandbox": {"version": version},
     }
 

@@ -301,3 +301,38 @@ def test_spark_check_selects_by_id_and_rejects_unknown_ids(pytester, bundle_of):
     result = run(pytester, "--spark-check", "PF-99")
     assert result.ret == 4
     result.stderr.fnmatch_lines(["*unknown check id(s)*PF-99*"])
+
+
+def test_a_check_module_that_fails_to_import_makes_the_run_incomplete(pytester, bundle_of):
+    pytester.makepyfile(test_good=suite(), test_broken="import no_such_module_here\n")
+    result = run(pytester, "--spark-allow-writes", "--continue-on-collection-errors")
+    assert result.ret != 0
+    reasons = bundle_of().verdict["reasons"]
+    assert reasons[-1]["outcome"] == "incomplete"
+    assert "test_broken.py (collection error)" in " ".join(bundle_of().verdict["not_run"])
+
+
+def test_sigterm_is_an_interrupted_run_with_a_verdict(pytester, bundle_of):
+    pytester.makepyfile(suite(pf01="import os, signal; os.kill(os.getpid(), signal.SIGTERM)"))
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--release", "v1.4.0", "--spark-allow-writes"
+    )
+    assert result.ret == 2
+    assert bundle_of().verdict["reasons"][-1]["outcome"] == "incomplete"
+    result.stdout.fnmatch_lines(["SPARK VERDICT: NO-GO*incomplete*"])
+
+
+def test_a_timeout_is_could_not_verify_not_a_failure(pytester, bundle_of):
+    pytest.importorskip("pytest_timeout")
+    pytester.makepyfile(suite(pf01="import time; time.sleep(5)"))
+    run(pytester, "--spark-allow-writes", "--timeout", "1")
+    reason = next(r for r in bundle_of().verdict["reasons"] if r["check"] == "PF-01")
+    assert reason["outcome"] == "error" and "Timeout" in reason["message"]
+
+
+def test_summary_makes_target_text_inert(pytester, bundle_of):
+    pytester.makepyfile(suite(bs01="assert False, '![x](https://evil.example/p.png) <b>|</b>'"))
+    run(pytester, "--spark-allow-writes")
+    text = (bundle_of().folder / "summary.md").read_text()
+    assert "![x](" not in text and "<b>" not in text
+    assert "\\!\\[x\\](https://evil.example/p.png) \\<b\\>\\|\\</b\\>" in text
