@@ -16,6 +16,7 @@ import shutil
 import tarfile
 import tempfile
 import time
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -229,16 +230,19 @@ def _read_tarball(tarball: Path) -> dict[str, bytes]:
     """Read members in memory; links, devices and paths escaping the top folder are refused."""
     files: dict[str, bytes] = {}
     tops = set()
-    with tarfile.open(tarball, "r:gz") as tar:
-        for member in tar:
-            top, _, rel = member.name.partition("/")
-            tops.add(top)
-            if member.isdir():
-                continue
-            if not member.isfile() or not rel or ".." in rel.split("/") or rel.startswith("/"):
-                raise ValueError(f"{tarball}: unexpected member {member.name!r}")
-            extracted = tar.extractfile(member)
-            files[rel] = extracted.read() if extracted else b""
+    try:
+        with tarfile.open(tarball, "r:gz") as tar:
+            for member in tar:
+                top, _, rel = member.name.partition("/")
+                tops.add(top)
+                if member.isdir():
+                    continue
+                if not member.isfile() or not rel or ".." in rel.split("/") or rel[0] == "/":
+                    raise ValueError(f"{tarball}: unexpected member {member.name!r}")
+                extracted = tar.extractfile(member)
+                files[rel] = extracted.read() if extracted else b""
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
+        raise ValueError(f"{tarball}: not a readable .tar.gz ({exc})") from None
     if len(tops) != 1:
         raise ValueError(f"{tarball}: expected one bundle folder inside, found {len(tops)}")
     return files
@@ -294,7 +298,9 @@ def _verify_files(files: Mapping[str, bytes]) -> VerifyResult:
         problems.append(f"{rel}: present but not in manifest")
     verdict_doc = _load_json(files, "verdict.json", problems)
     statement = _load_json(files, "attestation.json", problems)
-    if isinstance(statement, dict):
+    if "attestation.json" in files and not isinstance(statement, dict):
+        problems.append("attestation.json: not an in-toto Statement (not a JSON object)")
+    elif isinstance(statement, dict):
         problems += attestation.check(
             statement, sha256_bytes(files["manifest.json"]), manifest.get("run", {}), verdict_doc
         )

@@ -36,7 +36,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     try:
         result = verify(args.bundle)
-    except (FileNotFoundError, ValueError, OSError) as exc:
+    except (ValueError, OSError) as exc:  # not a bundle at all (missing, unreadable)
         print(f"pytest-spark verify: {exc}", file=sys.stderr)
         return 2
     if args.json:

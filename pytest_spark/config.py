@@ -333,6 +333,9 @@ def validate(values: Mapping[str, Mapping[str, Any]]) -> None:
             f"release {version!r} is not a version label (letters, digits, . _ + -; it names "
             "the bundle folder)"
         )
+    digest = values["release"]["artifact_digest"]
+    if digest and not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
+        raise ConfigError(f"release.artifact_digest must be sha256:<64 hex digits>, got {digest!r}")
     th = values["thresholds"]
     for key in (
         "saturation_ratio",

@@ -38,6 +38,8 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.option.help or config.option.markers or config.option.showfixtures:
         return
     try:
+        run.check_ids(options.selected_ids(config))
+        evidence_dir = run.usable_evidence_dir(Path(config.getoption("spark_evidence_dir")))
         layer = _sandbox_layer(config)
         cfg = build(
             path=_path(config.getoption("spark_config")),
@@ -52,7 +54,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config=cfg,
         waivers=loaded,
         waivers_source=source,
-        evidence_dir=Path(config.getoption("spark_evidence_dir")),
+        evidence_dir=evidence_dir,
         release=cfg.release["version"] or (layer or {}).get("_sandbox", {}).get("version", ""),
         write_bundle=not config.getoption("spark_no_bundle"),
         active=bool(config.getoption("release")),

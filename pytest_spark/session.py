@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from . import __version__, bundle, catalog, verdict
-from .config import SparkConfig
+from .config import ConfigError, SparkConfig
 from .evidence import build_record, utc_iso
 from .waivers import Waiver
 
@@ -98,13 +98,36 @@ def _lookup_check(item: pytest.Item) -> catalog.Check | None:
         raise pytest.UsageError(f"{item.nodeid}: {exc.args[0]}") from None
 
 
+def check_ids(wanted: set[str]) -> None:
+    """--spark-check names only catalog ids (checked before anything runs)."""
+    unknown = wanted - set(catalog.BY_ID)
+    if unknown:
+        raise ConfigError(
+            f"--spark-check: unknown check id(s) {', '.join(sorted(unknown))}; "
+            f"ids look like {', '.join(list(catalog.BY_ID)[:3])}, ..."
+        )
+
+
+def usable_evidence_dir(path: Path) -> Path:
+    """The bundle folder must be creatable: found out now, not after every check has run.
+
+    Nothing is created here (a plain test run leaves no reports/ behind).
+    """
+    where = f"--spark-evidence-dir {path}"
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{where}: exists and is not a directory")
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"{where}: cannot write below {existing}")
+    return path
+
+
 def select_checks(
     items: list[pytest.Item], wanted: set[str]
 ) -> tuple[list[pytest.Item], list[pytest.Item]]:
-    """--spark-check: keep the tests bound to the wanted ids (unknown ids are a usage error)."""
-    unknown = wanted - set(catalog.BY_ID)
-    if unknown:
-        raise pytest.UsageError(f"--spark-check: unknown check id(s) {sorted(unknown)}")
+    """--spark-check: keep the tests bound to the wanted ids."""
     keep, drop = [], []
     for item in items:
         check = check_of(item)
@@ -348,8 +371,14 @@ def finish(state: SparkState, rootdir: Path, extra_files: dict[str, Path]) -> No
     state.bundle_path, state.tarball = bundle.write_bundle(state.evidence_dir, data)
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if step_summary:
-        with open(step_summary, "a", encoding="utf-8") as fh:
-            fh.write((state.bundle_path / "summary.md").read_text(encoding="utf-8"))
+        try:
+            with open(step_summary, "a", encoding="utf-8") as fh:
+                fh.write((state.bundle_path / "summary.md").read_text(encoding="utf-8"))
+        except OSError as exc:  # the bundle is written; a CI nicety must not hide the verdict
+            print(
+                f"pytest-spark: warning: cannot append to $GITHUB_STEP_SUMMARY: {exc}",
+                file=sys.stderr,
+            )
 
 
 def summary_lines(v: dict[str, Any]) -> list[str]:

@@ -46,6 +46,7 @@ __all__ = [
     "dsn_with_dbname",
     "dump_schema",
     "find_pg_tool",
+    "is_down_migration",
     "latest_ids_sql",
     "libpq_args",
     "load_pending",
@@ -364,19 +365,49 @@ def scratch_database(admin_dsn: str, *, timeout: float) -> Iterator[Scratch]:
 # ---------------------------------------------------------------------------
 
 
+#: golang-migrate keeps each migration's rollback next to it; a rollback is not pending.
+DOWN_SUFFIX = ".down.sql"
+
+
+def is_down_migration(path: Path) -> bool:
+    """``0005_x.down.sql``: golang-migrate's rollback file, never applied by a deploy."""
+    return path.name.lower().endswith(DOWN_SUFFIX)
+
+
 def load_pending(directory: Path) -> list[PendingMigration]:
-    """Every ``*.sql`` file of the pending-migrations directory, in version order."""
+    """Every ``*.sql`` file of the pending-migrations directory, in version order.
+
+    Rollback files (``*.down.sql``) are skipped. A directory whose ``*.sql``
+    files are all in subdirectories is a ProbeError: the setting points one
+    level too high, and rehearsing nothing would pass for no reason.
+    """
     if not directory.is_dir():
         raise ProbeError(
             f"release.pending_migrations_dir {directory} is not a directory "
             "(set it in spark.toml [release])"
         )
     found = []
-    for path in directory.glob("*.sql"):
+    top = sorted(p for p in directory.glob("*.sql") if p.is_file())
+    for path in top:
+        if is_down_migration(path):
+            continue
         try:
             found.append(PendingMigration(path.name, path.read_text(encoding="utf-8")))
         except (OSError, UnicodeDecodeError) as exc:
             raise ProbeError(f"cannot read pending migration {path}: {exc}") from None
+    if not found:
+        nested = sorted(
+            str(p.relative_to(directory))
+            for p in directory.glob("*/**/*.sql")
+            if p.is_file() and not is_down_migration(p)
+        )
+        if nested:
+            more = f" (+{len(nested) - 3} more)" if len(nested) > 3 else ""
+            shown = ", ".join(nested[:3]) + more
+            raise ProbeError(
+                f"pending migrations found only in subdirectories of {directory} ({shown}); "
+                "point release.pending_migrations_dir at the folder that holds them"
+            )
     return rehearsal.order_pending(found)
 
 

@@ -20,11 +20,25 @@ from typing import Any
 
 from pytest_spark.rules.findings import WARN, Finding
 
-__all__ = ["manifest_findings", "parse_time", "snapshot_findings"]
+__all__ = ["empty_manifest", "manifest_findings", "parse_time", "snapshot_findings"]
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
+
+
+def empty_manifest(new_flags: Sequence[str], kill_switches: Sequence[str]) -> str | None:
+    """Why BS-07 cannot judge anything (no flag named at all), or None.
+
+    With an empty manifest every ``/flags`` document would pass: that is
+    "could not verify", not a pass.
+    """
+    if list(new_flags) or list(kill_switches):
+        return None
+    return (
+        "release.new_flags and release.kill_switches are empty: nothing to compare /flags "
+        "against (set them in spark.toml [release])"
+    )
 
 
 def manifest_findings(

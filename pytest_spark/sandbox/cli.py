@@ -63,6 +63,13 @@ def add_sandbox_parser(subparsers: Any) -> argparse.ArgumentParser:
     return sandbox
 
 
+def _cmd(args: argparse.Namespace) -> str:
+    """The sandbox command line to repeat, with --state-dir when it is not the default."""
+    if Path(args.state_dir) == Path(DEFAULT_STATE_DIR):
+        return "pytest-spark sandbox"
+    return f"pytest-spark sandbox --state-dir {args.state_dir}"
+
+
 def _print_endpoints(box: Sandbox, as_json: bool) -> None:
     shown = public_endpoints(box.endpoints)
     if as_json:
@@ -90,7 +97,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     print(f"sandbox up in {total:.1f} s ({box.state_dir})")
     _print_endpoints(box, args.json)
     if args.detach:
-        print("running detached; stop it with `pytest-spark sandbox down`")
+        print(f"running detached; stop it with `{_cmd(args)} down`")
         return 0
     print("press Ctrl-C to stop")
     try:
@@ -146,9 +153,7 @@ def cmd_fault(args: argparse.Namespace) -> int:
         else:
             params = {"value": args.value} if args.value is not None else {}
             box.apply_fault(args.name, **params)
-            print(
-                f"injected {args.name}; revert: `pytest-spark sandbox fault --revert {args.name}`"
-            )
+            print(f"injected {args.name}; revert: `{_cmd(args)} fault {args.name} --revert`")
     except (SandboxError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -536,6 +536,16 @@ class Sandbox:
             return ok and len(r.json()["data"]["result"]) > 0
 
         c.wait_until("prometheus data for the API", probe, timeout, interval=0.25)
+        self._state.update(lambda s: s.__setitem__("data_ready", True))
+
+    @property
+    def data_ready(self) -> bool:
+        """Whether some process already saw Prometheus data for this stack (see wait_for_data)."""
+        return bool(self._require_state().get("data_ready"))
+
+    def down_components(self) -> list[str]:
+        """Components recorded for this stack whose process is gone (a degraded stack)."""
+        return sorted(n for n, comp in self.status()["components"].items() if not comp["alive"])
 
     # ------------------------------------------------------------------ start-up
 
@@ -548,7 +558,7 @@ class Sandbox:
                 if pid is not None:
                     raise SandboxError(
                         f"sandbox already running in {self.state_dir} (pid {pid}); "
-                        "run `pytest-spark sandbox down`"
+                        f"run `pytest-spark sandbox --state-dir {self.state_dir} down`"
                     )
         if old is not None:  # leftovers of a crash: stop stragglers, then start afresh
             self.down()
@@ -560,7 +570,7 @@ class Sandbox:
     def _initial_state(self, detach: bool) -> dict[str, Any]:
         # every up is a new stack: an old TSDB (series of dead instances), old silences or
         # leftover fault material would make a healthy stack look broken
-        for stale in ("prometheus/data", "alertmanager", "pending_migrations", "faults"):
+        for stale in ("prometheus/data", "alertmanager", "pending_migrations", "faults", "chrony"):
             shutil.rmtree(self.state_dir / stale, ignore_errors=True)
         for sub in ("logs", "prometheus", "alertmanager", "chrony", "pending_migrations"):
             (self.state_dir / sub).mkdir(parents=True, exist_ok=True)

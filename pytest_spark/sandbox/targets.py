@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -57,10 +58,23 @@ def start_or_attach(state_dir: Path) -> tuple[Any, bool]:
     try:
         box = Sandbox.attach(state_dir)
         box.endpoints  # noqa: B018 - raises if the state is unusable
-        if box.status().get("running"):
-            return box, False
+        running = box.status().get("running")
     except SandboxError:
-        pass
+        running = False
+    if running:
+        down = box.down_components()
+        if down:  # a fault may have stopped one on purpose: say so, do not refuse
+            print(
+                f"pytest-spark: warning: sandbox in {state_dir} has stopped components: "
+                f"{', '.join(down)}",
+                file=sys.stderr,
+            )
+        if not box.data_ready:  # another process started it moments ago
+            try:
+                box.wait_for_data(timeout=60)
+            except ComponentError as exc:
+                raise SandboxError(f"sandbox in {state_dir} is running but {exc}") from exc
+        return box, False
     box = Sandbox(state_dir)
     box.up()
     try:  # checks judge metrics: a stack without scraped data would look broken

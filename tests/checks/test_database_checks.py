@@ -7,9 +7,12 @@ not verify"), never a hang; RT-02 without --spark-allow-writes is "not verified"
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +20,12 @@ import psycopg
 import pytest
 
 from pytest_spark.probes import ProbeError
-from pytest_spark.probes.sql_tools import SCRATCH_PREFIX, scratch_database
+from pytest_spark.probes.db import SESSION_SETTINGS_SQL, connect, rows
+from pytest_spark.probes.sql_tools import SCRATCH_PREFIX, dsn_with_dbname, scratch_database
 from pytest_spark.sandbox.faults import PENDING_SOURCE
 from pytest_spark.sandbox.migrate import MIGRATIONS_DIR
 
+CHECKS_DIR = Path(__file__).resolve().parents[2] / "checks"
 IDS = ("BS-02", "BS-04", "PF-04", "PF-06", "RT-01", "RT-02")
 REFUSED_DSN = "postgresql://spark:x@127.0.0.1:9/spark"  # port 9 (discard) refuses at once
 
@@ -192,3 +197,187 @@ def test_rt02_without_writes_is_not_verified(run_checks: Any) -> None:
     reasons = {x["check"]: x["message"] for x in r.verdict["reasons"]}
     assert reasons["RT-02"].startswith("not verified (skipped by policy)"), reasons
     assert "--spark-allow-writes" in reasons["RT-02"]
+
+
+# ---------------------------------------------------------------------------
+# could-not-verify instead of a vacuous pass; nothing unsafe ever runs
+# ---------------------------------------------------------------------------
+
+
+@contextmanager
+def pending_files(sandbox: Any, files: dict[str, str]) -> Iterator[Path]:
+    """Files (relative paths) in the sandbox's pending-migrations dir, removed afterwards."""
+    pending = Path(sandbox.endpoints.pending_migrations_dir)
+    written = []
+    try:
+        for rel, text in files.items():
+            path = pending / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            written.append(path)
+        yield pending
+    finally:
+        for path in written:
+            path.unlink(missing_ok=True)
+            if path.parent != pending:
+                shutil.rmtree(path.parent, ignore_errors=True)
+
+
+def role_settings(sandbox: Any) -> list[Any]:
+    with psycopg.connect(sandbox.endpoints.db_dsn, connect_timeout=5) as conn:
+        found = conn.execute(
+            "SELECT r.rolname, r.rolconnlimit, s.setconfig FROM pg_roles AS r "
+            "LEFT JOIN pg_db_role_setting AS s ON s.setrole = r.oid ORDER BY 1"
+        )
+        return found.fetchall()
+
+
+def test_pf04_refuses_a_cluster_wide_statement_and_runs_nothing(
+    run_checks: Any, sandbox: Any
+) -> None:
+    """ALTER ROLE in a pending file would change the target's own server: ERROR, untouched."""
+    text = (
+        "-- a reporting role for the new dashboards\n"
+        "ALTER TABLE orders ADD COLUMN dashboard_ref text;\n"
+        "\n"
+        "-- 'ALTER SYSTEM' in a comment is not a statement\n"
+        "ALTER ROLE spark_app CONNECTION LIMIT 1;\n"
+    )
+    before = role_settings(sandbox)
+    with pending_files(sandbox, {"0007_x.sql": text}):
+        r = run_checks("PF-04")
+    record = r.record("PF-04")
+    assert record["outcome"] == "error", record["message"]
+    assert (
+        "0007_x.sql statement 2 (line 5): ALTER ROLE is cluster-wide; PF-04 will not run it on "
+        "the target's server -- rehearse it by hand"
+    ) in record["message"]
+    assert r.verdict["verdict"] == "NO-GO"
+    names = {o["name"] for o in record["observations"]}
+    assert "pg_dump" not in names and "scratch_database" not in names  # refused before any of it
+    assert observation(record, "cluster_wide_statements") == [
+        "0007_x.sql statement 2 (line 5): ALTER ROLE is cluster-wide; PF-04 will not run it on "
+        "the target's server -- rehearse it by hand"
+    ]
+    assert scratch_databases(sandbox) == []
+    assert role_settings(sandbox) == before
+
+
+def test_pf04_skips_down_files(run_checks: Any, sandbox: Any) -> None:
+    """golang-migrate's rollback files are not pending migrations (this one would fail)."""
+    files = {"0005_orders_client_ref.down.sql": "ALTER TABLE orders DROP COLUMN client_order_ref;"}
+    with pending_files(sandbox, files):
+        r = run_checks("PF-04")
+    record = r.record("PF-04")
+    assert record["outcome"] == "passed", record["message"]
+    assert observation(record, "result") == "no pending migrations"
+    found = observation(record, "pending_migrations")
+    assert found["files"] == []
+    assert found["skipped_down_files"] == ["0005_orders_client_ref.down.sql"]
+
+
+def test_pf04_migrations_only_in_subdirectories_is_could_not_verify(
+    run_checks: Any, sandbox: Any
+) -> None:
+    with pending_files(sandbox, {"app/0005_x.sql": "SELECT 1;"}):
+        r = run_checks("PF-04")
+    message = r.message("PF-04")
+    assert r.outcome("PF-04") == "error", message
+    assert "pending migrations found only in subdirectories" in message, message
+    assert "app/0005_x.sql" in message
+    assert "point release.pending_migrations_dir at the folder that holds them" in message
+
+
+def test_pf06_no_visible_sequence_is_could_not_verify(run_checks: Any, sandbox: Any) -> None:
+    """The right server, the wrong database (no user sequences at all): not a pass."""
+    dsn = dsn_with_dbname(sandbox.endpoints.db_dsn, "postgres")
+    r = run_checks("PF-06", args=("--spark-db-dsn", dsn))
+    message = r.message("PF-06")
+    assert r.outcome("PF-06") == "error", message
+    assert "no sequences visible in postgres: wrong database or missing privileges?" in message
+    assert observation(r.record("PF-06"), "sequences_examined") == 0
+
+
+def test_healthy_pf06_records_how_many_sequences_it_examined(run_checks: Any) -> None:
+    r = run_checks("PF-06")
+    assert r.outcome("PF-06") == "passed", r.message("PF-06")
+    examined = observation(r.record("PF-06"), "sequences_examined")
+    assert examined == len(observation(r.record("PF-06"), "sequences.rows")) > 0
+
+
+def test_sessions_through_pgbouncer_lose_their_options(sandbox: Any) -> None:
+    """The sandbox PgBouncer ignores startup 'options': connect refuses such a session."""
+    with connect(sandbox.endpoints.db_dsn, timeout=5.0) as conn:  # direct: options hold
+        got = rows(conn, SESSION_SETTINGS_SQL)[0]
+        assert got["read_only"] == "on"
+        assert got["statement_timeout"] == "5s"
+    with (
+        pytest.raises(ProbeError, match=r"dropped the session options \(read-only, statement_t"),
+        connect(sandbox.endpoints.pgbouncer_dsn, timeout=5.0, target="PgBouncer"),
+    ):
+        pass
+
+
+def test_check_on_a_session_without_its_options_is_could_not_verify(
+    run_checks: Any, sandbox: Any
+) -> None:
+    r = run_checks("PF-06", args=("--spark-db-dsn", sandbox.endpoints.pgbouncer_dsn))
+    message = r.message("PF-06")
+    assert r.outcome("PF-06") == "error", message
+    assert (
+        "dropped the session options (read-only, statement_timeout): cannot guarantee a safe "
+        "session" in message
+    )
+
+
+def plain_run(pytester: pytest.Pytester, sandbox: Any, *ids: str, writes: bool = False) -> Any:
+    """A run without --spark-sandbox: targets from the stack, release settings all unset."""
+    evidence = pytester.path / "reports-plain"
+    argv = [
+        str(CHECKS_DIR), "-p", "no:cacheprovider", "--release", "v1.4.0",
+        "--spark-evidence-dir", str(evidence), "--spark-check", ",".join(ids),
+        "--spark-api-url", ",".join(sandbox.endpoints.api_urls),
+        "--spark-db-dsn", sandbox.endpoints.db_dsn,
+    ]  # fmt: skip
+    if writes:
+        argv.append("--spark-allow-writes")
+    result = pytester.runpytest(*argv)
+    (folder,) = [p for p in evidence.glob("*/*") if p.is_dir()]
+    return folder, result.stdout.str()
+
+
+def plain_record(folder: Path, cid: str) -> dict[str, Any]:
+    return json.loads((folder / "checks" / f"{cid}.json").read_text())
+
+
+def test_bs02_without_release_migration_is_could_not_verify(
+    pytester: pytest.Pytester, sandbox: Any
+) -> None:
+    folder, output = plain_run(pytester, sandbox, "BS-02")
+    record = plain_record(folder, "BS-02")
+    assert record["outcome"] == "error", output[-3000:]
+    assert (
+        "release.migration is not set: cannot compare the schema's migration version"
+        in record["message"]
+    )
+    assert observation(record, "applied_versions")  # the rows were read and kept
+    assert observation(record, "findings") == []  # no failed or dirty row on the healthy stack
+
+
+def test_writing_checks_without_test_account_error_before_any_write(
+    pytester: pytest.Pytester, sandbox: Any
+) -> None:
+    """No schema.test_account: RT-02 and RT-06 never borrow a customer's account."""
+    count = "SELECT count(*) FROM orders WHERE idempotency_key LIKE 'pytest-spark-%'"
+    with psycopg.connect(sandbox.endpoints.db_dsn, connect_timeout=5) as conn:
+        before = conn.execute(count).fetchone()
+    folder, output = plain_run(pytester, sandbox, "RT-02", "RT-06", writes=True)
+    for cid in ("RT-02", "RT-06"):
+        record = plain_record(folder, cid)
+        assert record["outcome"] == "error", (cid, output[-3000:])
+        assert (
+            "set schema.test_account: writing checks never place orders under a customer's account"
+            in record["message"]
+        )
+    with psycopg.connect(sandbox.endpoints.db_dsn, connect_timeout=5) as conn:
+        assert conn.execute(count).fetchone() == before

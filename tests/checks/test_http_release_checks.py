@@ -8,10 +8,13 @@ for it, and ERRORs -- never hangs, never passes -- when the API cannot be asked.
 from __future__ import annotations
 
 import hashlib
+import json
 import threading
 import time
 from collections.abc import Iterator
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import hypothesis  # noqa: F401  # see the note below
@@ -25,6 +28,7 @@ from pytest_spark.sandbox.faults import FAULTS
 # pay hypothesis' import and rebuild the SBOM validator (jsonschema) again.
 MINE = ("BS-05", "PF-05", "RT-04", "RT-05", "RT-06", "BS-07", "PF-01", "PF-07", "BS-09", "RT-10")
 TALK_TO_API = tuple(c for c in MINE if c != "BS-09")  # BS-09 only reads the SBOM file
+CHECKS_DIR = Path(__file__).resolve().parents[2] / "checks"
 
 # fault -> (check that must fail, texts the failure message must contain)
 FAULT_CASES: list[tuple[str, str, tuple[str, ...]]] = [
@@ -76,7 +80,21 @@ def test_all_pass_on_the_healthy_stack(run_checks: Any) -> None:
     rt06 = r.record("RT-06")
     trips = _observations(rt06, "round_trips")[0]
     assert len(trips) >= 5 and all(t["post"]["status"] == 201 for t in trips)
-    assert {o["status"] for o in _observations(rt06, "off_grid")} <= set(range(400, 500))
+    off_grid = _observations(rt06, "off_grid")
+    assert {o["status"] for o in off_grid} <= set(range(400, 500))
+    # every probe order is passive: a buy at or below the bid, a sell at or above the ask
+    grids = _observations(rt06, "grids")[0]
+    orders = [t["request"] for t in trips] + [o["request"] for o in off_grid]
+    assert {o["side"] for o in orders} == {"buy", "sell"}
+    for order in orders:
+        grid = grids[order["symbol"]]
+        price, tick = Decimal(order["price"]), Decimal(grid["tick"])
+        if order["side"] == "buy":
+            assert price <= Decimal(grid["bid"]), (order, grid)
+        else:
+            assert price >= Decimal(grid["ask"]), (order, grid)
+        if order in orders[: len(trips)]:
+            assert price % tick == 0, (order, grid)
 
     # RT-10: the SBOM is in the bundle, and the recorded digest is the file's.
     rt10 = r.record("RT-10")
@@ -176,3 +194,31 @@ def test_http_redirect_chain_is_followed_and_judged(
     assert "needs more than 2 redirects" in message
     hops = _observations(r.record("RT-04"), "redirect_hop")
     assert [h["status"] for h in hops] == [301, 301, 301]  # max_redirects + 1 requests
+
+
+def test_bs07_without_a_flag_manifest_is_could_not_verify(
+    pytester: pytest.Pytester, sandbox: Any
+) -> None:
+    """No release.new_flags nor kill_switches (a run without --spark-sandbox): nothing to judge."""
+    evidence = pytester.path / "reports-plain"
+    result = pytester.runpytest(
+        str(CHECKS_DIR), "-p", "no:cacheprovider", "--release", "v1.4.0",
+        "--spark-evidence-dir", str(evidence), "--spark-check", "BS-07",
+        "--spark-api-url", ",".join(sandbox.endpoints.api_urls),
+    )  # fmt: skip
+    (folder,) = [p for p in evidence.glob("*/*") if p.is_dir()]
+    record = json.loads((folder / "checks" / "BS-07.json").read_text())
+    assert record["outcome"] == "error", result.stdout.str()[-3000:]
+    assert record["message"].endswith(
+        "release.new_flags and release.kill_switches are empty: nothing to compare /flags "
+        "against (set them in spark.toml [release])"
+    ), record["message"]
+    verdict = json.loads((folder / "verdict.json").read_text())
+    assert verdict["verdict"] == "NO-GO"
+
+
+def test_bs07_healthy_sandbox_run_has_a_manifest(run_checks: Any) -> None:
+    r = run_checks("BS-07")
+    assert r.outcome("BS-07") == "passed", r.message("BS-07")
+    manifest = _observations(r.record("BS-07"), "manifest")[0]
+    assert manifest["new_flags"] or manifest["kill_switches"]

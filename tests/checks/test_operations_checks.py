@@ -9,9 +9,12 @@ unless allowed.
 from __future__ import annotations
 
 import re
+import shutil
 import socket
+import tempfile
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -168,3 +171,53 @@ def test_rt08_without_disruptive_is_not_verified(run_checks: Any) -> None:
     assert run.verdict["verdict"] == "NO-GO"
     reason = next(r for r in run.verdict["reasons"] if r["check"] == "RT-08")
     assert reason["message"].startswith("not verified"), reason
+
+
+@pytest.fixture
+def bare_pgbouncer(sandbox: Any) -> Iterator[str]:
+    """A second PgBouncer in front of the sandbox's PostgreSQL that no app ever used:
+    its SHOW POOLS has only the admin console's own pool. Yields its admin DSN."""
+    from psycopg import conninfo
+
+    from pytest_spark.sandbox import components as c
+
+    admin = conninfo.conninfo_to_dict(sandbox.endpoints.pgbouncer_admin_dsn)
+    run_dir = Path(tempfile.mkdtemp(prefix="spark-pgb-test-", dir="/tmp"))
+    c.chown_service(run_dir)
+    (port,) = c.free_ports(1)
+    c.write_private(
+        run_dir / "userlist.txt", f'"spark_admin" "{admin["password"]}"\n', service=True
+    )
+    ini = run_dir / "pgbouncer.ini"
+    c.write_private(
+        ini,
+        c.pgbouncer_ini(port=port, pg_port=sandbox.port("postgres"), run_dir=run_dir),
+        service=True,
+    )
+    rec = c.start_pgbouncer(ini, run_dir / "pgbouncer.log")
+    try:
+        dsn = conninfo.make_conninfo(**{**admin, "port": str(port)})
+        wait_for("second PgBouncer listening", lambda: not c.port_is_free(port), timeout=10)
+        yield dsn
+    finally:
+        c.stop(rec)
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def test_pgbouncer_without_application_pools_is_could_not_verify(
+    run_checks: Any, bare_pgbouncer: str
+) -> None:
+    """An admin DSN of some other PgBouncer (no app pool): RT-07 and PF-03 ERROR, never pass."""
+    started = time.monotonic()
+    run = run_checks("PF-03", "RT-07", args=("--spark-pgbouncer-admin-dsn", bare_pgbouncer))
+    reasons = {r["check"]: r["message"] for r in run.verdict["reasons"]}
+    for cid in ("PF-03", "RT-07"):
+        assert run.outcome(cid) == "error", f"{cid}: {run.outcome(cid)}: {run.message(cid)}"
+        assert (
+            "no application pools in SHOW POOLS: is pgbouncer_admin_dsn the app's PgBouncer?"
+            in reasons[cid]
+        ), reasons[cid]
+    assert run.verdict["verdict"] == "NO-GO"
+    # RT-07 gives up on its first sample, not after the whole sampling window
+    assert run.record("RT-07")["duration_s"] < 5.0, run.record("RT-07")["duration_s"]
+    assert time.monotonic() - started < 60

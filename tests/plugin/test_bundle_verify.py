@@ -251,3 +251,31 @@ def test_secrets_in_tracebacks_and_captured_output_are_redacted(pytester, bundle
     assert PLANTED not in (pytester.path / "junit.xml").read_text()
     for path in bundle_of().files():
         assert PLANTED.encode() not in path.read_bytes(), path
+
+
+@pytest.mark.parametrize("body", ["null", "[]", '"x"'])
+def test_attestation_that_is_not_an_object_is_detected(bundle, tmp_path, body):
+    copy = tampered(bundle, tmp_path)
+    (copy / "attestation.json").write_text(body)
+    assert "attestation.json: not an in-toto Statement (not a JSON object)" in verify(copy).problems
+
+
+@pytest.mark.parametrize("content", [b"not gzip at all", None])
+def test_unreadable_tarball_is_not_a_bundle_exit_2(bundle, tmp_path, content):
+    broken = tmp_path / "broken.tar.gz"
+    data = bundle.tarball.read_bytes()
+    broken.write_bytes(content if content is not None else data[: len(data) // 2])
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest_spark.cli", "verify", str(broken)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "not a readable .tar.gz" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_evidence_dir_that_is_a_file_stops_the_run_before_any_test(pytester):
+    pytester.makepyfile(SUITE)
+    (pytester.path / "afile").write_text("x")
+    result = pytester.runpytest("-p", "no:cacheprovider", "--spark-evidence-dir", "afile")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*--spark-evidence-dir afile: exists and is not a directory*"])

@@ -31,6 +31,16 @@ def doc(**over: Any) -> dict[str, Any]:
     return body
 
 
+def test_empty_manifest_cannot_be_judged() -> None:
+    assert flags.empty_manifest([], []) == (
+        "release.new_flags and release.kill_switches are empty: nothing to compare /flags "
+        "against (set them in spark.toml [release])"
+    )
+    assert flags.empty_manifest(["new_checkout_flow"], []) is None
+    assert flags.empty_manifest([], ["kill_trading"]) is None
+    assert flags.empty_manifest(**MANIFEST) is None
+
+
 def test_healthy_manifest() -> None:
     assert flags.manifest_findings(doc(), "http://a", **MANIFEST) == []
 

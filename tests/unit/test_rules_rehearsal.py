@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_spark.rules.findings import FAIL, codes
+from pytest_spark.rules.migration_lint import split_statements
 from pytest_spark.rules.rehearsal import (
     FAILED,
     LOCK_TIMEOUT,
@@ -13,6 +15,8 @@ from pytest_spark.rules.rehearsal import (
     OK,
     STATEMENT_TIMEOUT,
     PendingMigration,
+    cluster_wide,
+    cluster_wide_statements,
     created_tables,
     evaluate_rehearsal,
     file_version,
@@ -152,3 +156,119 @@ def test_applied_files_are_not_rehearsed_again() -> None:
     assert [x.name for x in pending] == ["0005_new.sql", "V6__flyway.sql"]
     assert [x.name for x in done] == ["0003_c.sql", "0004_seed.sql"]
     assert split_applied(files, [])[0] == files
+
+
+# ---------------------------------------------------------------------------
+# cluster-wide statements: never run on the target's server
+# ---------------------------------------------------------------------------
+
+REFUSED_TAIL = (
+    "is cluster-wide; PF-04 will not run it on the target's server -- rehearse it by hand"
+)
+
+
+def test_cluster_wide_statement_is_named_with_file_statement_and_line() -> None:
+    text = (
+        "-- roles for the new reporting service\n"
+        "CREATE TABLE reports (id bigint);\n"
+        "\n"
+        "\n"
+        "ALTER ROLE reporter SET statement_timeout = '5s';\n"
+    )
+    assert cluster_wide_statements([m("0007_x.sql", text)]) == [
+        f"0007_x.sql statement 2 (line 5): ALTER ROLE {REFUSED_TAIL}"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("sql", "what"),
+    [
+        ("CREATE ROLE reporter LOGIN", "CREATE ROLE"),
+        ("create user app_ro with password 'x'", "CREATE USER"),
+        ("CREATE USER mapping WITH LOGIN", "CREATE USER"),  # a role called "mapping"
+        ("DROP ROLE IF EXISTS old_app", "DROP ROLE"),
+        ("ALTER USER app NOSUPERUSER", "ALTER USER"),
+        ("ALTER GROUP readers ADD USER app", "ALTER GROUP"),
+        ("DROP GROUP readers", "DROP GROUP"),
+        ("ALTER SYSTEM SET work_mem = '64MB'", "ALTER SYSTEM"),
+        ("ALTER SYSTEM RESET ALL", "ALTER SYSTEM"),
+        ("CREATE DATABASE reports", "CREATE DATABASE"),
+        ("ALTER DATABASE spark SET timezone = 'UTC'", "ALTER DATABASE"),
+        ("DROP DATABASE IF EXISTS reports", "DROP DATABASE"),
+        ("CREATE TABLESPACE fast LOCATION '/ssd'", "CREATE TABLESPACE"),
+        ("ALTER TABLESPACE fast OWNER TO app", "ALTER TABLESPACE"),
+        ("DROP TABLESPACE fast", "DROP TABLESPACE"),
+        ("GRANT readers TO app", "GRANT of role membership"),
+        ("GRANT readers, writers TO app WITH ADMIN OPTION", "GRANT of role membership"),
+        ("REVOKE readers FROM app", "REVOKE of role membership"),
+        ("REVOKE ADMIN OPTION FOR readers FROM app", "REVOKE of role membership"),
+        ("GRANT CONNECT ON DATABASE spark TO reporter", "GRANT ON DATABASE"),
+        ("REVOKE CREATE ON TABLESPACE fast FROM app", "REVOKE ON TABLESPACE"),
+        ("GRANT SET ON PARAMETER work_mem TO app", "GRANT ON PARAMETER"),
+        ("COMMENT ON ROLE app IS 'the API'", "COMMENT ON ROLE"),
+        ("COMMENT ON DATABASE spark IS 'trading'", "COMMENT ON DATABASE"),
+        ("SECURITY LABEL FOR selinux ON ROLE app IS 'x'", "SECURITY LABEL ON ROLE"),
+        ("DROP OWNED BY old_app", "DROP OWNED"),
+        ("REASSIGN OWNED BY old_app TO app", "REASSIGN OWNED"),
+        ("  /* leading comment */ alter\n  role app connection limit 5", "ALTER ROLE"),
+    ],
+)
+def test_cluster_wide_forms(sql: str, what: str) -> None:
+    (st,) = split_statements(sql)
+    assert cluster_wide(st) == what
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "GRANT SELECT ON orders TO reporter",
+        "GRANT SELECT (id, price) ON orders TO reporter",
+        "REVOKE ALL ON ALL TABLES IN SCHEMA public FROM reporter",
+        "GRANT USAGE ON SCHEMA trading TO app",
+        "ALTER DEFAULT PRIVILEGES IN SCHEMA trading GRANT SELECT ON TABLES TO reporter",
+        "CREATE USER MAPPING FOR app SERVER remote OPTIONS (user 'x')",
+        "CREATE USER MAPPING IF NOT EXISTS FOR app SERVER remote",
+        "DROP USER MAPPING IF EXISTS FOR app SERVER remote",
+        "ALTER TABLE orders SET TABLESPACE fast",
+        "ALTER TABLE orders OWNER TO app",
+        "COMMENT ON TABLE orders IS 'ALTER ROLE app; DROP DATABASE spark'",
+        "COMMENT ON COLUMN orders.role IS 'GRANT readers TO app'",
+        "CREATE TABLE roles (role text, database text, tablespace text)",
+        "INSERT INTO audit (note) VALUES ('ALTER SYSTEM SET fsync = off')",
+        "-- ALTER ROLE app SUPERUSER\nSELECT 1",
+        "/* CREATE DATABASE x; DROP ROLE y */ SELECT 1",
+        "CREATE FUNCTION f() RETURNS void LANGUAGE sql AS $$ SELECT 'DROP ROLE x' $$",
+        "SET ROLE app",
+        'ALTER TABLE "role" ADD COLUMN "user" text',
+    ],
+)
+def test_not_cluster_wide(sql: str) -> None:
+    statements = split_statements(sql)
+    assert [cluster_wide(st) for st in statements] == [None] * len(statements)
+
+
+def test_cluster_wide_keywords_in_comments_and_strings_never_match() -> None:
+    text = (
+        "-- we used to ALTER ROLE app here; DROP DATABASE is done by hand\n"
+        "/* GRANT readers TO app; ALTER SYSTEM SET x = 1; */\n"
+        "UPDATE settings SET note = 'CREATE ROLE x; GRANT a TO b' WHERE id = 1;\n"
+        "DO $body$ BEGIN RAISE NOTICE 'DROP TABLESPACE t'; END $body$;\n"
+    )
+    assert cluster_wide_statements([m("0008_notes.sql", text)]) == []
+
+
+def test_every_cluster_wide_statement_of_every_file_is_listed() -> None:
+    files = [
+        m("0005_ok.sql", "ALTER TABLE orders ADD COLUMN note text;"),
+        m("0006_roles.sql", "CREATE ROLE a;\nGRANT a TO b;\nSELECT 1;"),
+    ]
+    found = cluster_wide_statements(files)
+    assert found == [
+        f"0006_roles.sql statement 1 (line 1): CREATE ROLE {REFUSED_TAIL}",
+        f"0006_roles.sql statement 2 (line 2): GRANT of role membership {REFUSED_TAIL}",
+    ]
+
+
+@given(st.text(max_size=200))
+def test_cluster_wide_never_raises(text: str) -> None:
+    cluster_wide_statements([m("0001_x.sql", text)])

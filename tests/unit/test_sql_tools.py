@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
@@ -99,6 +100,41 @@ def test_load_pending_orders_files_and_ignores_other_files(tmp_path: Path) -> No
     (tmp_path / "0005_a.sql").write_text("SELECT 1;")
     (tmp_path / "README.md").write_text("not a migration")
     assert [m.name for m in load_pending(tmp_path)] == ["0005_a.sql", "0010_b.sql"]
+
+
+def test_load_pending_skips_golang_migrate_down_files(tmp_path: Path) -> None:
+    (tmp_path / "000005_fees.up.sql").write_text("ALTER TABLE orders ADD COLUMN fee numeric;")
+    (tmp_path / "000005_fees.down.sql").write_text("ALTER TABLE orders DROP COLUMN fee;")
+    (tmp_path / "000006_note.DOWN.SQL").write_text("DROP TABLE note;")  # not *.sql: ignored
+    (tmp_path / "000006_note.up.sql").write_text("CREATE TABLE note (id int);")
+    assert [m.name for m in load_pending(tmp_path)] == ["000005_fees.up.sql", "000006_note.up.sql"]
+    only_down = tmp_path / "only_down"
+    only_down.mkdir()
+    (only_down / "000005_fees.down.sql").write_text("SELECT 1;")
+    assert load_pending(only_down) == []
+
+
+def test_load_pending_only_in_subdirectories_is_probe_error(tmp_path: Path) -> None:
+    """The setting points one level too high: rehearsing nothing must not pass."""
+    (tmp_path / "README.md").write_text("migrations live in the folders below")
+    for sub in ("app", "reporting"):
+        (tmp_path / sub).mkdir()
+        (tmp_path / sub / "0005_x.sql").write_text("SELECT 1;")
+    expected = (
+        rf"pending migrations found only in subdirectories of {re.escape(str(tmp_path))} "
+        r"\(app/0005_x\.sql, reporting/0005_x\.sql\); point release\.pending_migrations_dir "
+        "at the folder that holds them"
+    )
+    with pytest.raises(ProbeError, match=expected):
+        load_pending(tmp_path)
+    (tmp_path / "0010_top.sql").write_text("SELECT 1;")  # files at the top: those are read
+    assert [m.name for m in load_pending(tmp_path)] == ["0010_top.sql"]
+
+
+def test_load_pending_nested_down_files_alone_are_not_pending(tmp_path: Path) -> None:
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "0001_x.down.sql").write_text("SELECT 1;")
+    assert load_pending(tmp_path) == []
 
 
 def test_load_pending_missing_dir_is_probe_error(tmp_path: Path) -> None:
