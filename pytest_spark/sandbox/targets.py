@@ -75,6 +75,7 @@ def start_or_attach(state_dir: Path) -> tuple[Any, bool]:
             except ComponentError as exc:
                 raise SandboxError(f"sandbox in {state_dir} is running but {exc}") from exc
         return box, False
+    print(f"pytest-spark: starting the reference stack in {state_dir} ...", file=sys.stderr)
     box = Sandbox(state_dir)
     box.up()
     try:  # checks judge metrics: a stack without scraped data would look broken
