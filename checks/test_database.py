@@ -96,7 +96,11 @@ def conclude(evidence: Recorder, findings: Iterable[Finding], prefix: str = "") 
 def test_bs02_schema_at_release_migration(
     db: Any, release: Any, schema: Any, evidence: Recorder
 ) -> None:
-    """The schema is at the release's migration, with no failed or dirty one recorded."""
+    """The schema is at the release's migration, with no failed or dirty one recorded.
+
+    Without release.migration there is nothing to compare with: ERROR, not a pass
+    (failed or dirty rows are still read and kept in the evidence).
+    """
     table = schema["migrations_table"]
     expected = release["migration"] or None
     with db() as conn:
@@ -113,6 +117,13 @@ def test_bs02_schema_at_release_migration(
         {"release.migration": expected, "compare": expected is not None},
     )
     findings = migrations.evaluate_migrations(applied, expected)
+    if expected is None:
+        evidence.observe("findings", [f.to_dict() for f in findings])
+        failures = [f.message for f in findings if f.severity == FAIL]
+        also = f" (also in {table}: {'; '.join(failures[:MAX_SHOWN])})" if failures else ""
+        raise ProbeError(
+            f"release.migration is not set: cannot compare the schema's migration version{also}"
+        )
     conclude(evidence, findings, f"{table}: ")
 
 
@@ -200,7 +211,10 @@ def test_pf04_pending_migrations_rehearse_and_lint_clean(
     """Pending migrations apply to a scratch copy of the schema and take no long locks.
 
     The scratch database is created next to the target (the DSN's role needs
-    CREATEDB) and always dropped; the target is only read by pg_dump.
+    CREATEDB) and always dropped; the target is only read by pg_dump. A file
+    with a cluster-wide statement (roles, ALTER SYSTEM, databases, tablespaces,
+    role membership) would change the target's server itself: it is refused
+    (ERROR) before anything runs.
     """
     dsn = configured("targets.db_dsn")
     directory = Path(configured("release.pending_migrations_dir"))
@@ -215,6 +229,9 @@ def test_pf04_pending_migrations_rehearse_and_lint_clean(
             "directory": str(directory),
             "files": [m.to_dict() for m in pending],
             "already_applied": [m.name for m in done],
+            "skipped_down_files": sorted(
+                p.name for p in directory.glob("*.sql") if tools.is_down_migration(p)
+            ),
         },
     )
     limits = {
@@ -231,6 +248,11 @@ def test_pf04_pending_migrations_rehearse_and_lint_clean(
     hot += [schema["outbox_table"], *schema["money_tables"]]
     lint = rehearsal.lint_pending(pending, hot_tables=sorted(set(hot)))
     evidence.observe("lint", [f.to_dict() for f in lint])
+    # the scratch database is on the target's server: nothing cluster-wide may run there
+    refused = rehearsal.cluster_wide_statements(pending)
+    evidence.observe("cluster_wide_statements", refused)
+    if refused:
+        raise ProbeError("; ".join(refused))
 
     major = int(version["server_version_num"]) // 10000
     pg_bin = spark_config.targets["pg_bin_dir"]
@@ -284,6 +306,12 @@ def test_pf06_no_sequence_near_exhaustion(db: Any, thresholds: Any, evidence: Re
             r["schema_name"] for r in query(conn, evidence, "schemas", tools.USER_SCHEMAS_SQL)
         ]
         found = query(conn, evidence, "sequences", dbsql.SEQUENCES_SQL, {"schemas": schemas})
+        database = conn.info.dbname
+    evidence.observe("sequences_examined", len(found))
+    if not found:
+        raise ProbeError(
+            f"no sequences visible in {database}: wrong database or missing privileges?"
+        )
     evidence.observe("usage", [u.to_dict() for u in sequences.measure_sequences(found)])
     conclude(evidence, sequences.evaluate_sequences(found, **limits))
 
@@ -372,8 +400,8 @@ def test_rt02_idempotency_holds_under_concurrency(
         "grace_s": thresholds["idempotency_grace_s"],
     }
     evidence.observe("thresholds", limits)
+    account = probe_account(schema, evidence)  # schema.test_account only, never a customer's
     with db() as conn:  # read-only, and opened first: no write happens if the DB is unreachable
-        account = probe_account(http, api_urls[0], conn, schema, evidence)
         quotes = get_json(http, f"{api_urls[0]}/quotes")
         try:
             body = probe_order(quotes, account)

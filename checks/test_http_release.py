@@ -41,8 +41,9 @@ from pytest_spark.rules.findings import FAIL, WARN, Finding
 
 SHOW_MAX = 6
 SYNTHETIC_SAMPLE = "pytest-spark synthetic report (BS-05)"
-# RT-06: orders are priced within this share of the mid quote, one lot each,
-# so they stay clear of price bands and risk limits while varying the digits.
+# RT-06: orders are passive (buys at or below the bid, sells at or above the ask) and
+# priced within this share of the quote, one lot each, so they never trade and stay
+# clear of price bands and risk limits while varying the digits.
 PRICE_BAND = Decimal("0.10")
 RT06_EXAMPLES = 10
 
@@ -434,13 +435,24 @@ def test_rt05_coep_subresources_load(
 
 @dataclass(frozen=True)
 class Grid:
-    """One instrument's grid as quoted: tick, lot, and the band test prices come from."""
+    """One instrument's grid as quoted, and the passive prices test orders come from.
+
+    A probe order must never trade against a real one, so it never crosses the
+    spread: a buy is priced at or below the bid (and below the ask), a sell at
+    or above the ask (and above the bid), on the tick grid and within
+    PRICE_BAND of the quote. ``buy_high`` 0 means no passive buy exists (a bid
+    below one tick).
+    """
 
     symbol: str
     tick: Decimal
     lot: Decimal
-    low: int  # price = k * tick for low <= k <= high
-    high: int
+    bid: Decimal
+    ask: Decimal
+    buy_low: int  # buy price = k * tick for buy_low <= k <= buy_high (at or below the bid)
+    buy_high: int
+    sell_low: int  # sell price = k * tick for sell_low <= k <= sell_high (at or above the ask)
+    sell_high: int
 
     @staticmethod
     def places(step: Decimal) -> int:
@@ -453,6 +465,23 @@ class Grid:
     def quantity(self, lots: int = 1) -> str:
         return f"{lots * self.lot:.{self.places(self.lot)}f}"
 
+    def sides(self) -> tuple[str, ...]:
+        """The sides a passive order can be placed on."""
+        return ("buy", "sell") if self.buy_high >= 1 else ("sell",)
+
+    def ticks(self, side: str) -> tuple[int, int]:
+        """(lowest, highest) k of a passive order on ``side``."""
+        return (self.buy_low, self.buy_high) if side == "buy" else (self.sell_low, self.sell_high)
+
+    def off_tick(self, side: str) -> str:
+        """A passive price half a tick off the grid (just below the bid, or above the ask)."""
+        half = self.tick / 2
+        if side == "buy":
+            value = self.buy_high * self.tick - half
+        else:
+            value = self.sell_low * self.tick + half
+        return f"{value:.{self.places(self.tick) + 1}f}"
+
 
 def _grid(quote: Mapping[str, Any]) -> Grid | None:
     """The quote's grid, if its values are usable decimal strings."""
@@ -462,10 +491,19 @@ def _grid(quote: Mapping[str, Any]) -> Grid | None:
     tick, lot, bid, ask = (Decimal(v) for v in values)
     if tick <= 0 or lot <= 0 or bid <= 0 or ask <= 0:
         return None
-    mid = (bid + ask) / 2
-    low = max(1, int((mid * (1 - PRICE_BAND) / tick).to_integral_value(ROUND_CEILING)))
-    high = max(low, int((mid * (1 + PRICE_BAND) / tick).to_integral_value(ROUND_FLOOR)))
-    return Grid(str(quote.get("symbol")), tick, lot, low, high)
+
+    def k(value: Decimal, rounding: str) -> int:
+        return int((value / tick).to_integral_value(rounding))
+
+    # passive: a buy at or below the bid and under the ask; a sell at or above the ask
+    # and over the bid (a locked or crossed quote moves both one tick away)
+    buy_high = max(0, min(k(bid, ROUND_FLOOR), k(ask, ROUND_CEILING) - 1))
+    buy_low = min(max(1, k(bid * (1 - PRICE_BAND), ROUND_CEILING)), buy_high)
+    sell_low = max(1, k(ask, ROUND_CEILING), k(bid, ROUND_FLOOR) + 1)
+    sell_high = max(sell_low, k(ask * (1 + PRICE_BAND), ROUND_FLOOR))
+    return Grid(
+        str(quote.get("symbol")), tick, lot, bid, ask, buy_low, buy_high, sell_low, sell_high
+    )
 
 
 def _quote_findings(quote: Any) -> list[Finding]:
@@ -514,7 +552,12 @@ def _field(doc: Any, name: str) -> Any:
 def test_rt06_prices_exact_on_tick_grid(
     http: httpx.Client, api_urls: list[str], db: Any, schema: Any, evidence: Recorder
 ) -> None:
-    """Quotes sit on the grid as strings; on-grid orders round-trip exactly; off-grid is refused."""
+    """Quotes sit on the grid as strings; on-grid orders round-trip exactly; off-grid is refused.
+
+    Every probe order is passive (a buy at or below the bid, a sell at or above
+    the ask) and placed under schema.test_account only.
+    """
+    account = probe_account(schema, evidence)  # schema.test_account only, never a customer's
     problems: list[Problem] = []
     grids: dict[str, Grid] = {}
     for base in api_urls:
@@ -544,7 +587,6 @@ def test_rt06_prices_exact_on_tick_grid(
     table = quote_qualified(schema["orders_table"])
     stored_sql = f"SELECT price, quantity FROM {table} WHERE id = %(id)s"
     with db() as conn:  # read-only: the orders are written through the API only
-        account = probe_account(http, api_urls[0], conn, schema, evidence)
 
         def round_trip(grid: Grid, k: int, side: str) -> None:
             n = len(cases)
@@ -610,27 +652,28 @@ def test_rt06_prices_exact_on_tick_grid(
         @given(data=st.data())
         def generated_orders(data: Any) -> None:
             grid = grids[data.draw(st.sampled_from(symbols), label="symbol")]
-            k = data.draw(st.integers(grid.low, grid.high), label="ticks")
-            side = data.draw(st.sampled_from(("buy", "sell")), label="side")
+            side = data.draw(st.sampled_from(grid.sides()), label="side")
+            k = data.draw(st.integers(*grid.ticks(side)), label="ticks")
             round_trip(grid, k, side)
 
         generated_orders()
 
     evidence.observe("round_trips", cases)
 
+    # off-grid orders are passive too: should the API wrongly accept one, it must not trade
     grid = grids[symbols[0]]
-    mid_k = (grid.low + grid.high) // 2
-    half_tick = f"{(mid_k * grid.tick) + grid.tick / 2:.{Grid.places(grid.tick) + 1}f}"
+    side = grid.sides()[0]
+    passive_k = grid.ticks(side)[1 if side == "buy" else 0]  # the bid, or the ask
     half_lot = f"{grid.lot * Decimal('1.5'):.{Grid.places(grid.lot) + 1}f}"
     off_grid = [
-        ("price", half_tick, grid.quantity(), f"tick {grid.tick}"),
-        ("quantity", grid.price(mid_k), half_lot, f"lot {grid.lot}"),
+        ("price", grid.off_tick(side), grid.quantity(), f"tick {grid.tick}"),
+        ("quantity", grid.price(passive_k), half_lot, f"lot {grid.lot}"),
     ]
     for name, price, quantity, step in off_grid:
         body = {
             "account": account,
             "symbol": grid.symbol,
-            "side": "buy",
+            "side": side,
             "price": price,
             "quantity": quantity,
         }
@@ -668,6 +711,9 @@ def test_bs07_new_flags_off_kill_switches_exist(
         "kill_switches": list(release["kill_switches"]),
     }
     evidence.observe("manifest", manifest)
+    empty = flags.empty_manifest(**manifest)
+    if empty:
+        raise ProbeError(empty)
     problems: list[Problem] = []
     for url, doc in _json_docs(http, api_urls, "/flags").items():
         evidence.observe("flags", {"url": f"{url}/flags", "body": doc})

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -59,6 +59,18 @@ def _show(admin: Any, what: str, timeout: float, evidence: Any, raw: bool = True
     if raw:
         evidence.attach(f"show-{what.lower()}.txt", result.text())
     return result
+
+
+def _has_app_pools(pools: Iterable[Mapping[str, Any]]) -> bool:
+    return any(r.get("database") not in (None, "", operations.ADMIN_DB) for r in pools)
+
+
+def _require_app_pools(pools: Iterable[Mapping[str, Any]]) -> None:
+    """SHOW POOLS with only the admin console's own pool judges nothing: ERROR, not a pass."""
+    if not _has_app_pools(pools):
+        raise ProbeError(
+            "no application pools in SHOW POOLS: is pgbouncer_admin_dsn the app's PgBouncer?"
+        )
 
 
 @pytest.fixture
@@ -157,6 +169,7 @@ def test_pf03_saturation(
         pools = _show(admin, "POOLS", timeout, evidence)
     evidence.observe("show", pools.command)
     evidence.observe("pgbouncer_pools", pools.rows)
+    _require_app_pools(pools.rows)
     waiting, maxwait = pgbouncer.pool_pressure(pools.rows)
 
     job = _label(spark_config.targets["api_job"])
@@ -283,6 +296,9 @@ def test_rt07_pgbouncer_leak(
         start = time.monotonic()
         for i in range(count):
             sample, texts = _sample(admin, conn, timeout)
+            if i == 0 and not _has_app_pools(sample.pools):  # before waiting out the window
+                evidence.attach("show-pools.txt", texts["SHOW POOLS"])
+                _require_app_pools(sample.pools)
             samples.append(sample)
             for command, text in texts.items():
                 raw.setdefault(command, []).append(f"-- sample {i + 1} at {sample.at}\n{text}")

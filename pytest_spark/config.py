@@ -71,7 +71,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "release": {
         "version": _k(str, "", "Release under test (also --release)"),
         "git_sha": _k(str, "", "Build git sha every instance must report (empty: must agree)"),
-        "migration": _k(int, 0, "Migration version the release expects (0: skip the compare)"),
+        "migration": _k(
+            int, 0, "Migration version the release expects (0: unset, BS-02 cannot verify)"
+        ),
         "sbom": _k(str, "", "Path to the release's CycloneDX JSON SBOM"),
         "service": _k(str, "spark-api", "Service name expected in SBOM metadata.component"),
         "artifact_digest": _k(
@@ -136,7 +138,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "orders_table": _k(str, "orders", "RT-02/RT-06 orders table"),
         "outbox_table": _k(str, "outbox", "RT-03 table"),
         "test_account": _k(
-            str, "", "RT-02/RT-06 account for probe orders (empty: the newest order's account)"
+            str, "", "RT-02/RT-06 account for probe orders; required when writes are allowed"
         ),
         "pitr_sentinel_table": _k(str, "spark_pitr_sentinel", "RT-08 drill's sentinel table"),
     },
