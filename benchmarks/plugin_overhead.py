@@ -65,13 +65,15 @@ def main() -> None:
             plain.append(timed(plain_cmd, root))
             spark.append(timed(spark_cmd, root))
     print(f"{args.tests} trivial tests, median of {args.runs} runs")
+    # noise on a shared VM only ever adds time, so best-of-N is the steadier estimate
     for i, what in enumerate(("wall", "cpu")):
-        p = statistics.median(r[i] for r in plain)
-        s = statistics.median(r[i] for r in spark)
-        print(
-            f"  {what:4}: plain pytest (-p no:spark) {p:.3f} s, with pytest-spark + bundle "
-            f"{s:.3f} s, overhead {(s - p) / p * 100:+.1f} % (goal <= 10 %)"
-        )
+        for label, pick in (("median", statistics.median), ("best", min)):
+            p = pick(r[i] for r in plain)
+            s = pick(r[i] for r in spark)
+            print(
+                f"  {what:4} {label:6}: plain pytest (-p no:spark) {p:.3f} s, with pytest-spark "
+                f"+ bundle {s:.3f} s, overhead {(s - p) / p * 100:+.1f} % (goal <= 10 %)"
+            )
     if not args.no_bundle:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         from bundle_write_verify import run_benchmark
