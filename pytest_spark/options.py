@@ -64,6 +64,13 @@ def add_options(parser: pytest.Parser) -> None:
         help="run only these check ids (comma separated, repeatable), e.g. PF-05,RT-04",
     )
     group.addoption(
+        "--spark-set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="set any spark.toml setting, e.g. thresholds.ntp_max_offset_s=0.001 (repeatable)",
+    )
+    group.addoption(
         "--spark-no-bundle",
         action="store_true",
         default=False,
@@ -85,6 +92,8 @@ def overrides(
     for sec, values in (base or {}).items():
         if sec in out:
             out[sec].update(values)
+    for sec, values in settings_from_flags(config.getoption("spark_set")).items():
+        out.setdefault(sec, {}).update(values)
     cli = {sec: {} for sec in out}
     for flag, (sec, key, _text) in TARGET_FLAGS.items():
         cli[sec][key] = config.getoption(dest(flag))
@@ -93,4 +102,27 @@ def overrides(
     cli["release"]["version"] = config.getoption("release")
     for sec, values in cli.items():
         out[sec].update({k: v for k, v in values.items() if v is not None})
+    return out
+
+
+def settings_from_flags(items: list[str]) -> dict[str, dict[str, object]]:
+    """Parse --spark-set SECTION.KEY=VALUE; VALUE is read as TOML, else taken as a string."""
+    import tomllib
+
+    from .config import SCHEMA, ConfigError
+
+    out: dict[str, dict[str, object]] = {}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        section, _, key = name.strip().partition(".")
+        if not sep or section not in SCHEMA or key not in SCHEMA[section]:
+            raise ConfigError(
+                f"--spark-set {item!r}: expected SECTION.KEY=VALUE with a known setting "
+                "(see `pytest-spark config-reference`)"
+            )
+        try:
+            value: object = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = raw
+        out.setdefault(section, {})[key] = value
     return out

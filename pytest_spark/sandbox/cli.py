@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .launcher import DEFAULT_STATE_DIR, Sandbox, SandboxError, public_endpoints
+from .launcher import DEFAULT_STATE_DIR, STATE_FILE, Sandbox, SandboxError, public_endpoints
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -117,6 +117,9 @@ def _on_signals(handler: Callable[..., None]) -> None:
 def cmd_down(args: argparse.Namespace) -> int:
     """Stop whatever runs in the state directory (no-op when nothing does)."""
     box = Sandbox(args.state_dir)
+    if not (box.state_dir / STATE_FILE).is_file():
+        print(f"no sandbox in {box.state_dir} (nothing to stop)")
+        return 0
     try:
         box.down()
     except SandboxError as exc:
@@ -148,6 +151,9 @@ def cmd_fault(args: argparse.Namespace) -> int:
     try:
         box = Sandbox.attach(args.state_dir)
         if args.revert:
+            if args.name not in box.active_faults():
+                print(f"fault {args.name} is not active (nothing to revert)")
+                return 0
             box.revert_fault(args.name)
             print(f"reverted {args.name}")
         else:

@@ -336,3 +336,24 @@ def test_summary_makes_target_text_inert(pytester, bundle_of):
     text = (bundle_of().folder / "summary.md").read_text()
     assert "![x](" not in text and "<b>" not in text
     assert "\\!\\[x\\](https://evil.example/p.png) \\<b\\>\\|\\</b\\>" in text
+
+
+def test_any_setting_can_be_given_on_the_command_line(pytester, bundle_of):
+    pytester.makepyfile(suite())
+    run(
+        pytester,
+        "--spark-allow-writes",
+        "--spark-set", "thresholds.ntp_max_offset_s=0.001",
+        "--spark-set", "policy.exempt=['RT-08']",
+        "--spark-set", "schema.test_account=PROBE-1",
+    )  # fmt: skip
+    config = bundle_of().json("manifest.json")["run"]["config"]
+    assert config["thresholds"]["ntp_max_offset_s"] == 0.001
+    assert config["policy"]["exempt"] == ["RT-08"]
+    assert config["schema"]["test_account"] == "PROBE-1"
+    result = run(pytester, "--spark-set", "thresholds.nope=1")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*--spark-set 'thresholds.nope=1': expected SECTION.KEY=VALUE*"])
+    result = run(pytester, "--spark-set", "thresholds.ntp_max_offset_s=fast")
+    assert result.ret == 4
+    result.stderr.fnmatch_lines(["*thresholds.ntp_max_offset_s must be a number*"])
