@@ -736,22 +736,25 @@ class Sandbox:
         argv = c.prometheus_argv(
             layout.prometheus / "prometheus.yml", layout.prometheus / "data", ports["prometheus"]
         )
-        _proc, rec = c.spawn("prometheus", argv, layout.log("prometheus"))
-        self._remember(rec)
-        url = f"http://{c.LOCALHOST}:{ports['prometheus']}/-/ready"
-        timeout = max(0.5, deadline - time.monotonic())
-        c.wait_until("prometheus", lambda: c.http_status(url) == 200, timeout, rec=rec)
+        ready = f"http://{c.LOCALHOST}:{ports['prometheus']}/-/ready"
+        self._spawn_until_ready("prometheus", argv, layout, ready, deadline)
 
     def _start_alertmanager(self, state: dict[str, Any], layout: Layout, deadline: float) -> None:
         port = state["ports"]["alertmanager"]
         conf = layout.alertmanager / "alertmanager.yml"
         conf.write_text(c.ALERTMANAGER_YML)
         argv = c.alertmanager_argv(conf, layout.alertmanager / "data", port)
-        _proc, rec = c.spawn("alertmanager", argv, layout.log("alertmanager"))
+        ready = f"http://{c.LOCALHOST}:{port}/-/ready"
+        self._spawn_until_ready("alertmanager", argv, layout, ready, deadline)
+
+    def _spawn_until_ready(
+        self, name: str, argv: list[str], layout: Layout, ready_url: str, deadline: float
+    ) -> None:
+        """Start a server and wait (until the deadline) for its readiness URL to answer 200."""
+        _proc, rec = c.spawn(name, argv, layout.log(name))
         self._remember(rec)
-        url = f"http://{c.LOCALHOST}:{port}/-/ready"
         timeout = max(0.5, deadline - time.monotonic())
-        c.wait_until("alertmanager", lambda: c.http_status(url) == 200, timeout, rec=rec)
+        c.wait_until(name, lambda: c.http_status(ready_url) == 200, timeout, rec=rec)
 
     def _start_chrony(self, state: dict[str, Any], layout: Layout, deadline: float) -> None:
         port = state["ports"]["ntp"]
