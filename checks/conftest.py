@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_spark.config import SparkConfig
 from pytest_spark.options import TARGET_FLAGS
 from pytest_spark.probes import ProbeError
+
+if TYPE_CHECKING:
+    from pytest_spark.probes.pages import Clients
 
 
 def require(cfg: SparkConfig, section: str, key: str) -> Any:
@@ -75,6 +78,25 @@ def http(spark_config: SparkConfig, timeout: float) -> Iterator[Any]:
     verify: bool | str = targets["ca_bundle"] or targets["verify_tls"]
     with make_client(timeout=timeout, verify=verify, token=targets["auth_token"]) as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def anonymous_http(spark_config: SparkConfig, timeout: float) -> Iterator[Any]:
+    """Same deadline and TLS settings as ``http``, but never the API's bearer token."""
+    from pytest_spark.probes.http import make_client
+
+    targets = spark_config.targets
+    verify: bool | str = targets["ca_bundle"] or targets["verify_tls"]
+    with make_client(timeout=timeout, verify=verify) as client:
+        yield client
+
+
+@pytest.fixture
+def clients(http: Any, anonymous_http: Any, api_urls: list[str]) -> Clients:
+    """``clients.for_url(url)``: ``http`` for the API's own origins, ``anonymous_http`` else."""
+    from pytest_spark.probes.pages import Clients
+
+    return Clients(http, anonymous_http, api_urls)
 
 
 @pytest.fixture

@@ -80,7 +80,8 @@ def extract(html: str, page_url: str) -> list[Subresource]:
     return out
 
 
-def _serialize(o: tuple[str, str, int | None]) -> str:
+def serialize_origin(o: tuple[str, str, int | None]) -> str:
+    """An origin as browsers write it in Origin / ACAO: default ports left out."""
     scheme, host, port = o
     default = {"http": 80, "https": 443}.get(scheme)
     return f"{scheme}://{host}" + ("" if port in (None, default) else f":{port}")
@@ -109,7 +110,7 @@ def evaluate(
     corp = header_value(headers, "cross-origin-resource-policy")
     acao = header_value(headers, "access-control-allow-origin")
     if cross and corp is None and acao is not None:
-        page_origin = _serialize(origin(page_url))
+        page_origin = serialize_origin(origin(page_url))
         if res.crossorigin is None:
             out.append(
                 Finding(
