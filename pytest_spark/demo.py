@@ -31,7 +31,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.fault and args.fault not in FAULTS:
         print(f"unknown fault {args.fault!r}; known: {', '.join(sorted(FAULTS))}", file=sys.stderr)
         return 2
-    print(f"== starting the reference stack in {args.state_dir}/ ...", flush=True)
     t0 = time.monotonic()
     try:
         box, started = start_or_attach(args.state_dir)
@@ -39,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sandbox: {exc}", file=sys.stderr)
         return 2
     print(
-        f"== stack {'up' if started else 'reused'} in {time.monotonic() - t0:.1f} s",
+        f"== stack {'up (with data)' if started else 'reused'} in {time.monotonic() - t0:.1f} s",
         flush=True,
     )
     try:
