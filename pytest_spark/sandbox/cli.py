@@ -32,8 +32,11 @@ def add_sandbox_parser(subparsers: Any) -> argparse.ArgumentParser:
         help="state directory of the stack (default: .sandbox)",
     )
     sub = sandbox.add_subparsers(dest="sandbox_command", required=True)
+    # --state-dir is also accepted after the sub-command (`sandbox down --state-dir X`)
+    where = argparse.ArgumentParser(add_help=False)
+    where.add_argument("--state-dir", type=Path, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
-    up = sub.add_parser("up", help="start the stack and print its endpoints")
+    up = sub.add_parser("up", parents=[where], help="start the stack and print its endpoints")
     up.add_argument("--version", default="1.4.0", help="release version the API reports")
     up.add_argument("--no-load", action="store_true", help="no background traffic")
     up.add_argument("--timeout", type=float, default=60.0, help="start-up deadline (s)")
@@ -45,20 +48,22 @@ def add_sandbox_parser(subparsers: Any) -> argparse.ArgumentParser:
     up.add_argument("--json", action="store_true", help="print endpoints as JSON")
     up.set_defaults(func=cmd_up)
 
-    down = sub.add_parser("down", help="stop the stack and free its ports")
+    down = sub.add_parser("down", parents=[where], help="stop the stack and free its ports")
     down.set_defaults(func=cmd_down)
 
-    status = sub.add_parser("status", help="show components and active faults")
+    status = sub.add_parser("status", parents=[where], help="show components and active faults")
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=cmd_status)
 
-    fault = sub.add_parser("fault", help="inject (or --revert) a named fault")
+    fault = sub.add_parser("fault", parents=[where], help="inject (or --revert) a named fault")
     fault.add_argument("name", help="fault name (see `sandbox faults`)")
     fault.add_argument("--revert", action="store_true", help="revert instead of inject")
     fault.add_argument("--value", help="optional value for app-level faults")
     fault.set_defaults(func=cmd_fault)
 
-    faults = sub.add_parser("faults", help="list the faults and the checks they target")
+    faults = sub.add_parser(
+        "faults", parents=[where], help="list the faults and the checks they target"
+    )
     faults.set_defaults(func=cmd_faults)
     return sandbox
 

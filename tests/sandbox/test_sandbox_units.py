@@ -153,3 +153,14 @@ def test_registry_shape() -> None:
         "positions-index-predicate-changed",
     }
     assert all(name == fault.name for name, fault in FAULTS.items())
+
+
+def test_state_dir_is_accepted_before_and_after_the_sub_command(tmp_path) -> None:
+    from pytest_spark.cli import build_parser
+
+    parser = build_parser()
+    before = parser.parse_args(["sandbox", "--state-dir", str(tmp_path), "status"])
+    after = parser.parse_args(["sandbox", "status", "--state-dir", str(tmp_path)])
+    default = parser.parse_args(["sandbox", "status"])
+    assert before.state_dir == after.state_dir == tmp_path
+    assert str(default.state_dir) == ".sandbox"
