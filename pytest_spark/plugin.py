@@ -148,9 +148,10 @@ class SparkPlugin:
         check = run.check_of(item)
         if check is not None:
             payload = run.phase_payload(item, check, report, call, self.state)
-            report.spark = payload  # type: ignore[attr-defined]
-            if self.html:
-                add_evidence_extras(report, payload)
+            if payload is not None:
+                report.spark = payload  # type: ignore[attr-defined]
+                if self.html:
+                    add_evidence_extras(report, payload)
         return report
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:

@@ -208,16 +208,21 @@ def phase_payload(
     report: pytest.TestReport,
     call: pytest.CallInfo[Any],
     state: SparkState,
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
     """Plain data attached to a report so it survives xdist's wire format.
 
-    Passing setup/call phases carry only timing: this runs three times per test.
+    This runs three times per test, so a passing setup or call phase only notes
+    its start time; the teardown payload always comes and carries the timing.
     """
+    if report.passed and report.when != "teardown":
+        if report.when == "setup":
+            item.stash[_START_KEY] = call.start
+        return None
     payload: dict[str, Any] = {
         "when": report.when,
         "check": check.id,
         "outcome": verdict.PASSED,
-        "start": call.start,
+        "start": item.stash.get(_START_KEY, call.start),
         "stop": call.stop,
     }
     if not report.passed:
@@ -229,6 +234,9 @@ def phase_payload(
         if recorder is not None:
             payload.update(recorder.export())
     return payload
+
+
+_START_KEY = pytest.StashKey[float]()
 
 
 def scrub(report: pytest.TestReport, redactor: Any) -> None:
@@ -262,6 +270,7 @@ def absorb(state: SparkState, report: pytest.TestReport) -> None:
         nodeid,
         {"nodeid": nodeid, "outcome": verdict.PASSED, "start": payload["start"], "message": ""},
     )
+    cur["start"] = min(cur["start"], payload["start"])
     cur["stop"] = payload["stop"]
     if payload["outcome"] == verdict.PASSED:
         pass
