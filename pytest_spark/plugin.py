@@ -21,6 +21,7 @@ from .verdict import GO, one_line
 
 STATE = pytest.StashKey[run.SparkState]()
 SANDBOX = pytest.StashKey[Any]()
+SANDBOX_LAYER = pytest.StashKey[dict[str, Any]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -55,7 +56,7 @@ def pytest_configure(config: pytest.Config) -> None:
         waivers=loaded,
         waivers_source=source,
         evidence_dir=evidence_dir,
-        release=cfg.release["version"] or (layer or {}).get("_sandbox", {}).get("version", ""),
+        release=cfg.release["version"] or "",
         write_bundle=not config.getoption("spark_no_bundle"),
         active=bool(config.getoption("release")),
     )
@@ -87,17 +88,16 @@ def _sandbox_layer(config: pytest.Config) -> dict[str, Any] | None:
     config.stash[SANDBOX] = box
     if started:
         config.add_cleanup(box.down)
-    return config_layer(box.endpoints)
+    config.stash[SANDBOX_LAYER] = config_layer(box.endpoints)
+    return config.stash[SANDBOX_LAYER]
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
     """xdist controller: hand the sandbox's targets to each worker (no second stack)."""
-    state = node.config.stash.get(STATE, None)
-    if state is not None and node.config.getoption("spark_sandbox"):
-        from .sandbox.targets import config_layer
-
-        node.workerinput["spark_sandbox_layer"] = config_layer(node.config.stash[SANDBOX].endpoints)
+    layer = node.config.stash.get(SANDBOX_LAYER, None)
+    if layer is not None:
+        node.workerinput["spark_sandbox_layer"] = layer
 
 
 def _path(value: str | None) -> Path | None:
@@ -157,8 +157,6 @@ class SparkPlugin:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if not self.is_worker:
             run.absorb(self.state, report)
-            if getattr(report, "spark", None) is not None:
-                self.state.active = True
 
     def pytest_report_header(self) -> list[str]:
         cfg = self.state.config

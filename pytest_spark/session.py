@@ -52,6 +52,7 @@ class SparkState:
     artifacts: dict[str, dict[str, bytes]] = field(default_factory=lambda: defaultdict(dict))
     unbound_failures: int = 0
     collection_errors: list[str] = field(default_factory=list)
+    records: list[dict[str, Any]] = field(default_factory=list)
     verdict: dict[str, Any] | None = None
     bundle_path: Path | None = None
     tarball: Path | None = None
@@ -265,6 +266,7 @@ def absorb(state: SparkState, report: pytest.TestReport) -> None:
         if report.when == "teardown":
             state.finished.add(report.nodeid)
         return
+    state.active = True  # a bound test ran here or on a worker
     nodeid = report.nodeid
     cur = state.partial.setdefault(
         nodeid,
@@ -302,8 +304,9 @@ def decide(state: SparkState, exitstatus: int | pytest.ExitCode, shouldstop: Any
     )
     not_run = sorted(state.selected - state.finished)
     not_run += [f"{nodeid} (collection error)" for nodeid in state.collection_errors]
+    state.records = records(state)  # built once; the bundle writes these same records
     return verdict.compute(
-        records(state),
+        state.records,
         waivers=state.waivers,
         exempt=state.config.policy["exempt"],
         day=dt.datetime.fromtimestamp(state.started, dt.UTC).date(),
@@ -369,7 +372,7 @@ def finish(state: SparkState, rootdir: Path, extra_files: dict[str, Path]) -> No
     data = bundle.RunData(
         run_id=state.run_id,
         release=state.release,
-        records=records(state),
+        records=state.records,
         artifacts=dict(state.artifacts),
         verdict=state.verdict,
         waivers=state.waivers,

@@ -43,7 +43,6 @@ def config_layer(endpoints: Any) -> dict[str, dict[str, Any]]:
             ),
         },
         "schema": {"test_account": SANDBOX_TEST_ACCOUNT},
-        "_sandbox": {"version": version},
     }
 
 
