@@ -28,6 +28,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
+import http_sf
+
 from pytest_spark.rules.findings import FAIL, WARN, Finding
 
 __all__ = [
@@ -80,17 +82,43 @@ _FALLBACKS: dict[str, tuple[str, ...]] = {
 # Directives that do not fall back to default-src and must be set (BS-05).
 REQUIRED_STANDALONE = ("base-uri", "frame-ancestors", "form-action")
 
-_HASH_PREFIXES = ("'sha256-", "'sha384-", "'sha512-")
-_SCHEME_SOURCE_RE = re.compile(r"^[a-z][a-z0-9+.\-]*:$", re.IGNORECASE)
-_HOST_SOURCE_RE = re.compile(
-    r"^(?:(?P<scheme>[a-z][a-z0-9+.\-]*)://)?"
-    r"(?P<host>\*|(?:\*\.)?[a-z0-9\-]+(?:\.[a-z0-9\-]+)*)"
-    r"(?::(?P<port>[0-9]+|\*))?"
-    r"(?P<path>/.*)?$",
-    re.IGNORECASE,
+# CSP3 "source-expression" grammar (https://www.w3.org/TR/CSP3/#grammardef-source-expression).
+# base64-value = 1*( ALPHA / DIGIT / "+" / "/" / "-" / "_" )*2( "=" )
+_B64_VALUE = r"[A-Za-z0-9+/\-_]+={0,2}"
+# Keywords, the 'nonce-' prefix and the hash algorithm are ASCII case-insensitive; the
+# base64 value itself is case-sensitive but its character class has both cases anyway.
+_NONCE_SOURCE_RE = re.compile(rf"'nonce-{_B64_VALUE}'", re.IGNORECASE)
+_HASH_SOURCE_RE = re.compile(rf"'(?:sha256|sha384|sha512)-{_B64_VALUE}'", re.IGNORECASE)
+KEYWORDS = frozenset(
+    {
+        "'self'",
+        "'unsafe-inline'",
+        "'unsafe-eval'",
+        "'strict-dynamic'",
+        "'unsafe-hashes'",
+        "'report-sample'",
+        "'unsafe-allow-redirects'",
+        "'wasm-unsafe-eval'",
+        "'trusted-types-eval'",
+        "'report-sha256'",
+        "'report-sha384'",
+        "'report-sha512'",
+        "'unsafe-webtransport-hashes'",
+    }
 )
-# Scheme-only sources that are bound to the document's own origin; they are
-# not "any host on the internet" the way http:/https: are.
+_SCHEME_PART = r"[A-Za-z][A-Za-z0-9+.\-]*"
+_SCHEME_SOURCE_RE = re.compile(rf"{_SCHEME_PART}:")
+# host-source = [ scheme-part "://" ] host-part [ ":" port-part ] [ path-part ]
+# host-part = "*" / [ "*." ] 1*host-char *( "." 1*host-char ) [ "." ];  port-part = 1*DIGIT / "*"
+# path-part = path-absolute (RFC 3986), without ";" and "," (they end directives / policies).
+_PCHAR = r"[A-Za-z0-9\-._~!$&'()*+=:@%]"
+_HOST_SOURCE_RE = re.compile(
+    rf"(?:(?P<scheme>{_SCHEME_PART})://)?"
+    r"(?P<host>\*|(?:\*\.)?[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.?)"
+    r"(?::(?P<port>[0-9]+|\*))?"
+    rf"(?P<path>/(?:{_PCHAR}+(?:/{_PCHAR}*)*)?)?"
+)
+SourceKind = Literal["none", "keyword", "nonce", "hash", "scheme", "host", "invalid"]
 _LOCAL_SCHEMES = frozenset({"blob:", "filesystem:", "mediastream:"})
 
 
@@ -150,6 +178,18 @@ class Policy:
             )
             for token in self.invalid
         )
+        out.extend(
+            Finding(
+                "csp-invalid-source",
+                f"CSP {name} source {_show(value)} is not a valid source expression "
+                "(CSP3 grammar): browsers ignore it",
+                WARN,
+            )
+            for name, values in self.items
+            if name.endswith("-src") or name in REQUIRED_STANDALONE
+            for value in values
+            if classify(value) == "invalid"
+        )
         return out
 
 
@@ -201,43 +241,63 @@ def serialize(policies: Sequence[Policy]) -> str:
 # source expressions
 
 
-def has_nonce_or_hash(sources: Iterable[str]) -> bool:
-    """True when a nonce- or hash-source is present.
+def classify(source: str) -> SourceKind:
+    """What a source expression is by the CSP3 grammar ("invalid": matches nothing).
 
-    CSP2+ browsers then ignore 'unsafe-inline' in the same list, so it is no
-    longer a hole (it stays only as a fallback for CSP1 browsers).
+    Recognition is by the whole grammar, not a prefix: ``'sha256-abc$'`` is no
+    hash-source and ``'nonce-'`` no nonce-source, so neither cancels
+    'unsafe-inline' (a browser drops them as unparsable).
     """
-    for src in sources:
-        low = src.lower()
-        if not (low.endswith("'") and len(low) > 2):
-            continue
-        if low.startswith("'nonce-") and len(low) > len("'nonce-'"):
-            return True
-        if any(low.startswith(p) and len(low) > len(p) + 1 for p in _HASH_PREFIXES):
-            return True
-    return False
+    low = source.lower()
+    if low == "'none'":
+        return "none"
+    if low in KEYWORDS:
+        return "keyword"
+    if _NONCE_SOURCE_RE.fullmatch(source):
+        return "nonce"
+    if _HASH_SOURCE_RE.fullmatch(source):
+        return "hash"
+    if _SCHEME_SOURCE_RE.fullmatch(source):
+        return "scheme"
+    if _HOST_SOURCE_RE.fullmatch(source):
+        return "host"
+    return "invalid"
+
+
+def has_nonce_or_hash(sources: Iterable[str]) -> bool:
+    """True when a *valid* nonce- or hash-source is present.
+
+    CSP2+ browsers then ignore 'unsafe-inline' in the same list (CSP3 "Does a
+    source list allow all inline behavior for type?").
+    """
+    return any(classify(src) in ("nonce", "hash") for src in sources)
+
+
+def has_keyword(sources: Iterable[str], keyword: str) -> bool:
+    """Keyword present (ASCII case-insensitive, as CSP3 matches keywords)."""
+    return any(src.lower() == keyword for src in sources)
 
 
 def broad_reason(source: str) -> str | None:
-    """Why a source expression lets scripts come from (almost) anywhere.
+    """Why a source expression lets loads come from (almost) any host.
 
-    Returns None for narrow sources. ``data:`` is not reported here: the
-    evaluator gives it its own finding.
+    Returns None for narrow sources, for keywords and for anything the CSP3
+    grammar does not accept (an invalid expression matches nothing). ``data:``
+    is not reported here: the evaluator gives it its own finding.
     """
+    kind = classify(source)
     low = source.lower()
-    if low == "*":
-        return "wildcard *"
-    if _SCHEME_SOURCE_RE.match(low):
+    if kind == "scheme":
         if low == "data:" or low in _LOCAL_SCHEMES:
             return None
         return f"scheme-only source {source} (any host)"
-    match = _HOST_SOURCE_RE.match(low)
-    if match is None:
+    if kind != "host":
         return None
-    host = match.group("host")
+    match = _HOST_SOURCE_RE.fullmatch(source)
+    host = match.group("host").lower() if match else ""
     if host == "*":
-        return f"wildcard host {source}"
-    if host.startswith("*.") and "." not in host[2:]:
+        return "wildcard *" if low == "*" else f"wildcard host {source}"
+    if host.startswith("*.") and "." not in host[2:].rstrip("."):
         return f"wildcard over a whole top-level domain {source}"
     return None
 
@@ -278,179 +338,7 @@ def _resolves_to_none(sources: Sequence[str]) -> bool:
 
 
 # ---------------------------------------------------------------------------
-# reporting endpoints (RFC 8941 dictionary, as Reporting-Endpoints uses it)
-
-
-class _SFError(ValueError):
-    pass
-
-
-_SF_KEY_FIRST = set("abcdefghijklmnopqrstuvwxyz*")
-_SF_KEY_CHARS = _SF_KEY_FIRST | set("0123456789_-.")
-_TCHARS = set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-_B64 = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=")
-
-
-class _SFParser:
-    """Just enough of RFC 8941 to read a Dictionary faithfully.
-
-    A structured field that fails to parse is ignored as a whole by browsers,
-    so any syntax error raises and the caller treats the header as empty.
-    """
-
-    def __init__(self, text: str) -> None:
-        self.s = text.strip(" ")
-        self.i = 0
-
-    def peek(self) -> str:
-        return self.s[self.i] if self.i < len(self.s) else ""
-
-    def dictionary(self) -> dict[str, object]:
-        out: dict[str, object] = {}
-        while self.i < len(self.s):
-            key = self.key()
-            if self.peek() == "=":
-                self.i += 1
-                value = self.inner_list() if self.peek() == "(" else self.item()
-            else:
-                value = True
-                self.params()
-            out[key] = value  # a repeated key overwrites (RFC 8941 4.2.2)
-            self.ows()
-            if self.i >= len(self.s):
-                return out
-            if self.peek() != ",":
-                raise _SFError("expected ','")
-            self.i += 1
-            self.ows()
-            if self.i >= len(self.s):
-                raise _SFError("trailing comma")
-        return out
-
-    def ows(self) -> None:
-        while self.peek() in (" ", "\t") and self.peek():
-            self.i += 1
-
-    def key(self) -> str:
-        if self.peek() not in _SF_KEY_FIRST or not self.peek():
-            raise _SFError("bad key")
-        start = self.i
-        while self.peek() and self.peek() in _SF_KEY_CHARS:
-            self.i += 1
-        return self.s[start : self.i]
-
-    def item(self) -> object:
-        value = self.bare_item()
-        self.params()
-        return value
-
-    def inner_list(self) -> list[object]:
-        self.i += 1  # "("
-        items: list[object] = []
-        while True:
-            while self.peek() == " ":
-                self.i += 1
-            if self.peek() == ")":
-                self.i += 1
-                self.params()
-                return items
-            if not self.peek():
-                raise _SFError("unterminated inner list")
-            items.append(self.item())
-            if self.peek() not in (" ", ")"):
-                raise _SFError("bad inner list")
-
-    def params(self) -> None:
-        while self.peek() == ";":
-            self.i += 1
-            while self.peek() == " ":
-                self.i += 1
-            self.key()
-            if self.peek() == "=":
-                self.i += 1
-                self.bare_item()
-
-    def bare_item(self) -> object:
-        c = self.peek()
-        if c == '"':
-            return self.string()
-        if c == "-" or (c.isdigit() and c.isascii()):
-            return self.number()
-        if c == "*" or (c.isascii() and c.isalpha()):
-            return self.token()
-        if c == ":":
-            return self.byte_seq()
-        if c == "?":
-            return self.boolean()
-        raise _SFError("bad item")
-
-    def string(self) -> str:
-        self.i += 1
-        out: list[str] = []
-        while self.i < len(self.s):
-            c = self.s[self.i]
-            self.i += 1
-            if c == "\\":
-                nxt = self.peek()
-                if nxt not in ('"', "\\") or not nxt:
-                    raise _SFError("bad escape")
-                out.append(nxt)
-                self.i += 1
-            elif c == '"':
-                return "".join(out)
-            elif not (" " <= c <= "~"):
-                raise _SFError("bad string char")
-            else:
-                out.append(c)
-        raise _SFError("unterminated string")
-
-    def token(self) -> str:
-        start = self.i
-        self.i += 1
-        while self.peek() and (self.peek() in _TCHARS or self.peek() in ":/"):
-            self.i += 1
-        return self.s[start : self.i]
-
-    def number(self) -> float | int:
-        start = self.i
-        if self.peek() == "-":
-            self.i += 1
-        if not (self.peek().isascii() and self.peek().isdigit()):
-            raise _SFError("bad number")
-        while self.peek() and (
-            (self.peek().isascii() and self.peek().isdigit()) or self.peek() == "."
-        ):
-            self.i += 1
-        text = self.s[start : self.i]
-        digits = text.lstrip("-")
-        if "." in digits:
-            whole, _, frac = digits.partition(".")
-            if "." in frac or not frac or len(whole) > 12 or len(frac) > 3:
-                raise _SFError("bad decimal")
-            return float(text)
-        if len(digits) > 15:
-            raise _SFError("integer too long")
-        return int(text)
-
-    def byte_seq(self) -> bytes:
-        self.i += 1
-        start = self.i
-        while self.peek() and self.peek() != ":":
-            if self.peek() not in _B64:
-                raise _SFError("bad base64")
-            self.i += 1
-        if self.peek() != ":":
-            raise _SFError("unterminated byte sequence")
-        self.i += 1
-        return self.s[start : self.i - 1].encode("ascii")
-
-    def boolean(self) -> bool:
-        self.i += 1
-        c = self.peek()
-        if c not in ("0", "1") or not c:
-            raise _SFError("bad boolean")
-        self.i += 1
-        return c == "1"
+# reporting endpoints (RFC 9651 structured-field dictionary, parsed by http-sf)
 
 
 def parse_reporting_endpoints(value: str | None) -> dict[str, str]:
@@ -463,23 +351,23 @@ def parse_reporting_endpoints(value: str | None) -> dict[str, str]:
     if not value:
         return {}
     try:
-        parsed = _SFParser(value).dictionary()
-    except _SFError:
+        parsed = http_sf.parse(value.encode("latin-1"), tltype="dictionary")
+    except (http_sf.StructuredFieldError, UnicodeEncodeError, ValueError):
         return {}
-    return {k: v for k, v in parsed.items() if isinstance(v, str)}
+    # A member's value is (bare item, parameters); only sf-strings are URLs (tokens are not).
+    return {k: v[0] for k, v in parsed.items() if isinstance(v, tuple) and isinstance(v[0], str)}
 
 
 def serialize_reporting_endpoints(endpoints: Mapping[str, str]) -> str:
     """Structured-field text for ``name -> url`` (inverse of the parser)."""
-    members = []
-    for name, url in endpoints.items():
-        if not name or name[0] not in _SF_KEY_FIRST or any(c not in _SF_KEY_CHARS for c in name):
-            raise ValueError(f"invalid endpoint name {name!r}")
-        if any(not (" " <= c <= "~") for c in url):
-            raise ValueError(f"endpoint URL {url!r} has characters a sf-string cannot carry")
-        escaped = url.replace("\\", "\\\\").replace('"', '\\"')
-        members.append(f'{name}="{escaped}"')
-    return ", ".join(members)
+    if not endpoints:
+        return ""
+    try:
+        return str(http_sf.ser(dict(endpoints)))
+    except ValueError as exc:
+        raise ValueError(
+            f"cannot serialize Reporting-Endpoints {dict(endpoints)!r}: {exc}"
+        ) from None
 
 
 def parse_report_to(value: str | None) -> dict[str, list[str]]:
@@ -513,33 +401,177 @@ def parse_report_to(value: str | None) -> dict[str, list[str]]:
 # evaluation (BS-05)
 
 
-def _script_findings(policy: Policy, directive: str) -> list[Finding]:
-    via = effective_directive(policy, directive)
-    sources = effective_sources(policy, directive)
-    label = _label(directive, via)
-    lows = [s.lower() for s in sources]
-    out: list[Finding] = []
-    if "'unsafe-inline'" in lows and not has_nonce_or_hash(sources):
-        out.append(
-            Finding(
-                f"{directive}-unsafe-inline",
-                f"{label} allows 'unsafe-inline' (no nonce or hash)",
-            )
+# What each kind of load asks, per CSP3. (directive the load is checked against, what it
+# is, what a policy that allows it lets an attacker do). Fetch directives fall back along
+# _FALLBACKS; base-uri, form-action and frame-ancestors have no fallback at all.
+LOADS: dict[str, tuple[str, str]] = {
+    "inline-script": ("script-src-elem", "inline <script> elements run"),
+    "script-attr": ("script-src-attr", "inline event handlers (script attributes) run"),
+    "eval": ("script-src", "eval() and new Function() run"),
+    "data-script": ("script-src-elem", "scripts load from data: URLs"),
+    "remote-script": ("script-src-elem", "scripts load from any host"),
+    "inline-style": ("style-src-elem", "inline <style> elements apply"),
+    "object": ("object-src", "plugins (<object>, <embed>) load"),
+    "base-uri": ("base-uri", "<base> can point relative URLs at any host"),
+    "form-action": ("form-action", "forms can submit to any host"),
+    "framing": ("frame-ancestors", "any site can frame the page"),
+}
+_NO_FALLBACK = frozenset(REQUIRED_STANDALONE)
+
+
+def _allows_all_inline(sources: Sequence[str], script: bool) -> bool:
+    """CSP3 "Does a source list allow all inline behavior for type?".
+
+    'unsafe-inline' counts only without a (valid) nonce- or hash-source and,
+    for scripts, without 'strict-dynamic'.
+    """
+    if has_nonce_or_hash(sources) or (script and has_keyword(sources, "'strict-dynamic'")):
+        return False
+    return has_keyword(sources, "'unsafe-inline'")
+
+
+def _governing(policy: Policy, directive: str) -> tuple[str | None, tuple[str, ...] | None]:
+    """(directive name, its source list) that governs ``directive``; (None, None) if none."""
+    if directive in _NO_FALLBACK:
+        values = policy.get(directive)
+        return (directive, values) if values is not None else (None, None)
+    if directive == "script-src":
+        # Eval is checked against script-src, else default-src (CSP3
+        # "EnsureCSPDoesNotBlockStringCompilation"), never script-src-elem.
+        chain: tuple[str, ...] = ("script-src", "default-src")
+    else:
+        chain = _FALLBACKS.get(directive, (directive,))
+    for name in chain:
+        values = policy.get(name)
+        if values is not None:
+            return name, values
+    return None, None
+
+
+def _who(load: str, via: str) -> str:
+    """Name the directive as a reader looks for it: script-src (via default-src)."""
+    family = LOADS[load][0]
+    head = family.removesuffix("-elem") if via == "default-src" else via
+    return head if via == head else f"{head} (via {via})"
+
+
+def allows(policy: Policy, load: str) -> str | None:
+    """Why ``policy`` allows the dangerous form of ``load`` (see :data:`LOADS`), or None.
+
+    The answer follows CSP3: the governing directive after fallback; a load
+    with no governing directive is unrestricted; 'strict-dynamic' makes host
+    and scheme sources, 'self' and 'unsafe-inline' ignored for scripts (CSP3
+    section 8.2); a nonce or hash makes 'unsafe-inline' ignored.
+    """
+    directive, what = LOADS[load]
+    via, sources = _governing(policy, directive)
+    if via is None or sources is None:
+        if directive in _NO_FALLBACK:
+            return f"{directive} is not set (it does not fall back to default-src)"
+        chain = ", ".join(_FALLBACKS.get(directive, (directive,)))
+        if load == "eval":
+            chain = "script-src, default-src"
+        return (
+            f"none of {chain} is set (not set, and no default-src): nothing restricts it, so {what}"
         )
-    if "'unsafe-eval'" in lows:
-        out.append(Finding(f"{directive}-unsafe-eval", f"{label} allows 'unsafe-eval'"))
-    if "data:" in lows:
-        out.append(Finding(f"{directive}-data", f"{label} allows data: (script from data: URLs)"))
+    who = _who(load, via)
+    strict_dynamic = has_keyword(sources, "'strict-dynamic'")
+    if load in ("inline-script", "script-attr", "inline-style"):
+        if _allows_all_inline(sources, script=load != "inline-style"):
+            why = "no valid nonce or hash" + (
+                ", no 'strict-dynamic'" if load != "inline-style" else ""
+            )
+            return f"{who} allows 'unsafe-inline' ({why}): {what}"
+        return None
+    if load == "eval":
+        return (
+            f"{who} allows 'unsafe-eval': {what}" if has_keyword(sources, "'unsafe-eval'") else None
+        )
+    if load == "data-script":
+        if strict_dynamic or not has_keyword(sources, "data:"):
+            return None
+        return f"{who} allows data: ({what})"
+    if load == "object":
+        valid = [s for s in sources if classify(s) not in ("none", "invalid")]
+        if not valid:
+            return None  # 'none', an empty list, or only unparsable tokens: matches nothing
+        return f"{who} resolves to {' '.join(sources)} (expected 'none')"
+    if load == "remote-script" and strict_dynamic:
+        return None
     broad = [s for s in sources if broad_reason(s)]
-    if broad:
-        out.append(
-            Finding(
-                f"{directive}-broad-source",
-                f"{label} allows broad source {' '.join(broad)} "
-                f"({'; '.join(str(broad_reason(s)) for s in broad)})",
-            )
-        )
+    if not broad:
+        return None
+    reasons = "; ".join(str(broad_reason(s)) for s in broad)
+    return f"{who} allows broad source {' '.join(broad)} ({reasons}): {what}"
+
+
+def allowed_by_all(policies: Sequence[Policy], load: str) -> list[str] | None:
+    """Each policy's reason when *every* enforced policy allows ``load``, else None.
+
+    CSP3 "Enforce multiple policies": a load happens only if each policy
+    allows it, so one policy that blocks it is enough.
+    """
+    reasons = [allows(p, load) for p in policies]
+    if not policies or any(r is None for r in reasons):
+        return None
+    return [r for r in reasons if r is not None]
+
+
+def _message(reasons: Sequence[str]) -> str:
+    if len(reasons) == 1:
+        return reasons[0]
+    parts = "; ".join(f"policy {i}: {r}" for i, r in enumerate(reasons, 1))
+    return f"all {len(reasons)} enforced policies allow this ({parts})"
+
+
+# Finding codes per load; BS-05 fails on these (inline style is PF-05's business only).
+_CODES = {
+    "inline-script": "script-src-unsafe-inline",
+    "script-attr": "script-src-attr-unsafe-inline",
+    "eval": "script-src-unsafe-eval",
+    "data-script": "script-src-data",
+    "remote-script": "script-src-broad-source",
+    "object": "object-src-not-none",
+}
+
+
+def load_findings(policies: Sequence[Policy]) -> list[Finding]:
+    """BS-05 findings for every kind of load that every enforced policy allows."""
+    out: list[Finding] = []
+    inline = allowed_by_all(policies, "inline-script")
+    attr = allowed_by_all(policies, "script-attr")
+    if inline is not None and attr is not None and _same_directive(policies):
+        # One directive lets both kinds run: one finding naming both.
+        both = "inline <script> elements and inline event handlers run"
+        merged = [r.replace(LOADS["inline-script"][1], both) for r in inline]
+        out.append(Finding(_CODES["inline-script"], _message(merged)))
+        attr = None
+    elif inline is not None:
+        out.append(Finding(_CODES["inline-script"], _message(inline)))
+    if attr is not None:
+        out.append(Finding(_CODES["script-attr"], _message(attr)))
+    for load in ("eval", "data-script", "remote-script", "object"):
+        reasons = allowed_by_all(policies, load)
+        if reasons is not None:
+            out.append(Finding(_CODES[load], _message(reasons)))
+    for name, load in (
+        ("base-uri", "base-uri"),
+        ("frame-ancestors", "framing"),
+        ("form-action", "form-action"),
+    ):
+        reasons = allowed_by_all(policies, load)
+        if reasons is None:
+            continue
+        unset = all(name not in p for p in policies)
+        out.append(Finding(f"{name}-missing" if unset else f"{name}-broad", _message(reasons)))
     return out
+
+
+def _same_directive(policies: Sequence[Policy]) -> bool:
+    """True when, in every policy, inline elements and attributes fall to one directive."""
+    return all(
+        _governing(p, "script-src-elem")[0] == _governing(p, "script-src-attr")[0] for p in policies
+    )
 
 
 def evaluate(
@@ -547,39 +579,8 @@ def evaluate(
     reporting_endpoints: str | None = None,
     report_to: str | None = None,
 ) -> list[Finding]:
-    """BS-05 rules for one enforced policy.
-
-    ``reporting_endpoints`` / ``report_to`` are the raw Reporting-Endpoints /
-    legacy Report-To header values of the same response: ``report-to csp``
-    only works when one of them defines an endpoint named ``csp``.
-    """
-    out: list[Finding] = []
-    out.extend(_script_findings(policy, "script-src"))
-    # script-src-elem / -attr override script-src for their loads when set.
-    for extra in ("script-src-elem", "script-src-attr"):
-        if extra in policy:
-            out.extend(_script_findings(policy, extra))
-
-    obj_via = effective_directive(policy, "object-src")
-    obj = effective_sources(policy, "object-src")
-    if not _resolves_to_none(obj):
-        out.append(
-            Finding(
-                "object-src-not-none",
-                f"{_label('object-src', obj_via)} resolves to {' '.join(obj)} (expected 'none')",
-            )
-        )
-
-    for name in REQUIRED_STANDALONE:
-        if name not in policy:
-            out.append(
-                Finding(
-                    f"{name}-missing", f"{name} is not set (it does not fall back to default-src)"
-                )
-            )
-
-    out.extend(_reporting_findings(policy, reporting_endpoints, report_to))
-    return out
+    """BS-05 rules for one enforced policy (see :func:`evaluate_all` for a list)."""
+    return evaluate_all([policy], reporting_endpoints, report_to)
 
 
 def _reporting_findings(
@@ -631,19 +632,20 @@ def evaluate_all(
 ) -> list[Finding]:
     """Evaluate a policy list as the browser enforces it.
 
-    Every policy must allow a load, so a weakness is real only when *every*
-    policy has it: a finding is kept only if its code is present for all
-    policies (reported with the first policy's message). Parse findings of
-    any policy are always kept.
+    Every kind of load is judged against each policy and is a finding only
+    if every policy allows it (CSP3 "Enforce multiple policies"). Reporting
+    is judged per policy: a finding when no policy reports. Parse findings
+    of any policy are always kept.
     """
     if not policies:
         return [Finding("csp-missing", "no Content-Security-Policy is enforced")]
-    per_policy = [evaluate(p, reporting_endpoints, report_to) for p in policies]
-    common = set.intersection(*({f.code for f in fs} for fs in per_policy))
     out: list[Finding] = []
     for p in policies:
         out.extend(p.parse_findings())
-    out.extend(f for f in per_policy[0] if f.code in common)
+    out.extend(load_findings(policies))
+    per_policy = [_reporting_findings(p, reporting_endpoints, report_to) for p in policies]
+    if all(per_policy):
+        out.extend(per_policy[0])
     return out
 
 

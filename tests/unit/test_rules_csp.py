@@ -115,7 +115,10 @@ def test_fault_unsafe_inline_added():
     assert not result.ok
     [finding] = result.findings
     assert finding.code == "script-src-unsafe-inline"
-    assert finding.message == "script-src allows 'unsafe-inline' (no nonce or hash)"
+    assert finding.message == (
+        "script-src allows 'unsafe-inline' (no valid nonce or hash, no 'strict-dynamic'): "
+        "inline <script> elements and inline event handlers run"
+    )
 
 
 def test_fault_header_removed():
@@ -217,14 +220,23 @@ def test_no_script_src_and_no_default_src_is_allow_all():
         "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'; "
         "report-uri /r"
     )
-    [finding] = failures(csp.analyze(header).findings)
-    assert finding.code == "script-src-broad-source"
-    assert "not set, and no default-src" in finding.message
+    found = failures(csp.analyze(header).findings)
+    # Nothing restricts scripts: every kind of script load is open.
+    assert codes(found) == [
+        "script-src-unsafe-inline",
+        "script-src-unsafe-eval",
+        "script-src-data",
+        "script-src-broad-source",
+    ]
+    assert all("not set, and no default-src" in f.message for f in found)
 
 
 def test_script_src_elem_is_checked_when_it_overrides():
     header = SANDBOX_CSP + "; script-src-elem 'self' 'unsafe-inline'"
-    assert fail_codes(header) == ["script-src-elem-unsafe-inline"]
+    [finding] = failures(csp.analyze(header, None, SANDBOX_ENDPOINTS).findings)
+    assert finding.code == "script-src-unsafe-inline"
+    assert finding.message.startswith("script-src-elem allows 'unsafe-inline'")
+    assert "inline <script> elements run" in finding.message
 
 
 @pytest.mark.parametrize(
@@ -315,6 +327,181 @@ def test_multiple_policies_a_hole_needs_every_policy_to_have_it():
     # The second policy blocks inline script, so the first policy's hole is closed.
     assert fail_codes(f"{weak}, script-src 'self'") == []
     assert fail_codes(f"{weak}, script-src 'unsafe-inline'") == ["script-src-unsafe-inline"]
+
+
+# --- issue 14: source expressions by the CSP3 grammar ------------------------------
+
+REST = (
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'; report-uri /r"
+)
+
+
+@pytest.mark.parametrize(
+    ("source", "kind"),
+    [
+        ("'sha256-B2yPHKaXnvFWtRChIbabYmUBFZdVfKKXHbWtWidDVF8='", "hash"),
+        ("'SHA384-abc_-+/=='", "hash"),  # algorithm is case-insensitive, base64url allowed
+        ("'sha256-abc$'", "invalid"),  # '$' is not base64
+        ("'sha256-abc==='", "invalid"),  # at most two '='
+        ("'sha1-abc'", "invalid"),  # only sha256/384/512
+        ("'sha256-'", "invalid"),
+        ("'sha256-abc", "invalid"),  # unterminated quote
+        ("'nonce-r4nd0mV4lue'", "nonce"),
+        ("'NONCE-abc'", "nonce"),
+        ("'nonce-'", "invalid"),
+        ("'nonce-a b'", "invalid"),
+        ("'nonce-abc!'", "invalid"),
+        ("'self'", "keyword"),
+        ("'STRICT-DYNAMIC'", "keyword"),
+        ("'none'", "none"),
+        ("self", "host"),  # unquoted: a host called "self"
+        ("https:", "scheme"),
+        ("https://cdn.example.com:443/js/", "host"),
+        ("*.example.com", "host"),
+        ("https://exa mple.com", "invalid"),
+        ("https://cdn.example.com//x", "invalid"),  # path-absolute never starts with //
+        ("'unsafe-inlin'", "invalid"),
+    ],
+)
+def test_classify_follows_the_csp3_grammar(source, kind):
+    assert csp.classify(source) == kind
+
+
+@pytest.mark.parametrize(
+    "fake",
+    [
+        "'sha256-abc$'",  # the issue's input
+        "'nonce-'",
+        "'sha1-B2yPHKaXnvFWtRChIbabYmUBFZdVfKKXHbWtWidDVF8='",  # unknown algorithm
+        "'nonce-abc%3D'",  # percent-encoding is not base64
+        "sha256-B2yPHKaXnvFWtRChIbabYmUBFZdVfKKXHbWtWidDVF8=",  # unquoted: a host, not a hash
+    ],
+)
+def test_malformed_hash_or_nonce_does_not_cancel_unsafe_inline(fake):
+    header = f"script-src 'self' 'unsafe-inline' {fake}; {REST}"
+    found = csp.analyze(header).findings
+    assert "script-src-unsafe-inline" in codes(failures(found))
+
+
+def test_invalid_source_is_reported_as_ignored():
+    header = f"script-src 'self' 'sha256-abc$'; {REST}"
+    found = csp.analyze(header).findings
+    assert codes(found) == ["csp-invalid-source"]
+    assert "'sha256-abc$'" in found[0].message and found[0].severity == "warn"
+
+
+# --- issue 14: keywords that change how the list is read ------------------------------
+
+
+def test_strict_dynamic_with_nonce_ignores_hosts_schemes_and_unsafe_inline():
+    header = (
+        "script-src 'nonce-r4nd0mV4lue' 'strict-dynamic' https: 'unsafe-inline'; "
+        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'; "
+        "report-uri /r"
+    )
+    assert csp.analyze(header).findings == ()
+
+
+@pytest.mark.parametrize(
+    ("sources", "expected"),
+    [
+        # the hash keeps 'unsafe-inline' off; strict-dynamic drops *, http: and data:
+        ("'sha256-B2yPHKaXnvFWtRChIbabYmUBFZdVfKKXHbWtWidDVF8=' 'strict-dynamic' * data:", []),
+        # 'strict-dynamic' alone: no host list, no inline (only trusted scripts' children)
+        ("'strict-dynamic' 'unsafe-inline' http:", []),
+        # a nonce without 'strict-dynamic' cancels 'unsafe-inline' but not the broad host
+        ("'nonce-abc' 'unsafe-inline' https:", ["script-src-broad-source"]),
+        # 'strict-dynamic' does not make eval safe
+        ("'nonce-abc' 'strict-dynamic' 'unsafe-eval'", ["script-src-unsafe-eval"]),
+        # a malformed nonce is no nonce: strict-dynamic still drops the rest, so nothing
+        # loads, yet 'unsafe-inline' is ignored too (strict-dynamic, CSP3 8.2)
+        ("'nonce-' 'strict-dynamic' 'unsafe-inline'", []),
+    ],
+)
+def test_list_modifying_keywords(sources, expected):
+    assert fail_codes(f"script-src {sources}; {REST}") == expected
+
+
+# --- issue 14: several policies: each load judged against each policy -----------------
+
+
+def test_inline_script_allowed_by_every_policy_through_different_directives():
+    header = (
+        f"script-src 'unsafe-inline'; {REST}, script-src 'self'; script-src-elem 'unsafe-inline'"
+    )
+    found = failures(csp.analyze(header).findings)
+    assert codes(found) == ["script-src-unsafe-inline"]
+    assert "policy 1: script-src allows" in found[0].message
+    assert "policy 2: script-src-elem allows" in found[0].message
+
+
+def test_separate_headers_are_separate_policies_too():
+    # Two header fields joined with ", " are the same policy list.
+    one = f"script-src 'unsafe-inline'; {REST}"
+    two = "default-src 'self' 'unsafe-inline'"
+    assert fail_codes(f"{one}, {two}") == ["script-src-unsafe-inline"]
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "expected"),
+    [
+        # event handlers: script-src-attr in one, default-src in the other
+        (
+            "script-src-attr 'unsafe-inline'; script-src 'self'",
+            "default-src 'unsafe-inline'",
+            ["script-src-attr-unsafe-inline"],
+        ),
+        # eval uses script-src then default-src, never script-src-elem
+        (
+            "script-src-elem 'self'; script-src 'unsafe-eval'",
+            "default-src 'unsafe-eval'",
+            ["script-src-unsafe-eval"],
+        ),
+        # one policy blocking plugins is enough
+        ("object-src *", "default-src 'none'", []),
+        ("object-src *", "default-src 'self'", ["object-src-not-none"]),
+        # one policy restricting framing is enough
+        ("frame-ancestors *", "frame-ancestors 'self'", []),
+        ("frame-ancestors https:", "script-src 'self'", ["frame-ancestors-broad"]),
+        # base-uri / form-action: unset in one, broad in the other
+        ("base-uri *", "script-src 'self'", ["base-uri-broad"]),
+        ("form-action http:", "form-action 'self'", []),
+    ],
+)
+def test_each_kind_of_load_across_policies(first, second, expected):
+    base = (
+        "script-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+        "form-action 'self'; report-uri /r"
+    )
+    # the first policy replaces the matching directives of an otherwise strict policy
+    p1 = csp.parse_policy(base)
+    override = csp.parse_policy(first)
+    merged = dict(p1.directives)
+    merged.update(override.directives)
+    header = "; ".join(" ".join((n, *v)) for n, v in merged.items()) + ", " + second
+    assert [c for c in fail_codes(header) if c != "csp-reporting-missing"] == expected
+
+
+# --- issue 14: base-uri, frame-ancestors and form-action values are judged ----------
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (("frame-ancestors 'none'", "frame-ancestors *"), ["frame-ancestors-broad"]),
+        (("frame-ancestors 'none'", "frame-ancestors https:"), ["frame-ancestors-broad"]),
+        (("frame-ancestors 'none'", "frame-ancestors https://*"), ["frame-ancestors-broad"]),
+        (("frame-ancestors 'none'", "frame-ancestors 'self' https://a.example"), []),
+        (("base-uri 'self'", "base-uri *"), ["base-uri-broad"]),
+        (("base-uri 'self'", "base-uri http:"), ["base-uri-broad"]),
+        (("base-uri 'self'", "base-uri 'none'"), []),
+        (("form-action 'self'", "form-action *"), ["form-action-broad"]),
+        (("form-action 'self'", "form-action https://*.com"), ["form-action-broad"]),
+        (("form-action 'self'", "form-action https://pay.example.com"), []),
+    ],
+)
+def test_navigation_directive_values_are_judged(change, expected):
+    assert fail_codes(SANDBOX_CSP.replace(*change)) == expected
 
 
 # --- properties --------------------------------------------------------------------
