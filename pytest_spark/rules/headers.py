@@ -23,9 +23,26 @@ choices (documented because a reviewer will compare):
   Observatory.
 * CSP: missing / unusable / report-only -25; an unsafe script-src or
   object-src -20; only 'unsafe-eval' -10; bonus +5 without unsafe sources,
-  +10 when additionally default-src is 'none'. CSP's other BS-05 rules
-  (base-uri, reporting ...) are BS-05's business and do not change this
-  score.
+  +10 when additionally default-src is 'none'. "Unsafe" is judged per kind
+  of load against every enforced policy, as a browser does
+  (:func:`pytest_spark.rules.csp.allowed_by_all`): a valid nonce/hash or
+  'strict-dynamic' makes 'unsafe-inline' ignored, 'strict-dynamic' makes
+  host and scheme sources ignored. CSP's other BS-05 rules (base-uri,
+  reporting ...) are BS-05's business and do not change this score.
+* Framing (HTML "check a navigation response's adherence to
+  X-Frame-Options"): when any enforced policy has frame-ancestors, browsers
+  ignore X-Frame-Options, so the framing credit (+5) goes only to a
+  frame-ancestors that restricts something; ``frame-ancestors *`` (or
+  ``https:``...) protects nothing and costs -20 like a missing XFO.
+
+Repeated header fields follow each header's own rule, never "join and
+parse as one": X-Content-Type-Options is the first value of the combined
+list (Fetch "determine nosniff"); HSTS is the first field only (RFC 6797
+8.1); each CSP field and each comma-separated policy is its own policy;
+X-Frame-Options is the set of its values (HTML: DENY twice is DENY,
+conflicting values block framing); COOP and COEP are structured-field items
+(RFC 9651), so two fields make an unparsable list that browsers ignore;
+CORP must be exactly one of its three values (Fetch).
 
 The scorer's findings carry ``penalty`` (the modifier applied, possibly 0)
 and ``severity``: "fail" for PF-05 baseline violations, "warn" for findings
@@ -35,9 +52,11 @@ AND no "fail" finding remains (:meth:`HeaderScore.blocking`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+import http_sf
 
 from pytest_spark.rules import csp as csp_rules
 from pytest_spark.rules import hsts as hsts_rules
@@ -47,6 +66,10 @@ __all__ = [
     "GRADES",
     "HeaderScore",
     "coep_findings",
+    "corp_value",
+    "embedder_policy",
+    "fields",
+    "get_decode_split",
     "grade_at_least",
     "grade_for",
     "header_value",
@@ -90,15 +113,86 @@ def _show(value: str, limit: int = 200) -> str:
     return repr(value if len(value) <= limit else value[:limit] + "...")
 
 
-def header_value(headers: Mapping[str, str], name: str) -> str | None:
-    """Case-insensitive lookup in any mapping (plain dict or httpx.Headers).
+Headers = Mapping[str, str] | Iterable[tuple[str, str]]
 
-    Keys differing only in case are joined with ", " as HTTP combines
-    repeated fields.
+
+def fields(headers: Headers) -> list[tuple[str, str]]:
+    """Every header field as received, ``(lower-cased name, value)`` in order.
+
+    Takes a list of ``(name, value)`` pairs (duplicates kept, what the probes
+    record), an ``httpx.Headers`` (its multi_items) or a plain mapping.
     """
+    multi = getattr(headers, "multi_items", None)
+    if callable(multi):
+        pairs: Iterable[tuple[str, str]] = multi()
+    elif isinstance(headers, Mapping):
+        pairs = headers.items()
+    else:
+        pairs = headers
+    return [(str(k).lower(), str(v)) for k, v in pairs]
+
+
+def _values(headers: Headers, name: str) -> list[str]:
     wanted = name.lower()
-    values = [v for k, v in headers.items() if k.lower() == wanted]
-    return ", ".join(values) if values else None
+    return [v for k, v in fields(headers) if k == wanted]
+
+
+def header_value(headers: Headers, name: str) -> str | None:
+    """Fetch "get": every field of ``name`` (case-insensitive) joined with ", ", None if absent."""
+    values = _values(headers, name)
+    return ", ".join(v.strip(" \t") for v in values) if values else None
+
+
+def get_decode_split(headers: Headers, name: str) -> list[str] | None:
+    """Fetch "get, decode, and split": the combined value split on commas outside quotes.
+
+    Each value is stripped of HTTP tab/space; None when the header is absent.
+    """
+    value = header_value(headers, name)
+    if value is None:
+        return None
+    out: list[str] = []
+    current: list[str] = []
+    quoted = False
+    i = 0
+    while i < len(value):
+        c = value[i]
+        if c == '"':
+            quoted = not quoted
+        elif c == "\\" and quoted and i + 1 < len(value):
+            current.append(c)
+            i += 1
+            c = value[i]
+        elif c == "," and not quoted:
+            out.append("".join(current).strip(" \t"))
+            current = []
+            i += 1
+            continue
+        current.append(c)
+        i += 1
+    out.append("".join(current).strip(" \t"))
+    return out
+
+
+def _sf_token(headers: Headers, name: str) -> tuple[str | None, str | None]:
+    """(token, None) for a structured-field Item header (COOP, COEP), or (None, why not).
+
+    The fields are combined before parsing (RFC 9651 4.2), so a repeated field
+    is a list, not an Item: browsers then ignore the header.
+    """
+    value = header_value(headers, name)
+    if value is None:
+        return None, "missing"
+    try:
+        item = http_sf.parse(value.encode("latin-1"), tltype="item")
+    except (http_sf.StructuredFieldError, UnicodeEncodeError, ValueError):
+        repeated = len(_values(headers, name)) > 1
+        why = "repeated fields combine into a list" if repeated else "not a structured-field item"
+        return None, f"{_show(value)} is {why}, which browsers ignore"
+    bare = item[0] if isinstance(item, tuple) else item
+    if isinstance(bare, http_sf.Token):
+        return str(bare), None
+    return None, f"{_show(value)} is not a token"
 
 
 def grade_for(points: int) -> str:
@@ -148,10 +242,27 @@ class HeaderScore:
         return not self.blocking(minimum)
 
 
-def _hsts(headers: Mapping[str, str], min_age: int) -> list[Finding]:
-    value = header_value(headers, "strict-transport-security")
-    if value is None:
+def _hsts(headers: Headers, min_age: int) -> list[Finding]:
+    values = _values(headers, "strict-transport-security")
+    if not values:
         return [Finding("hsts-missing", "Strict-Transport-Security header is missing", FAIL, -20)]
+    # RFC 6797 8.1: a UA processes only the first STS header field.
+    value = values[0]
+    extra = []
+    if len(values) > 1:
+        extra.append(
+            Finding(
+                "hsts-multiple-headers",
+                f"{len(values)} Strict-Transport-Security fields; browsers use only the first "
+                f"{_show(value)} (RFC 6797 8.1)",
+                WARN,
+                0,
+            )
+        )
+    return extra + _hsts_value(value, min_age)
+
+
+def _hsts_value(value: str, min_age: int) -> list[Finding]:
     parsed = hsts_rules.parse(value)
     if not parsed.valid:
         why = "; ".join(i.message for i in parsed.issues if i.severity == FAIL)
@@ -175,39 +286,67 @@ def _hsts(headers: Mapping[str, str], min_age: int) -> list[Finding]:
     return []
 
 
-def _xcto(headers: Mapping[str, str]) -> list[Finding]:
-    value = header_value(headers, "x-content-type-options")
-    if value is None:
+def _xcto(headers: Headers) -> list[Finding]:
+    # Fetch "determine nosniff": only the first value of the combined, comma-split list
+    # counts, ASCII case-insensitively; two `nosniff` fields are just nosniff.
+    values = get_decode_split(headers, "x-content-type-options")
+    if values is None:
         return [Finding("xcto-missing", "X-Content-Type-Options header is missing", FAIL, -5)]
-    if value.strip().lower() != "nosniff":
+    if values[0].lower() != "nosniff":
         return [
             Finding(
                 "xcto-invalid",
-                f"X-Content-Type-Options is {_show(value)}, expected exactly 'nosniff'",
+                f"X-Content-Type-Options is {_show(', '.join(values))}: its first value "
+                f"{values[0]!r} is not 'nosniff', so browsers sniff (Fetch \"determine nosniff\")",
                 FAIL,
                 -5,
+            )
+        ]
+    others = {v.lower() for v in values[1:]} - {"nosniff"}
+    if others:
+        return [
+            Finding(
+                "xcto-extra-values",
+                f"X-Content-Type-Options is {_show(', '.join(values))}; browsers read only the "
+                "first value (nosniff), the rest is ignored",
+                WARN,
+                0,
             )
         ]
     return []
 
 
-def _frame_ancestors(policies: list[csp_rules.Policy]) -> bool:
-    return any("frame-ancestors" in p for p in policies)
+def _xfo_protects(values: list[str]) -> bool | None:
+    """HTML "check a navigation response's adherence to X-Frame-Options", framing by others.
+
+    True: framing by other sites blocked; False: allowed; the values as a set
+    of lower-cased tokens decide (DENY twice is DENY; conflicting values block).
+    """
+    tokens = {v.lower() for v in values}
+    if len(tokens) > 1:
+        return bool(tokens & {"deny", "allowall", "sameorigin"})
+    return tokens <= {"deny", "sameorigin"} and bool(tokens)
 
 
-def _xfo(
-    headers: Mapping[str, str], policies: list[csp_rules.Policy]
-) -> tuple[list[Finding], list[Finding]]:
-    if _frame_ancestors(policies):
-        bonus = Finding(
-            "xfo-via-csp",
-            "framing is controlled by CSP frame-ancestors",
-            WARN,
-            5,
-        )
-        return [], [bonus]
-    value = header_value(headers, "x-frame-options")
-    if value is None:
+def _xfo(headers: Headers, policies: list[csp_rules.Policy]) -> tuple[list[Finding], list[Finding]]:
+    if any("frame-ancestors" in p for p in policies):
+        # Browsers now ignore X-Frame-Options entirely (HTML spec), so only the
+        # frame-ancestors values count: one policy that restricts framing is enough.
+        reasons = csp_rules.allowed_by_all(policies, "framing")
+        if reasons is None:
+            bonus = Finding("xfo-via-csp", "framing is restricted by CSP frame-ancestors", WARN, 5)
+            return [], [bonus]
+        return [
+            Finding(
+                "frame-ancestors-broad",
+                f"CSP {'; '.join(reasons)}; browsers ignore X-Frame-Options when "
+                "frame-ancestors is present, so nothing stops framing",
+                FAIL,
+                -20,
+            )
+        ], []
+    values = get_decode_split(headers, "x-frame-options")
+    if values is None:
         return [
             Finding(
                 "xfo-missing",
@@ -216,21 +355,30 @@ def _xfo(
                 -20,
             )
         ], []
-    tokens = {t.strip().lower() for t in value.split(",")}
-    if len(tokens) == 1 and tokens <= {"deny", "sameorigin"}:
+    if _xfo_protects(values):
+        if len({v.lower() for v in values}) > 1:
+            return [
+                Finding(
+                    "xfo-conflicting",
+                    f"X-Frame-Options has conflicting values {_show(', '.join(values))}; "
+                    "browsers then block all framing (HTML spec)",
+                    WARN,
+                    0,
+                )
+            ], []
         return [], []
     return [
         Finding(
             "xfo-invalid",
-            f"X-Frame-Options is {_show(value)} (expected DENY or SAMEORIGIN) and CSP sets "
-            "no frame-ancestors",
+            f"X-Frame-Options is {_show(', '.join(values))} (expected DENY or SAMEORIGIN) and "
+            "CSP sets no frame-ancestors",
             FAIL,
             -20,
         )
     ], []
 
 
-def _referrer(headers: Mapping[str, str]) -> tuple[list[Finding], list[Finding]]:
+def _referrer(headers: Headers) -> tuple[list[Finding], list[Finding]]:
     value = header_value(headers, "referrer-policy")
     if value is None:
         return [
@@ -267,20 +415,18 @@ def _referrer(headers: Mapping[str, str]) -> tuple[list[Finding], list[Finding]]
     return [], [Finding("referrer-policy-private", f"Referrer-Policy is {effective}", WARN, 5)]
 
 
-def _first_token(value: str) -> str:
-    # COOP / COEP / CORP may carry structured-field parameters (; report-to=...).
-    return value.split(";", 1)[0].strip()
-
-
-def _coop(headers: Mapping[str, str]) -> list[Finding]:
-    value = header_value(headers, "cross-origin-opener-policy")
-    if value is None:
+def _coop(headers: Headers) -> list[Finding]:
+    token, why = _sf_token(headers, "cross-origin-opener-policy")
+    if why == "missing":
         return [Finding("coop-missing", "Cross-Origin-Opener-Policy header is missing", FAIL, -5)]
-    token = _first_token(value)
     if token not in _COOP_VALUES:
+        shown = why or _show(str(token))
         return [
             Finding(
-                "coop-invalid", f"Cross-Origin-Opener-Policy {_show(value)} is not valid", FAIL, -5
+                "coop-invalid",
+                f"Cross-Origin-Opener-Policy {shown}: not a valid value, browsers use unsafe-none",
+                FAIL,
+                -5,
             )
         ]
     if token == "unsafe-none":
@@ -295,16 +441,23 @@ def _coop(headers: Mapping[str, str]) -> list[Finding]:
     return []
 
 
-def _corp(headers: Mapping[str, str]) -> list[Finding]:
+def corp_value(headers: Headers) -> tuple[str | None, str | None]:
+    """(policy, raw value) as Fetch reads CORP: the combined value must be exactly one of
+    same-origin / same-site / cross-origin, else the policy is null (no protection)."""
     value = header_value(headers, "cross-origin-resource-policy")
+    return (value if value in _CORP_VALUES else None), value
+
+
+def _corp(headers: Headers) -> list[Finding]:
+    token, value = corp_value(headers)
     if value is None:
         return [Finding("corp-missing", "Cross-Origin-Resource-Policy header is missing", FAIL, 0)]
-    token = _first_token(value)
-    if token not in _CORP_VALUES:
+    if token is None:
         return [
             Finding(
                 "corp-invalid",
-                f"Cross-Origin-Resource-Policy {_show(value)} is not valid",
+                f"Cross-Origin-Resource-Policy {_show(value)} is not exactly same-origin, "
+                "same-site or cross-origin, so browsers ignore it (Fetch)",
                 FAIL,
                 -20,
             )
@@ -321,14 +474,17 @@ def _corp(headers: Mapping[str, str]) -> list[Finding]:
     return []
 
 
-def _csp_unsafe(policy: csp_rules.Policy, directive: str) -> bool:
-    sources = csp_rules.effective_sources(policy, directive)
-    lows = [s.lower() for s in sources]
-    inline = "'unsafe-inline'" in lows and not csp_rules.has_nonce_or_hash(sources)
-    return inline or "data:" in lows or any(csp_rules.broad_reason(s) for s in sources)
+def _everywhere(policies: list[csp_rules.Policy], *loads: str) -> list[str]:
+    """Reasons for every load that all enforced policies allow (a browser's answer)."""
+    out: list[str] = []
+    for load in loads:
+        reasons = csp_rules.allowed_by_all(policies, load)
+        if reasons is not None:
+            out.append(reasons[0] if len(reasons) == 1 else " / ".join(reasons))
+    return out
 
 
-def _csp(headers: Mapping[str, str]) -> tuple[list[Finding], list[Finding], list[csp_rules.Policy]]:
+def _csp(headers: Headers) -> tuple[list[Finding], list[Finding], list[csp_rules.Policy]]:
     value = header_value(headers, "content-security-policy")
     report_only = header_value(headers, "content-security-policy-report-only")
     mode = csp_rules.enforcement(value, report_only)
@@ -340,28 +496,17 @@ def _csp(headers: Mapping[str, str]) -> tuple[list[Finding], list[Finding], list
             else f"Content-Security-Policy {_show(value)} has no usable directive",
         }[mode]
         return [Finding("csp-missing", detail, WARN, -25)], [], []
-    policies = csp_rules.parse(value)
-
-    # All policies apply, so a hole counts only if every policy has it.
-    def everywhere(pred: Callable[[csp_rules.Policy], bool]) -> bool:
-        return all(pred(p) for p in policies)
-
-    script_unsafe = everywhere(lambda p: _csp_unsafe(p, "script-src"))
-    object_unsafe = everywhere(lambda p: _csp_unsafe(p, "object-src"))
-    if script_unsafe or object_unsafe:
-        which = " and ".join(
-            n for n, bad in (("script-src", script_unsafe), ("object-src", object_unsafe)) if bad
-        )
-        srcs = " | ".join(
-            f"{n}: {' '.join(csp_rules.effective_sources(policies[0], n))}"
-            for n, bad in (("script-src", script_unsafe), ("object-src", object_unsafe))
-            if bad
-        )
+    # Each field, and each comma-separated policy in it, is enforced on its own.
+    policies = [p for v in _values(headers, "content-security-policy") for p in csp_rules.parse(v)]
+    unsafe = _everywhere(
+        policies, "inline-script", "script-attr", "data-script", "remote-script", "remote-object"
+    )
+    if unsafe:
         return (
             [
                 Finding(
                     "csp-unsafe",
-                    f"CSP {which} allows unsafe inline, data: or broad sources ({srcs})",
+                    f"CSP allows unsafe inline, data: or broad sources: {' | '.join(unsafe)}",
                     WARN,
                     -20,
                 )
@@ -369,19 +514,20 @@ def _csp(headers: Mapping[str, str]) -> tuple[list[Finding], list[Finding], list
             [],
             policies,
         )
-    if everywhere(
-        lambda p: (
-            "'unsafe-eval'" in [s.lower() for s in csp_rules.effective_sources(p, "script-src")]
-        )
-    ):
+    eval_ok = _everywhere(policies, "eval")
+    if eval_ok:
         return (
-            [Finding("csp-unsafe-eval", "CSP script-src allows 'unsafe-eval'", WARN, -10)],
+            [Finding("csp-unsafe-eval", f"CSP {eval_ok[0]}", WARN, -10)],
             [],
             policies,
         )
-    if everywhere(lambda p: _csp_unsafe(p, "style-src")):
+    if _everywhere(policies, "inline-style", "remote-style"):
         return [], [], policies  # Observatory: unsafe only in style-src -> 0, no bonus
-    if any(csp_rules.effective_sources(p, "default-src") == ("'none'",) for p in policies):
+    if any(
+        p.get("default-src") is not None
+        and [s.lower() for s in p.get("default-src") or ()] == ["'none'"]
+        for p in policies
+    ):
         bonus = Finding(
             "csp-strict-default-none", "CSP has default-src 'none' and no unsafe source", WARN, 10
         )
@@ -391,7 +537,7 @@ def _csp(headers: Mapping[str, str]) -> tuple[list[Finding], list[Finding], list
 
 
 def score(
-    headers: Mapping[str, str],
+    headers: Headers,
     *,
     hsts_min_age: int = hsts_rules.PF05_MIN_MAX_AGE,
 ) -> HeaderScore:
@@ -427,27 +573,40 @@ def score(
 _COEP_VALUES = frozenset({"require-corp", "credentialless"})
 
 
-def coep_findings(headers: Mapping[str, str]) -> list[Finding]:
+def embedder_policy(value: str | None) -> str:
+    """The COEP value a browser applies (HTML "obtain an embedder policy").
+
+    The header is a structured-field Item; anything that does not parse, or a
+    token other than require-corp / credentialless, means unsafe-none.
+    """
+    name = "cross-origin-embedder-policy"
+    token, _ = _sf_token([(name, value)] if value else [], name)
+    return token if token in _COEP_VALUES else "unsafe-none"
+
+
+def coep_findings(headers: Headers) -> list[Finding]:
     """RT-05 page rules: COEP require-corp/credentialless with COOP same-origin.
 
     Both are needed for cross-origin isolation; one without the other gives
-    the breakage risk without the benefit.
+    the breakage risk without the benefit. Both headers are structured-field
+    Items: a repeated or malformed field is ignored by browsers.
     """
     out: list[Finding] = []
-    coep = header_value(headers, "cross-origin-embedder-policy")
-    if coep is None:
+    coep, why = _sf_token(headers, "cross-origin-embedder-policy")
+    if why == "missing":
         out.append(Finding("coep-missing", "Cross-Origin-Embedder-Policy header is missing"))
-    elif _first_token(coep) not in _COEP_VALUES:
+    elif coep not in _COEP_VALUES:
+        shown = why or f"is {_show(str(coep))}"
         out.append(
             Finding(
                 "coep-invalid",
-                f"Cross-Origin-Embedder-Policy is {_show(coep)} (expected require-corp or "
-                "credentialless)",
+                f"Cross-Origin-Embedder-Policy {shown} (expected require-corp or "
+                "credentialless; browsers use unsafe-none)",
             )
         )
-    coop = header_value(headers, "cross-origin-opener-policy")
-    if coop is None or _first_token(coop) != "same-origin":
-        shown = "missing" if coop is None else _show(coop)
+    coop, why = _sf_token(headers, "cross-origin-opener-policy")
+    if coop != "same-origin":
+        shown = "missing" if why == "missing" else (why or _show(str(coop)))
         out.append(
             Finding(
                 "coop-not-same-origin",
@@ -470,48 +629,55 @@ def origin(url: str) -> tuple[str, str, int | None]:
 
 def subresource_findings(
     resource_url: str,
-    headers: Mapping[str, str],
+    headers: Headers,
     *,
     coep: str,
     page_url: str | None = None,
 ) -> list[Finding]:
-    """RT-05: would this subresource still load under the page's COEP?
+    """RT-05: does this subresource opt in to being embedded under the page's COEP?
 
-    Under ``require-corp`` the catalog asks every subresource to opt in with
-    a CORP header or CORS (``Access-Control-Allow-Origin``) -- stricter than
-    browsers for same-origin loads, on purpose: assets get moved to a CDN.
-    A ``same-origin`` CORP on a cross-origin resource (when ``page_url`` is
-    given) is blocked too. ``credentialless`` loads no-cors resources without
-    credentials and needs no opt-in.
+    Under ``require-corp`` the check asks every subresource to opt in with a
+    CORP header or CORS (``Access-Control-Allow-Origin``). That is stricter
+    than browsers for same-origin loads, on purpose: Fetch's CORP check lets
+    a same-origin no-cors response through, but the same asset moved to a
+    CDN or another origin would be blocked, so the message says which case it
+    is. A ``same-origin`` CORP on a cross-origin resource (when ``page_url``
+    is given) is blocked by browsers. ``credentialless`` loads no-cors
+    resources without credentials and needs no opt-in.
     """
-    mode = _first_token(coep)
-    if mode != "require-corp":
+    if embedder_policy(coep) != "require-corp":
         return []
-    corp = header_value(headers, "cross-origin-resource-policy")
+    corp_token, corp = corp_value(headers)
     acao = header_value(headers, "access-control-allow-origin")
+    cross = page_url is not None and origin(page_url) != origin(resource_url)
     if corp is None and acao is None:
+        if page_url is not None and not cross:
+            consequence = (
+                "browsers still load it (it is same-origin with the page), but this check "
+                "requires the opt-in anyway: served from a CDN or another origin it would be "
+                "blocked"
+            )
+        elif cross:
+            consequence = "it is cross-origin to the page, so browsers block it"
+        else:
+            consequence = "browsers block it when it is cross-origin to the page"
         return [
             Finding(
                 "subresource-no-corp",
                 f"{resource_url} has no Cross-Origin-Resource-Policy or CORS header while the "
-                "page sends COEP require-corp: browsers will block it",
+                f"page sends COEP require-corp: {consequence}",
             )
         ]
     if corp is not None:
-        token = _first_token(corp)
-        if token not in _CORP_VALUES and acao is None:
+        if corp_token is None and acao is None:
             return [
                 Finding(
                     "subresource-corp-invalid",
-                    f"{resource_url} has invalid Cross-Origin-Resource-Policy {_show(corp)}",
+                    f"{resource_url} has invalid Cross-Origin-Resource-Policy {_show(corp)} "
+                    "(browsers ignore it)",
                 )
             ]
-        if (
-            token == "same-origin"
-            and acao is None
-            and page_url is not None
-            and origin(page_url) != origin(resource_url)
-        ):
+        if corp_token == "same-origin" and acao is None and cross:
             return [
                 Finding(
                     "subresource-corp-same-origin-cross-origin",

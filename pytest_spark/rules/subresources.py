@@ -14,13 +14,19 @@ CORS mode (a ``crossorigin`` attribute) and allow the page's origin.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
 from pytest_spark.rules.findings import Finding
-from pytest_spark.rules.headers import header_value, origin, subresource_findings
+from pytest_spark.rules.headers import (
+    Headers,
+    corp_value,
+    embedder_policy,
+    header_value,
+    origin,
+    subresource_findings,
+)
 
 __all__ = ["Subresource", "evaluate", "extract", "origin"]
 
@@ -90,7 +96,7 @@ def serialize_origin(o: tuple[str, str, int | None]) -> str:
 def evaluate(
     res: Subresource,
     status: int,
-    headers: Mapping[str, str],
+    headers: Headers,
     *,
     coep: str,
     page_url: str,
@@ -104,10 +110,10 @@ def evaluate(
             )
         ]
     out = subresource_findings(res.url, headers, coep=coep, page_url=page_url)
-    if out or coep.split(";", 1)[0].strip() != "require-corp":
+    if out or embedder_policy(coep) != "require-corp":
         return out
     cross = origin(res.url) != origin(page_url)
-    corp = header_value(headers, "cross-origin-resource-policy")
+    _, corp = corp_value(headers)
     acao = header_value(headers, "access-control-allow-origin")
     if cross and corp is None and acao is not None:
         page_origin = serialize_origin(origin(page_url))

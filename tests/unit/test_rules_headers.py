@@ -104,7 +104,7 @@ def test_lookup_is_case_insensitive():
         (with_("Strict-Transport-Security", "max-age=1; max-age=1"), "hsts-invalid", -20),
         (with_("Strict-Transport-Security", "max-age=15551999"), "hsts-max-age-too-low", -10),
         (without("X-Content-Type-Options"), "xcto-missing", -5),
-        (with_("X-Content-Type-Options", "nosniff, nosniff"), "xcto-invalid", -5),
+        (with_("X-Content-Type-Options", "sniff, nosniff"), "xcto-invalid", -5),
         (without("Referrer-Policy"), "referrer-policy-missing", 0),
         (with_("Referrer-Policy", "unsafe-url"), "referrer-policy-unsafe", -5),
         (with_("Referrer-Policy", "no-referrer-when-downgrade"), "referrer-policy-unsafe", -5),
@@ -131,11 +131,16 @@ def test_xfo_needed_only_without_frame_ancestors():
     [finding] = result.penalties
     assert (finding.code, finding.penalty) == ("xfo-missing", -20)
     assert result.grade == "B+" and not result.passes()
-    for value in ("SAMEORIGIN", "deny", "DENY, DENY"):
+    # HTML: the values are a set; DENY twice is DENY; conflicting values block framing.
+    for value in ("SAMEORIGIN", "deny", "DENY, DENY", " sameorigin "):
         hdrs = {**without("Content-Security-Policy"), "Content-Security-Policy": csp_no_fa}
         hdrs["X-Frame-Options"] = value
         assert headers.score(hdrs).penalties == ()
-    for value in ("ALLOW-FROM https://a.example", "DENY, SAMEORIGIN", "yes"):
+    for value in ("DENY, SAMEORIGIN", "ALLOWALL, nonsense"):
+        hdrs = {**SANDBOX, "Content-Security-Policy": csp_no_fa, "X-Frame-Options": value}
+        result = headers.score(hdrs)
+        assert codes(result.penalties) == ["xfo-conflicting"] and result.passes()
+    for value in ("ALLOW-FROM https://a.example", "yes", "ALLOWALL", ""):
         hdrs = {**SANDBOX, "Content-Security-Policy": csp_no_fa, "X-Frame-Options": value}
         assert codes(headers.score(hdrs).penalties) == ["xfo-invalid"]
 
@@ -245,6 +250,175 @@ def test_everything_missing_floors_at_zero():
     assert worse.score == 0 and worse.grade == "F"
 
 
+# --- issue 14: repeated header fields, each by its own rule -------------------------------
+
+
+def fields_with(*extra: tuple[str, str], drop: str = "") -> list[tuple[str, str]]:
+    return [(k, v) for k, v in SANDBOX.items() if k != drop] + list(extra)
+
+
+def test_two_nosniff_fields_are_not_penalised():
+    hdrs = fields_with(("X-Content-Type-Options", "nosniff"))
+    result = headers.score(hdrs)
+    assert result == headers.score(SANDBOX)
+    assert result.passes()
+
+
+@pytest.mark.parametrize(
+    ("values", "code"),
+    [
+        (["nosniff", "nosniff"], None),
+        (["NoSniff"], None),  # ASCII case-insensitive (Fetch)
+        (["nosniff", "sniff"], "xcto-extra-values"),  # only the first value counts
+        (["sniff", "nosniff"], "xcto-invalid"),
+        (["", "nosniff"], "xcto-invalid"),
+        (["nosniff, nosniff"], None),  # one field, comma-joined: same list
+    ],
+)
+def test_xcto_first_value_of_the_combined_list(values, code):
+    hdrs = fields_with(
+        *[("X-Content-Type-Options", v) for v in values], drop="X-Content-Type-Options"
+    )
+    found = [f for f in headers.score(hdrs).penalties if f.code.startswith("xcto")]
+    assert codes(found) == ([code] if code else [])
+
+
+def test_hsts_only_the_first_field_counts():
+    good = SANDBOX["Strict-Transport-Security"]
+    first_good = fields_with(("Strict-Transport-Security", "max-age=0"))
+    result = headers.score(first_good)
+    assert codes(result.penalties) == ["hsts-multiple-headers"]
+    assert result.penalties[0].penalty == 0 and result.passes()
+    first_bad = fields_with(
+        ("Strict-Transport-Security", "max-age=0"),
+        ("Strict-Transport-Security", good),
+        drop="Strict-Transport-Security",
+    )
+    assert codes(headers.score(first_bad).penalties) == [
+        "hsts-multiple-headers",
+        "hsts-max-age-too-low",
+    ]
+
+
+def test_repeated_coop_field_is_ignored_by_browsers():
+    hdrs = fields_with(("Cross-Origin-Opener-Policy", "same-origin"))
+    [finding] = headers.score(hdrs).penalties
+    assert finding.code == "coop-invalid" and "list" in finding.message
+    assert codes(headers.coep_findings(hdrs)) == ["coop-not-same-origin"]
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        ("same-origin", True),
+        ('same-origin; report-to="coop"', True),  # structured-field parameters are fine
+        ("same-origin, same-origin", False),  # a list, not an item
+        ('"same-origin"', False),  # a string, not a token
+        ("Same-Origin", False),  # tokens are case-sensitive
+    ],
+)
+def test_coop_is_a_structured_field_item(value, ok):
+    found = codes(headers.score(with_("Cross-Origin-Opener-Policy", value)).penalties)
+    assert found == ([] if ok else ["coop-invalid"])
+
+
+@pytest.mark.parametrize("value", ["same-origin, same-origin", "same-origin; x", "SAME-ORIGIN"])
+def test_corp_must_be_exactly_one_value(value):
+    assert codes(headers.score(with_("Cross-Origin-Resource-Policy", value)).penalties) == [
+        "corp-invalid"
+    ]
+
+
+# --- issue 14: CSP judged per kind of load in PF-05 too -----------------------------------
+
+STRICT_DYNAMIC = (
+    "script-src 'nonce-r4nd0mV4lue' 'strict-dynamic' https: 'unsafe-inline'; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'; "
+    "report-uri /csp-report; report-to csp"
+)
+
+
+def test_strict_dynamic_policy_keeps_its_points():
+    result = headers.score(with_("Content-Security-Policy", STRICT_DYNAMIC))
+    assert result.penalties == () and result.passes()
+    # Exactly what the same policy with a plain script-src 'self' scores (no style-src, so
+    # the Observatory's "unsafe in style-src only": 0, no CSP bonus either way).
+    plain = STRICT_DYNAMIC.replace(
+        "'nonce-r4nd0mV4lue' 'strict-dynamic' https: 'unsafe-inline'", "'self'"
+    )
+    assert result == headers.score(with_("Content-Security-Policy", plain))
+    # With a style restriction it earns the +5 like any policy without unsafe sources.
+    styled = headers.score(with_("Content-Security-Policy", STRICT_DYNAMIC + "; style-src 'self'"))
+    assert "csp-no-unsafe" in codes(styled.bonuses)
+    assert styled.score == headers.score(SANDBOX).score
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        "default-src 'self'; script-src 'self' 'unsafe-inline' 'sha256-abc$'; object-src 'none'; "
+        "frame-ancestors 'none'",
+        "default-src 'self'; script-src 'unsafe-inline'; object-src 'none'; frame-ancestors "
+        "'none', script-src 'self'; script-src-elem 'unsafe-inline'",
+        "default-src 'self'; script-src 'self'; frame-ancestors 'none'",  # object-src via 'self'
+    ],
+)
+def test_csp_holes_cost_points(policy):
+    result = headers.score(with_("Content-Security-Policy", policy))
+    expected = [] if "object-src" not in policy else ["csp-unsafe"]
+    assert codes(result.penalties) == expected
+    if expected:
+        assert result.penalties[0].penalty == -20
+
+
+def test_two_csp_fields_are_two_policies():
+    hdrs = fields_with(("Content-Security-Policy", "script-src 'unsafe-inline'"))
+    assert headers.score(hdrs).score == headers.score(SANDBOX).score  # the first still blocks
+
+
+# --- issue 14: frame-ancestors values judged ------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["*", "https:", "http: https:", "https://*", "*.com"])
+def test_broad_frame_ancestors_protects_nothing_even_with_xfo_deny(value):
+    policy = SANDBOX["Content-Security-Policy"].replace(
+        "frame-ancestors 'none'", f"frame-ancestors {value}"
+    )
+    result = headers.score(with_("Content-Security-Policy", policy))  # XFO DENY still sent
+    assert "xfo-via-csp" not in codes(result.bonuses)
+    [finding] = result.penalties
+    assert (finding.code, finding.penalty, finding.severity) == (
+        "frame-ancestors-broad",
+        -20,
+        "fail",
+    )
+    assert "ignore X-Frame-Options" in finding.message
+    assert not result.passes()
+
+
+@pytest.mark.parametrize(
+    "value", ["'self'", "'none'", "https://partner.example", "'self' *.example.com"]
+)
+def test_narrow_frame_ancestors_earns_the_credit(value):
+    policy = SANDBOX["Content-Security-Policy"].replace(
+        "frame-ancestors 'none'", f"frame-ancestors {value}"
+    )
+    result = headers.score(without("X-Frame-Options", Content_Security_Policy=policy))
+    assert "xfo-via-csp" in codes(result.bonuses) and result.passes()
+
+
+def test_one_restricting_policy_is_enough_for_framing():
+    broad = SANDBOX["Content-Security-Policy"].replace(
+        "frame-ancestors 'none'", "frame-ancestors *"
+    )
+    hdrs = [(k, v) for k, v in without("Content-Security-Policy").items()]
+    hdrs += [
+        ("Content-Security-Policy", broad),
+        ("Content-Security-Policy", "frame-ancestors 'self'"),
+    ]
+    assert "xfo-via-csp" in codes(headers.score(hdrs).bonuses)
+
+
 # --- RT-05 --------------------------------------------------------------------------------
 
 
@@ -273,6 +447,18 @@ def test_subresource_rules():
     )
     [finding] = headers.subresource_findings(asset, {}, coep="require-corp", page_url=page)
     assert finding.code == "subresource-no-corp" and asset in finding.message
+    # Same-origin: browsers load it; the check is stricter and says so.
+    assert "browsers still load it" in finding.message and "will block" not in finding.message
+    assert "stricter" in finding.message or "requires the opt-in anyway" in finding.message
+    [cross] = headers.subresource_findings(
+        "https://cdn.example/a.js", {}, coep="require-corp", page_url=page
+    )
+    assert "cross-origin to the page, so browsers block it" in cross.message
+    # COEP is read as a structured-field item: parameters kept, a repeated field ignored.
+    assert codes(
+        headers.subresource_findings(asset, {}, coep='require-corp; report-to="e"', page_url=page)
+    ) == ["subresource-no-corp"]
+    assert headers.subresource_findings(asset, {}, coep="require-corp, require-corp") == []
     assert headers.subresource_findings(asset, {}, coep="credentialless") == []
     cdn = "https://cdn.example/app.js"
     assert codes(
