@@ -135,7 +135,7 @@ def test_rt04_hsts_preload_eligible(
     if start:
         chain = pages.follow(clients, start, max_hops, evidence)
         found = hsts_response.chain_findings(
-            [(r.url, r.status, r.header_map()) for r in chain],
+            [(r.url, r.status, r.headers) for r in chain],
             chain[-1].header_all("strict-transport-security"),
             max_hops,
         )

@@ -2,13 +2,15 @@
 
 :mod:`pytest_spark.rules.hsts` judges one header value and a redirect chain;
 here the response as received: every ``Strict-Transport-Security`` field in
-order (a browser honours only the first) and the URL it came from (HSTS over
-plain http is ignored). Pure: header values in, findings out.
+order and the URL it came from (HSTS over plain http is ignored). As in
+hstspreload's ``checkSingleHeader`` (response.go), a response must carry
+exactly one field: two fail (browsers would use the first, RFC 6797 8.1, but
+the preload list does not take the site). Pure: header values in, findings out.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from pytest_spark.rules import hsts
@@ -18,16 +20,19 @@ __all__ = ["chain_findings", "describe", "response_findings"]
 
 
 def response_findings(url: str, values: Sequence[str]) -> list[Finding]:
-    """Preload rules for one response; a second HSTS field is ignored by browsers (RFC 6797)."""
-    found = hsts.preload_findings(values[0] if values else None)
-    if len(values) > 1:
-        found.append(
+    """hstspreload's response rules for one response, plus HSTS-over-http (ignored by browsers)."""
+    if not values:
+        found = [Finding("response.no_header", "no Strict-Transport-Security header")]
+    elif len(values) > 1:
+        found = [
             Finding(
-                "hsts-multiple-headers",
-                f"{len(values)} Strict-Transport-Security headers {list(values)!r}; browsers use "
-                "only the first",
+                "response.multiple_headers",
+                f"{len(values)} Strict-Transport-Security headers {list(values)!r}; the preload "
+                "list accepts exactly one (browsers use only the first)",
             )
-        )
+        ]
+    else:
+        found = hsts.preload_findings(values[0])
     if values and url.lower().startswith("http://"):
         found.append(
             Finding(
@@ -44,17 +49,21 @@ def describe(values: Sequence[str]) -> dict[str, Any] | None:
     if not values:
         return None
     parsed = hsts.parse(values[0])
+    preload = hsts.preload_parse(values[0])
     return {
         "max_age": parsed.max_age,
         "include_subdomains": parsed.include_subdomains,
         "preload": parsed.preload,
         "directives": parsed.directives,
+        "hstspreload": {
+            "max_age": preload.max_age,
+            "include_subdomains": preload.include_subdomains,
+            "preload": preload.preload,
+        },
     }
 
 
-def chain_findings(
-    chain: Sequence[tuple[str, int, Mapping[str, str]]], last_values: Sequence[str], max_hops: int
-) -> list[Finding]:
+def chain_findings(chain: hsts.Chain, last_values: Sequence[str], max_hops: int) -> list[Finding]:
     """Redirect rules for the chain, plus the response rules where it ends on https.
 
     ``chain`` is every response followed from the ``http://`` URL as ``(url,

@@ -27,7 +27,12 @@ def test_directive_names_case_insensitive_and_whitespace():
 def test_quoted_max_age_is_rfc_valid_but_not_preloadable():
     h = hsts.parse('max-age="31536000"; includeSubDomains; preload')
     assert h.valid and h.max_age == 31536000 and h.max_age_quoted
-    assert codes(hsts.preload_findings(h)) == ["hsts-max-age-quoted"]
+    found = hsts.preload_findings(h)
+    assert codes(found) == [
+        "header.parse.max_age.non_digit_characters",
+        "header.preloadable.max_age.missing",
+    ]
+    assert "quoted" in found[0].message
     assert hsts.baseline(h) == []
 
 
@@ -65,7 +70,8 @@ def test_leading_zero_is_rfc_valid_but_preload_failure():
     assert h.valid and h.max_age == 31536000
     assert [(i.code, i.severity) for i in h.issues] == [("hsts-max-age-leading-zero", "warn")]
     [finding] = hsts.preload_findings(h)
-    assert (finding.code, finding.severity) == ("hsts-max-age-leading-zero", "fail")
+    assert (finding.code, finding.severity) == ("header.parse.max_age.leading_zero", "fail")
+    assert "hstspreload only warns" in finding.message
 
 
 def test_unknown_and_empty_directives_are_warnings():
@@ -89,25 +95,27 @@ def test_sandbox_header_is_preloadable():
 
 def test_fault_max_age_one_second_short():
     [finding] = hsts.preload_findings("max-age=31535999; includeSubDomains; preload")
-    assert finding.code == "hsts-preload-max-age-too-low"
-    assert "max-age=31535999" in finding.message and "31536000" in finding.message
+    assert finding.code == "header.preloadable.max_age.below_1_year"
+    assert "max-age=31535999" in finding.message and "preload minimum 31536000" in finding.message
 
 
 def test_fault_preload_missing():
     [finding] = hsts.preload_findings("max-age=63072000; includeSubDomains")
-    assert finding.code == "hsts-preload-missing"
+    assert finding.code == "header.preloadable.preload.missing"
+    assert "lacks preload" in finding.message
 
 
 def test_include_subdomains_missing_and_exact_minimum():
     assert codes(hsts.preload_findings("max-age=31536000; preload")) == [
-        "hsts-preload-include-subdomains-missing"
+        "header.preloadable.include_sub_domains.missing"
     ]
     assert hsts.preload_findings("max-age=31536000; includeSubDomains; preload") == []
 
 
 def test_over_ten_years_is_only_a_warning():
     findings = hsts.preload_findings("max-age=999999999; includeSubDomains; preload")
-    assert codes(findings) == ["hsts-max-age-over-10-years"] and failures(findings) == []
+    assert codes(findings) == ["header.preloadable.max_age.over_10_years"]
+    assert failures(findings) == []
 
 
 def test_missing_header():
@@ -150,7 +158,7 @@ def test_redirect_chain_ports_ignored_relative_location_and_https_hops_with_hsts
 def test_no_redirect_from_http():
     chain = [("http://spark.test/", 200, {})]
     [finding] = hsts.redirect_chain_findings(chain)
-    assert finding.code == "http-no-redirect" and "200" in finding.message
+    assert finding.code == "redirects.http.no_redirect" and "200" in finding.message
 
 
 def test_first_redirect_off_host_or_insecure():
@@ -158,8 +166,13 @@ def test_first_redirect_off_host_or_insecure():
         ("http://spark.test/", 301, {"Location": "https://www.spark.test/"}),
         ("https://www.spark.test/", 200, HSTS_HDR),
     ]
-    assert codes(hsts.redirect_chain_findings(off_host)) == [
-        "http-first-redirect-not-https-same-host"
+    assert codes(hsts.redirect_chain_findings(off_host)) == ["redirects.http.www_first"]
+    other_host = [
+        ("http://spark.test/", 301, {"Location": "https://spark.example/"}),
+        ("https://spark.example/", 200, HSTS_HDR),
+    ]
+    assert codes(hsts.redirect_chain_findings(other_host)) == [
+        "redirects.http.first_redirect.insecure"
     ]
     insecure = [
         ("http://spark.test/", 301, {"Location": "http://spark.test/home"}),
@@ -167,7 +180,7 @@ def test_first_redirect_off_host_or_insecure():
         ("https://spark.test/home", 200, HSTS_HDR),
     ]
     assert codes(hsts.redirect_chain_findings(insecure)) == [
-        "http-first-redirect-not-https-same-host"
+        "redirects.http.first_redirect.insecure"
     ]
 
 
@@ -177,10 +190,19 @@ def test_https_redirect_without_hsts():
         ("https://spark.test/", 302, {"Location": "https://spark.test/app"}),
         ("https://spark.test/app", 200, HSTS_HDR),
     ]
+    # hstspreload: the response at the first redirect's target must itself be preloadable.
     [finding] = hsts.redirect_chain_findings(chain)
-    assert (
-        finding.code == "https-redirect-without-hsts" and "https://spark.test/" in finding.message
-    )
+    assert finding.code == "redirects.http.first_redirect.no_hsts"
+    assert "https://spark.test/" in finding.message and "no Strict-Transport" in finding.message
+    # The catalog asks the same of every later https redirect (a valid header).
+    later = [
+        ("http://spark.test/", 301, {"Location": "https://spark.test/"}),
+        ("https://spark.test/", 302, {"Location": "/a", **HSTS_HDR}),
+        ("https://spark.test/a", 302, {"Location": "/b"}),
+        ("https://spark.test/b", 200, HSTS_HDR),
+    ]
+    [finding] = hsts.redirect_chain_findings(later)
+    assert finding.code == "https-redirect-without-hsts" and "spark.test/a" in finding.message
 
 
 def test_https_redirect_with_invalid_hsts():
@@ -189,7 +211,14 @@ def test_https_redirect_with_invalid_hsts():
         ("https://spark.test/", 302, {"Location": "/a", "Strict-Transport-Security": "max-age=x"}),
         ("https://spark.test/a", 200, HSTS_HDR),
     ]
-    assert codes(hsts.redirect_chain_findings(chain)) == ["https-redirect-invalid-hsts"]
+    assert codes(hsts.redirect_chain_findings(chain)) == ["redirects.http.first_redirect.no_hsts"]
+    later = [
+        ("http://spark.test/", 301, {"Location": "https://spark.test/"}),
+        ("https://spark.test/", 302, {"Location": "/a", **HSTS_HDR}),
+        ("https://spark.test/a", 302, {"Location": "/b", "Strict-Transport-Security": "max-age=x"}),
+        ("https://spark.test/b", 200, HSTS_HDR),
+    ]
+    assert codes(hsts.redirect_chain_findings(later)) == ["https-redirect-invalid-hsts"]
 
 
 def test_too_many_hops_and_downgrade():
@@ -198,14 +227,14 @@ def test_too_many_hops_and_downgrade():
         (f"https://spark.test/{i}", 302, {"Location": f"/{i + 1}", **HSTS_HDR}) for i in range(1, 4)
     ]
     chain += [("https://spark.test/4", 200, HSTS_HDR)]
-    assert codes(hsts.redirect_chain_findings(chain)) == ["http-redirect-too-many"]
+    assert codes(hsts.redirect_chain_findings(chain)) == ["redirects.too_many"]
     assert hsts.redirect_chain_findings(chain, max_hops=4) == []
     downgrade = [
         ("http://spark.test/", 301, {"Location": "https://spark.test/"}),
         ("https://spark.test/", 302, {"Location": "http://spark.test/x", **HSTS_HDR}),
         ("http://spark.test/x", 200, {}),
     ]
-    assert codes(hsts.redirect_chain_findings(downgrade)) == ["redirect-insecure-hop"]
+    assert codes(hsts.redirect_chain_findings(downgrade)) == ["redirects.insecure.subsequent"]
 
 
 def test_chain_edge_cases():
@@ -213,8 +242,9 @@ def test_chain_edge_cases():
     assert codes(hsts.redirect_chain_findings([("https://a/", 200, {})])) == [
         "redirect-start-not-http"
     ]
+    # Go's client does not follow a redirect without Location: no redirect at all.
     assert codes(hsts.redirect_chain_findings([("http://a/", 301, {})])) == [
-        "redirect-without-location"
+        "redirects.http.no_redirect"
     ]
     partial = hsts.redirect_chain_findings([("http://a/", 301, {"Location": "https://a/"})])
     assert codes(partial) == ["redirect-chain-incomplete"] and failures(partial) == []
@@ -222,7 +252,136 @@ def test_chain_edge_cases():
         ("http://a/", 301, {"Location": "https://a/", **HSTS_HDR}),
         ("https://a/", 200, HSTS_HDR),
     ]
-    assert codes(hsts.redirect_chain_findings(over_http)) == ["hsts-over-http"]
+    assert codes(hsts.redirect_chain_findings(over_http)) == ["redirects.http.useless_header"]
+
+
+# --- issue 14: the hstspreload checker, mirrored ------------------------------------------
+# Inputs and expected issue codes from chromium/hstspreload header.go / header_test.go.
+
+ELIGIBLE = "max-age=31536000; includeSubDomains; preload"
+
+
+def test_spaces_around_equals_is_no_max_age_for_hstspreload():
+    value = "max-age = 31536000; includeSubDomains; preload"
+    assert hsts.parse(value).valid  # RFC 6797 allows OWS around '='
+    found = hsts.preload_findings(value)
+    assert codes(failures(found)) == [
+        "header.parse.invalid.max_age.no_value",
+        "header.preloadable.max_age.missing",
+    ]
+    assert "exactly 'max-age=<seconds>'" in found[0].message
+
+
+@pytest.mark.parametrize(
+    ("value", "errors", "warnings"),
+    [
+        (ELIGIBLE, [], []),
+        ("   max-age=31536000  ;     includeSubDomains    ;     preload      ", [], []),
+        ("MAX-AGE=31536000; INCLUDESUBDOMAINS; PRELOAD", [], []),  # EqualFold / ToLower
+        ("max-age=31536000;includeSubDomains;preload;", [], ["header.parse.empty_directive"]),
+        ("; max-age=31536000; includeSubDomains; preload", [], ["header.parse.empty_directive"]),
+        (ELIGIBLE + "; extraDirective", [], ["header.parse.unknown_directive"]),
+        (ELIGIBLE + "; preload=yes", [], ["header.parse.invalid.preload"]),
+        (ELIGIBLE + "; includeSubDomains2", [], ["header.parse.invalid.include_sub_domains"]),
+        ("max-age=", ["header.parse.max_age.parse_int_error"], []),
+        ("max-age", ["header.parse.invalid.max_age.no_value"], []),
+        ("max-age;", ["header.parse.invalid.max_age.no_value"], ["header.parse.empty_directive"]),
+        ("max-age=-101", ["header.parse.max_age.non_digit_characters"], []),
+        ("max-age=+101", ["header.parse.max_age.non_digit_characters"], []),
+        ('max-age="31536000"', ["header.parse.max_age.non_digit_characters"], []),
+        ("max-age=31536000 ", [], []),  # trailing space is trimmed
+        ("max-age=3153 6000", ["header.parse.max_age.non_digit_characters"], []),
+        ("max-age=18446744073709551615", [], []),  # uint64 max
+        ("max-age=18446744073709551616", ["header.parse.max_age.parse_int_error"], []),
+        ("max-age=01234", [], ["header.parse.max_age.leading_zero"]),
+        ("", [], ["header.parse.empty"]),
+        (
+            "preload; includeSubDomains; preload; max-age=12345678; preload",
+            [],
+            ["header.parse.repeated.preload"],  # unique: reported once
+        ),
+        ("max-age=1; max-age=2", [], ["header.parse.repeated.max_age"]),
+        ("max-age=x; max-age=2", ["header.parse.max_age.non_digit_characters"], []),
+        ("max-age=31536000\u00a0; preload", [], []),  # Go trims Unicode spaces
+        ("include\u017fubDomains; max-age=31536000; preload", [], []),  # EqualFold: U+017F ~ s
+    ],
+)
+def test_parse_header_string_mirrors_hstspreload(value, errors, warnings):
+    parsed = hsts.preload_parse(value)
+    assert codes(parsed.errors) == errors
+    assert codes(parsed.warnings) == warnings
+
+
+def test_preload_parse_values():
+    p = hsts.preload_parse("max-age=1; max-age=2; includeSubDomains")
+    assert (p.max_age, p.include_subdomains, p.preload) == (1, True, False)  # first wins
+    assert hsts.preload_parse("include\u017fubDomains").include_subdomains
+    assert not hsts.preload_parse("\u0130ncludeSubDomains").include_subdomains
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("max-age=0; includeSubDomains; preload", ["header.preloadable.max_age.zero"]),
+        (
+            "max-age=00; includeSubDomains; preload",
+            ["header.parse.max_age.leading_zero", "header.preloadable.max_age.zero"],
+        ),
+        (
+            "includeSubDomains; preload; max-age=10886400",
+            ["header.preloadable.max_age.below_1_year"],
+        ),
+        ("includeSubDomains; max-age=31536000", ["header.preloadable.preload.missing"]),
+        ("preload; max-age=31536000", ["header.preloadable.include_sub_domains.missing"]),
+        ("includeSubDomains; preload", ["header.preloadable.max_age.missing"]),
+        # the catalog is stricter than hstspreload's warnings here (CHECKS.md RT-04)
+        (ELIGIBLE + "; preload", ["header.parse.repeated.preload"]),
+        (ELIGIBLE + "; max-age=31536000", ["header.parse.repeated.max_age"]),
+        ("max-age=031536000; includeSubDomains; preload", ["header.parse.max_age.leading_zero"]),
+        # hstspreload accepts it, browsers ignore it (RFC 6797: U+017F is no token character)
+        ("max-age=31536000; include\u017fubDomains; preload", ["catalog.hsts.not_honoured"]),
+        (ELIGIBLE + '; foo="bar', ["catalog.hsts.not_honoured"]),
+    ],
+)
+def test_preload_verdict(value, expected):
+    assert codes(failures(hsts.preload_findings(value))) == expected
+
+
+def test_first_redirect_target_must_be_preloadable_not_just_valid():
+    chain = [
+        ("http://spark.test/", 301, {"Location": "https://spark.test/"}),
+        ("https://spark.test/", 200, {"Strict-Transport-Security": "max-age=300"}),
+    ]
+    [finding] = hsts.redirect_chain_findings(chain)
+    assert finding.code == "redirects.http.first_redirect.no_hsts"
+    assert "max-age=300" in finding.message
+
+
+def test_redirect_rules_follow_gos_client():
+    # 300 and 304 are not redirects Go follows: the http URL "does not redirect".
+    for status in (300, 304):
+        chain = [("http://spark.test/", status, {"Location": "https://spark.test/"})]
+        assert codes(hsts.redirect_chain_findings(chain)) == ["redirects.http.no_redirect"]
+    # Host compared as written (Go's URL.Hostname() keeps case).
+    upper = [
+        ("http://spark.test/", 301, {"Location": "https://SPARK.test/"}),
+        ("https://SPARK.test/", 200, HSTS_HDR),
+    ]
+    assert codes(hsts.redirect_chain_findings(upper)) == ["redirects.http.first_redirect.insecure"]
+    # Two HSTS fields at the first redirect's target: hstspreload rejects the response.
+    two = [
+        ("http://spark.test/", 301, {"Location": "https://spark.test/"}),
+        ("https://spark.test/", 200, [("Strict-Transport-Security", SANDBOX_HSTS)] * 2),
+    ]
+    assert codes(hsts.redirect_chain_findings(two)) == ["redirects.http.first_redirect.no_hsts"]
+    # Exactly max_hops redirects is fine, one more is too many.
+    hops = [("http://spark.test/", 301, {"Location": "https://spark.test/1"})]
+    hops += [
+        (f"https://spark.test/{i}", 302, {"Location": f"/{i + 1}", **HSTS_HDR}) for i in (1, 2)
+    ]
+    hops += [("https://spark.test/3", 200, HSTS_HDR)]
+    assert hsts.redirect_chain_findings(hops, max_hops=3) == []
+    assert codes(hsts.redirect_chain_findings(hops, max_hops=2)) == ["redirects.too_many"]
 
 
 # --- properties ----------------------------------------------------------------------------------

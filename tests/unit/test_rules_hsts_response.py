@@ -13,16 +13,20 @@ def test_one_preloadable_field_over_https_is_clean() -> None:
 
 
 def test_missing_field_fails_with_the_preload_rules() -> None:
-    assert codes(hsts_response.response_findings("https://a.example/", [])) == ["hsts-missing"]
+    assert codes(hsts_response.response_findings("https://a.example/", [])) == [
+        "response.no_header"
+    ]
 
 
-def test_only_the_first_of_several_fields_counts() -> None:
-    values = [GOOD, "max-age=0"]
-    found = hsts_response.response_findings("https://a.example/", values)
-    assert codes(found) == ["hsts-multiple-headers"]
-    assert found[0].message == (
-        f"2 Strict-Transport-Security headers {values!r}; browsers use only the first"
-    )
+def test_several_fields_fail_as_in_hstspreload() -> None:
+    # hstspreload checkSingleHeader: more than one field is an error, even two good ones.
+    for values in ([GOOD, "max-age=0"], [GOOD, GOOD]):
+        found = hsts_response.response_findings("https://a.example/", values)
+        assert codes(found) == ["response.multiple_headers"]
+        assert found[0].message == (
+            f"2 Strict-Transport-Security headers {values!r}; the preload list accepts exactly "
+            "one (browsers use only the first)"
+        )
 
 
 def test_hsts_over_plain_http_is_a_warning() -> None:
@@ -41,6 +45,9 @@ def test_describe_parses_the_first_field_only() -> None:
         True,
     )
     assert described["directives"] == (("max-age", "31536000"), ("preload", None))
+    spaced = hsts_response.describe(["max-age = 31536000; includeSubDomains; preload"])
+    assert spaced is not None and spaced["max_age"] == 31536000  # browsers read it
+    assert spaced["hstspreload"]["max_age"] is None  # the preload checker does not
 
 
 def test_chain_ending_on_https_is_judged_like_a_page() -> None:
@@ -49,10 +56,11 @@ def test_chain_ending_on_https_is_judged_like_a_page() -> None:
         ("https://a.example/", 200, {"strict-transport-security": "max-age=60"}),
     ]
     found = hsts_response.chain_findings(chain, ["max-age=60"], max_hops=3)
-    assert codes(found) == codes(
-        hsts_response.response_findings("https://a.example/", ["max-age=60"])
-    )
-    assert found
+    # hstspreload's first-redirect rule, then the page's own verdict.
+    assert codes(found) == [
+        "redirects.http.first_redirect.no_hsts",
+        *codes(hsts_response.response_findings("https://a.example/", ["max-age=60"])),
+    ]
 
 
 def test_chain_that_never_reaches_https_gets_only_the_redirect_rules() -> None:
