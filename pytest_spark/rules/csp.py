@@ -13,11 +13,23 @@ than a regex so the result matches what a browser enforces:
   ignored -- we record each ignored duplicate as a finding, because a later
   "tightening" duplicate silently does nothing.
 
-Evaluation resolves every fetch directive through its fallback chain
-(script-src-elem -> script-src -> default-src ...); a fetch directive with
-nothing to fall back on allows everything, which we model as ``("*",)``.
-base-uri, frame-ancestors and form-action have no fallback at all, which is
-why they must be set explicitly.
+Source expressions are recognised by the CSP3 ``source-expression`` grammar
+(:func:`classify`), not by prefix: ``'sha256-abc$'`` is no hash-source and
+does nothing, so it cannot cancel 'unsafe-inline'.
+
+Evaluation is per *kind of load* (:data:`LOADS`: inline script element,
+event-handler attribute, eval, data: script, script from any host, plugin,
+<base>, form target, framing), each judged against each enforced policy and
+allowed only if every policy allows it (CSP3 "Enforce multiple policies").
+Each load resolves its directive through the CSP3 fallback chain
+(script-src-elem -> script-src -> default-src ...; eval: script-src ->
+default-src); nothing to fall back on means unrestricted. 'strict-dynamic'
+makes host and scheme sources, 'self' and 'unsafe-inline' ignored for
+scripts, a valid nonce or hash makes 'unsafe-inline' ignored (CSP3 "Does a
+source list allow all inline behavior for type?", section 8.2). base-uri,
+frame-ancestors and form-action have no fallback, so they must be set, and
+their values are judged: ``frame-ancestors *`` (or ``https:``) protects
+nothing.
 """
 
 from __future__ import annotations
@@ -33,16 +45,23 @@ import http_sf
 from pytest_spark.rules.findings import FAIL, WARN, Finding
 
 __all__ = [
+    "KEYWORDS",
+    "LOADS",
     "CspAnalysis",
     "Policy",
+    "allowed_by_all",
+    "allows",
     "analyze",
     "broad_reason",
+    "classify",
     "effective_directive",
     "effective_sources",
     "enforcement",
     "evaluate",
     "evaluate_all",
+    "has_keyword",
     "has_nonce_or_hash",
+    "load_findings",
     "parse",
     "parse_policy",
     "parse_report_to",
@@ -323,20 +342,6 @@ def effective_sources(policy: Policy, directive: str) -> tuple[str, ...]:
     return values if values is not None else ("*",)
 
 
-def _label(directive: str, via: str | None) -> str:
-    if via == directive:
-        return directive
-    if via is None:
-        return f"{directive} (not set, and no default-src)"
-    return f"{directive} (via {via})"
-
-
-def _resolves_to_none(sources: Sequence[str]) -> bool:
-    # An empty source list matches nothing, exactly like 'none'.
-    lows = [s.lower() for s in sources]
-    return not lows or lows == ["'none'"]
-
-
 # ---------------------------------------------------------------------------
 # reporting endpoints (RFC 9651 structured-field dictionary, parsed by http-sf)
 
@@ -494,9 +499,10 @@ def allows(policy: Policy, load: str) -> str | None:
             return None
         return f"{who} allows data: ({what})"
     if load == "object":
-        valid = [s for s in sources if classify(s) not in ("none", "invalid")]
-        if not valid:
-            return None  # 'none', an empty list, or only unparsable tokens: matches nothing
+        # Only URL-matching expressions can let a plugin load; 'none', an empty list,
+        # keywords such as 'unsafe-inline' and unparsable tokens match no URL.
+        if not any(classify(s) in ("host", "scheme") or s.lower() == "'self'" for s in sources):
+            return None
         return f"{who} resolves to {' '.join(sources)} (expected 'none')"
     if load == "remote-script" and strict_dynamic:
         return None

@@ -222,3 +222,20 @@ def test_bs07_healthy_sandbox_run_has_a_manifest(run_checks: Any) -> None:
     assert r.outcome("BS-07") == "passed", r.message("BS-07")
     manifest = _observations(r.record("BS-07"), "manifest")[0]
     assert manifest["new_flags"] or manifest["kill_switches"]
+
+
+def test_failure_lines_say_what_failed_not_a_passing_grade(run_checks: Any, sandbox: Any) -> None:
+    """PF-05 failing on a baseline rule does not quote its (A+) grade; RT-05 tells a same-origin
+    asset apart (browsers load it; the check is stricter on purpose)."""
+    with sandbox.inject("header-removed"):
+        r = run_checks("PF-05")
+    message = r.message("PF-05")
+    assert r.outcome("PF-05") == "failed", message
+    assert "X-Content-Type-Options header is missing" in message
+    assert "grade A+" not in message and "score 1" not in message, message
+    with sandbox.inject("asset-without-corp"):
+        r = run_checks("RT-05")
+    message = r.message("RT-05")
+    assert r.outcome("RT-05") == "failed", message
+    assert "browsers still load it (it is same-origin with the page)" in message, message
+    assert "browsers will block" not in message, message

@@ -247,6 +247,9 @@ def test_script_src_elem_is_checked_when_it_overrides():
         (("object-src 'none'", "object-src 'none' https:"), ["object-src-not-none"]),
         (("object-src 'none'", "object-src"), []),  # empty source list matches nothing
         (("object-src 'none'", "object-src 'NONE'"), []),
+        (("object-src 'none'", "object-src 'unsafe-inline'"), []),  # matches no URL
+        (("object-src 'none'", "object-src 'sha256-abc$'"), []),  # invalid: matches nothing
+        (("object-src 'none'", "object-src data:"), ["object-src-not-none"]),
         (("base-uri 'self'; ", ""), ["base-uri-missing"]),
         (("frame-ancestors 'none'; ", ""), ["frame-ancestors-missing"]),
         (("form-action 'self'; ", ""), ["form-action-missing"]),
