@@ -565,3 +565,29 @@ def test_reporting_endpoints_round_trip(endpoints):
 def test_broad_reason_never_raises(source):
     csp.broad_reason(source)
     csp.has_nonce_or_hash([source])
+
+
+_B64_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_"
+
+
+@given(
+    st.sampled_from(["sha256", "SHA384", "sha512", "nonce"]),
+    st.text(_B64_CHARS, min_size=1, max_size=60),
+    st.integers(0, 2),
+)
+def test_grammar_valid_hash_and_nonce_always_cancel_unsafe_inline(prefix, value, pad):
+    source = f"'{prefix}-{value}{'=' * pad}'"
+    assert csp.classify(source) == ("nonce" if prefix == "nonce" else "hash")
+    assert fail_codes(f"script-src 'unsafe-inline' {source}; {REST}") == []
+
+
+@given(
+    st.sampled_from(["sha256", "sha384", "sha512", "nonce"]),
+    st.text(_B64_CHARS, max_size=20),
+    st.characters(exclude_characters=_B64_CHARS + "'=;,", exclude_categories=("Cs",)),
+    st.text(_B64_CHARS, max_size=20),
+)
+def test_a_character_outside_base64_makes_it_no_hash_or_nonce(prefix, head, bad, tail):
+    source = f"'{prefix}-{head}{bad}{tail}'"
+    assert csp.classify(source) == "invalid"
+    assert "script-src-unsafe-inline" in fail_codes(f"script-src 'unsafe-inline' {source}; {REST}")

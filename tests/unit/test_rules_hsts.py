@@ -457,3 +457,18 @@ def test_redirect_rules_never_raise(steps):
             headers["Strict-Transport-Security"] = SANDBOX_HSTS
         chain.append((f"{scheme}://{host}/", status, headers))
     hsts.redirect_chain_findings(chain)
+
+
+@given(st.text())
+def test_hstspreload_mirror_never_raises(text):
+    parsed = hsts.preload_parse(text)
+    assert parsed.max_age is None or 0 <= parsed.max_age < 2**64
+    hsts.preload_findings(text)
+
+
+@given(st.integers(0, 2**64 - 1), st.permutations(["includeSubDomains", "preload", "max-age"]))
+def test_any_directive_order_with_an_exact_max_age_parses(seconds, order):
+    value = "; ".join(f"max-age={seconds}" if d == "max-age" else d for d in order)
+    parsed = hsts.preload_parse(value)
+    assert (parsed.max_age, parsed.include_subdomains, parsed.preload) == (seconds, True, True)
+    assert parsed.errors == () and parsed.warnings == ()
