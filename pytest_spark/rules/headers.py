@@ -390,8 +390,10 @@ def _referrer(headers: Headers) -> tuple[list[Finding], list[Finding]]:
                 0,
             )
         ], []
-    # Browsers use the last token they recognise (it allows fallbacks).
-    known = [t for t in (t.strip().lower() for t in value.split(",")) if t in _REFERRER_ALL]
+    # Referrer Policy "parse a referrer policy from a Referrer-Policy header": get, decode
+    # and split (repeated fields are one list), the last recognised token wins (fallbacks).
+    tokens = get_decode_split(headers, "referrer-policy") or []
+    known = [t for t in (t.lower() for t in tokens) if t in _REFERRER_ALL]
     if not known:
         return [
             Finding(

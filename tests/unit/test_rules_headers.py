@@ -300,6 +300,17 @@ def test_hsts_only_the_first_field_counts():
     ]
 
 
+def test_referrer_policy_fields_are_one_list_last_known_wins():
+    def effective(*values: str) -> list[str]:
+        hdrs = fields_with(*[("Referrer-Policy", v) for v in values], drop="Referrer-Policy")
+        result = headers.score(hdrs)
+        return codes([*result.penalties, *result.bonuses])
+
+    assert "referrer-policy-unsafe" in effective("no-referrer", "unsafe-url")
+    assert "referrer-policy-private" in effective("unsafe-url", "no-referrer")
+    assert "referrer-policy-private" in effective("no-referrer", "made-up-future-value")
+
+
 def test_repeated_coop_field_is_ignored_by_browsers():
     hdrs = fields_with(("Cross-Origin-Opener-Policy", "same-origin"))
     [finding] = headers.score(hdrs).penalties
