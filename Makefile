@@ -64,6 +64,7 @@ bench: setup
 	$(BIN)/python benchmarks/plugin_overhead.py
 	$(BIN)/python benchmarks/sandbox_cold_start.py
 	$(BIN)/python benchmarks/checks_warm.py
+	$(BIN)/python benchmarks/startup.py
 
 clean:
 	rm -rf .sandbox reports/*/ .pytest_cache .ruff_cache
