@@ -1,4 +1,4 @@
-"""PostgreSQL client tools and a scratch database for the PF-04 rehearsal, all with deadlines.
+"""PostgreSQL client tools and the PF-04 rehearsal server, all with deadlines.
 
 Why a probe module: pg_dump and pg_restore are subprocesses, not sockets, so the
 "every call has a deadline" rule is enforced here by hand (a tool that overruns
@@ -6,10 +6,15 @@ is killed and the check ERRORs with "timed out after N s running pg_dump").
 Passwords reach the tools through ``PGPASSWORD``, never argv (argv is visible to
 every local user in ``ps``).
 
-Safety: the target is only read (``pg_dump --schema-only`` takes ACCESS SHARE
-locks, bounded by ``--lock-wait-timeout``). Migrations run in a scratch database
-created next to the target from ``template0`` and dropped in a ``finally``;
-creating it needs a role with CREATEDB (or superuser) on the target's server.
+Safety: the target is only read. ``pg_dump --schema-only`` runs in a session
+forced read-only (``default_transaction_read_only``) and takes ACCESS SHARE
+locks bounded by ``--lock-wait-timeout``. Migrations run on a throwaway
+PostgreSQL of the target's major version that the check starts itself
+(``probes.pitr.throwaway_server``), or in a scratch database created on a
+configured rehearsal server (``targets.rehearsal_dsn``) -- never on the
+target's server. Each statement's rehearsal records whether it rewrote a table
+(``pg_class.relfilenode`` before/after) and which table locks its transaction
+took (``pg_locks`` of the rehearsal's own backend).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from pglast import ast
 from psycopg import conninfo as pg_conninfo
 
 from ..dsn import describe
@@ -36,6 +42,7 @@ from . import ProbeError
 from .db import connect, rows
 
 __all__ = [
+    "PROC_VOLATILITY_SQL",
     "RESOLVE_TABLE_SQL",
     "SERVER_VERSION_SQL",
     "USER_SCHEMAS_SQL",
@@ -86,6 +93,48 @@ SELECT n.nspname AS table_schema, c.relname AS table_name, c.relkind
 """
 
 
+#: Volatility of every function with one of the given names, with what the
+#: pure resolver needs to pick the one a call resolves to (arity, defaults,
+#: VARIADIC, visible on the search_path). Bind: ``names`` (list).
+PROC_VOLATILITY_SQL = """
+SELECT n.nspname AS schema,
+       p.proname AS name,
+       p.pronargs AS nargs,
+       p.pronargdefaults AS ndefaults,
+       (p.provariadic <> 0) AS variadic,
+       p.provolatile AS volatility,
+       pg_catalog.pg_function_is_visible(p.oid) AS visible,
+       p.oid::regprocedure::text AS signature
+  FROM pg_catalog.pg_proc AS p
+  JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
+ WHERE p.proname = ANY(%(names)s::text[])
+   AND p.prokind IN ('f', 'w')
+ ORDER BY 1, 2, 3
+"""
+
+#: Existing tables and materialized views with their storage file (a rewrite
+#: gives a table a new relfilenode). Run on the rehearsal database.
+RELFILENODES_SQL = """
+SELECT c.oid::int8 AS oid, c.oid::regclass::text AS relation, c.relfilenode::int8 AS relfilenode
+  FROM pg_catalog.pg_class AS c
+  JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+ WHERE c.relkind IN ('r', 'm')
+   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+   AND n.nspname !~ '^pg_toast'
+"""
+
+#: Table locks this backend holds in its transaction (user relations only).
+OWN_LOCKS_SQL = """
+SELECT l.relation::int8 AS oid, l.relation::regclass::text AS relation, l.mode
+  FROM pg_catalog.pg_locks AS l
+ WHERE l.pid = pg_backend_pid()
+   AND l.locktype = 'relation'
+   AND l.granted
+   AND l.relation >= 16384
+   AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
+"""
+
+
 def sample_values_sql(table: str, column: str, limit: int = 3) -> str:
     """Up to ``limit`` distinct values of one column (e.g. accounts with positions)."""
     col = quote_ident(column)
@@ -128,11 +177,14 @@ def dsn_with_dbname(dsn: str, dbname: str) -> str:
     return pg_conninfo.make_conninfo(**params)
 
 
-def libpq_args(dsn: str, *, connect_timeout: float) -> tuple[str, dict[str, str]]:
+def libpq_args(
+    dsn: str, *, connect_timeout: float, read_only: bool = True
+) -> tuple[str, dict[str, str]]:
     """(conninfo without the password, environment for a libpq tool).
 
     The password moves to ``PGPASSWORD``; ``PGCONNECT_TIMEOUT`` bounds the
-    connect like the probes' own sessions.
+    connect like the probes' own sessions. ``read_only``: every session the
+    tool opens has ``default_transaction_read_only`` on (``PGOPTIONS``).
     """
     params = {k: str(v) for k, v in pg_conninfo.conninfo_to_dict(dsn).items()}
     password = params.pop("password", None)
@@ -141,6 +193,9 @@ def libpq_args(dsn: str, *, connect_timeout: float) -> tuple[str, dict[str, str]
     if password:
         env["PGPASSWORD"] = password
     env["PGAPPNAME"] = "pytest-spark"
+    env.pop("PGOPTIONS", None)
+    if read_only:  # every session the tool opens is read-only, whatever the tool does
+        env["PGOPTIONS"] = "-c default_transaction_read_only=on"
     return pg_conninfo.make_conninfo(**params), env
 
 
@@ -261,8 +316,8 @@ def dump_schema(
 def restore_schema(
     dsn: str, dump: Path, *, pg_restore: Path, timeout: float, connect_timeout: float
 ) -> ToolRun:
-    """Restore a schema-only dump into the scratch database, in one transaction."""
-    conninfo, env = libpq_args(dsn, connect_timeout=connect_timeout)
+    """Restore a schema-only dump into the rehearsal database, in one transaction."""
+    conninfo, env = libpq_args(dsn, connect_timeout=connect_timeout, read_only=False)
     argv = [
         str(pg_restore),
         "--no-owner",
@@ -413,7 +468,10 @@ def load_pending(directory: Path) -> list[PendingMigration]:
 
 @dataclass
 class StatementRun:
-    """One statement of a rehearsal: where it is, how it ended, how long it took."""
+    """One statement of a rehearsal: where it is, how it ended, how long it took, and
+    what it did to existing tables (``rewritten``: relfilenode changes; ``locks``: the
+    table locks its transaction took; ``observed`` False when it ran outside a
+    transaction, where locks are gone before they can be read)."""
 
     migration: str
     index: int
@@ -424,6 +482,9 @@ class StatementRun:
     error: str = ""
     sqlstate: str = ""
     note: str = ""
+    observed: bool = False
+    rewritten: list[dict[str, Any]] = field(default_factory=list)
+    locks: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         text = self.statement if len(self.statement) <= 2000 else self.statement[:1997] + "..."
@@ -437,10 +498,22 @@ class StatementRun:
             "error": self.error,
             "sqlstate": self.sqlstate,
             "note": self.note,
+            "observed": self.observed,
+            "rewritten": self.rewritten,
+            "locks": self.locks,
         }
 
 
-_TX_CONTROL = frozenset({"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT"})
+def _lock_name(mode: str) -> str:
+    """``AccessExclusiveLock`` -> ``ACCESS EXCLUSIVE`` (the LOCK TABLE spelling)."""
+    words, cur = [], ""
+    for ch in mode.removesuffix("Lock"):
+        if ch.isupper() and cur:
+            words.append(cur)
+            cur = ""
+        cur += ch
+    words.append(cur)
+    return " ".join(w.upper() for w in words if w)
 
 
 @dataclass
@@ -450,8 +523,23 @@ class _Runner:
     statement_timeout_ms: int
     runs: list[StatementRun] = field(default_factory=list)
 
-    def execute(self, run: StatementRun) -> None:
-        """Run one statement, timing it; classify a failure and re-raise it."""
+    def _nodes(self) -> dict[int, tuple[str, int]]:
+        return {
+            r["oid"]: (r["relation"], r["relfilenode"]) for r in rows(self.conn, RELFILENODES_SQL)
+        }
+
+    def _locks(self) -> dict[tuple[int, str], str]:
+        return {(r["oid"], r["mode"]): r["relation"] for r in rows(self.conn, OWN_LOCKS_SQL)}
+
+    def execute(self, run: StatementRun, *, observe: bool) -> None:
+        """Run one statement, timing it; classify a failure and re-raise it.
+
+        With ``observe`` (inside a transaction) the relfilenodes and this
+        backend's locks are read before and after, so the statement's own
+        rewrites and locks are known (locks are held until the transaction ends).
+        """
+        before = self._nodes() if observe else {}
+        held = self._locks() if observe else {}
         t0 = time.perf_counter()
         try:
             self.conn.execute(run.statement)
@@ -467,12 +555,29 @@ class _Runner:
                 run.status = rehearsal.FAILED
             if self.conn.broken or self.conn.closed:
                 raise ProbeError(
-                    f"lost the scratch database connection while rehearsing {run.migration}: "
+                    f"lost the rehearsal database connection while rehearsing {run.migration}: "
                     f"{run.error}"
                 ) from None
             raise
         run.duration_ms = (time.perf_counter() - t0) * 1000
         run.status = rehearsal.OK
+        if observe:
+            after = self._nodes()
+            run.observed = True
+            run.rewritten = [
+                {
+                    "table": after[oid][0],
+                    "relfilenode_before": node,
+                    "relfilenode_after": after[oid][1],
+                }
+                for oid, (_name, node) in sorted(before.items())
+                if oid in after and after[oid][1] != node
+            ]
+            run.locks = [
+                {"relation": name, "mode": _lock_name(mode)}
+                for (oid, mode), name in sorted(self._locks().items(), key=lambda kv: kv[1])
+                if (oid, mode) not in held
+            ]
 
     def timeouts(self, local: bool) -> None:
         scope = "LOCAL " if local else ""
@@ -481,23 +586,29 @@ class _Runner:
 
     def migration(self, m: PendingMigration) -> bool:
         """Apply one file; False when a statement failed (its transaction rolled back)."""
-        runs = [StatementRun(m.name, st.index, st.line, st.text) for st in m.statements]
+        statements = m.statements
+        runs = [StatementRun(m.name, st.index, st.line, st.text) for st in statements]
         self.runs += runs
         try:
             if m.transactional:
                 with self.conn.transaction():
                     self.timeouts(local=True)
-                    for run in runs:
-                        head = run.statement.split(None, 1)[0].upper() if run.statement else ""
-                        if head in _TX_CONTROL:
+                    for st, run in zip(statements, runs, strict=True):
+                        if isinstance(st.node, ast.TransactionStmt):
                             run.status = rehearsal.OK
                             run.note = "skipped: the rehearsal runs the file in one transaction"
                             continue
-                        self.execute(run)
+                        self.execute(run, observe=True)
             else:
                 self.timeouts(local=False)
-                for run in runs:
-                    self.execute(run)
+                explicit = any(isinstance(st.node, ast.TransactionStmt) for st in statements)
+                for st, run in zip(statements, runs, strict=True):
+                    if explicit or rehearsal.runs_outside_transaction(st):
+                        self.execute(run, observe=False)
+                        run.note = "ran outside a transaction: its locks cannot be read"
+                        continue
+                    with self.conn.transaction():  # one statement, as autocommit would
+                        self.execute(run, observe=True)
         except ProbeError:
             raise
         except psycopg.Error:
@@ -517,12 +628,12 @@ def apply_pending(
     lock_timeout_s: float,
     statement_timeout_s: float,
 ) -> list[StatementRun]:
-    """Apply pending migrations in order to the scratch database at ``dsn``.
+    """Apply pending migrations in order to the rehearsal database at ``dsn``.
 
     Each statement is timed. After the first failure the rest stay ``not_run``
     (later migrations build on earlier ones, as in the deploy).
     """
-    with connect(dsn, timeout=timeout, read_only=False, target="scratch database") as conn:
+    with connect(dsn, timeout=timeout, read_only=False, target="rehearsal database") as conn:
         runner = _Runner(conn, int(lock_timeout_s * 1000), int(statement_timeout_s * 1000))
         for i, m in enumerate(migrations):
             if not runner.migration(m):

@@ -21,10 +21,15 @@ from pytest_spark.rules.rehearsal import (
     evaluate_rehearsal,
     file_version,
     is_transactional,
-    lint_pending,
+    lint_findings,
     order_pending,
     split_applied,
 )
+from pytest_spark.rules.rehearsal import lint_pending as lint_statements_of
+
+
+def lint_pending(files: list[PendingMigration], **kw: object) -> list[object]:
+    return lint_findings(lint_statements_of(files, **kw))  # type: ignore[arg-type]
 
 
 def m(name: str, text: str = "SELECT 1;") -> PendingMigration:
@@ -163,7 +168,8 @@ def test_applied_files_are_not_rehearsed_again() -> None:
 # ---------------------------------------------------------------------------
 
 REFUSED_TAIL = (
-    "is cluster-wide; PF-04 will not run it on the target's server -- rehearse it by hand"
+    "is cluster-wide; PF-04 does not rehearse it (roles, settings and databases are not "
+    "part of the schema copy) -- rehearse it by hand"
 )
 
 
