@@ -112,13 +112,16 @@ SELECT n.nspname AS schema,
  ORDER BY 1, 2, 3
 """
 
-#: Existing tables and materialized views with their storage file (a rewrite
-#: gives a table a new relfilenode). Run on the rehearsal database.
+#: Existing tables, materialized views and indexes with their storage file (a
+#: rewrite gives a table a new relfilenode; a rebuilt index gets one too).
+#: ``table_name``: the index's table. Run on the rehearsal database.
 RELFILENODES_SQL = """
-SELECT c.oid::int8 AS oid, c.oid::regclass::text AS relation, c.relfilenode::int8 AS relfilenode
+SELECT c.oid::int8 AS oid, c.oid::regclass::text AS relation, c.relfilenode::int8 AS relfilenode,
+       c.relkind::text AS relkind, i.indrelid::regclass::text AS table_name
   FROM pg_catalog.pg_class AS c
   JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
- WHERE c.relkind IN ('r', 'm')
+  LEFT JOIN pg_catalog.pg_index AS i ON i.indexrelid = c.oid
+ WHERE c.relkind IN ('r', 'm', 'i')
    AND n.nspname NOT IN ('pg_catalog', 'information_schema')
    AND n.nspname !~ '^pg_toast'
 """
@@ -469,9 +472,11 @@ def load_pending(directory: Path) -> list[PendingMigration]:
 @dataclass
 class StatementRun:
     """One statement of a rehearsal: where it is, how it ended, how long it took, and
-    what it did to existing tables (``rewritten``: relfilenode changes; ``locks``: the
-    table locks its transaction took; ``observed`` False when it ran outside a
-    transaction, where locks are gone before they can be read)."""
+    what it did to existing tables (``rewritten``: relfilenode changes of tables and
+    indexes; ``locks``: table locks it newly took; ``held``: every table lock its
+    transaction holds after it -- a lock an earlier statement of the same transaction
+    took is not taken again; ``observed`` False when it ran outside a transaction,
+    where locks are gone before they can be read)."""
 
     migration: str
     index: int
@@ -485,6 +490,7 @@ class StatementRun:
     observed: bool = False
     rewritten: list[dict[str, Any]] = field(default_factory=list)
     locks: list[dict[str, Any]] = field(default_factory=list)
+    held: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         text = self.statement if len(self.statement) <= 2000 else self.statement[:1997] + "..."
@@ -501,6 +507,7 @@ class StatementRun:
             "observed": self.observed,
             "rewritten": self.rewritten,
             "locks": self.locks,
+            "held": self.held,
         }
 
 
@@ -523,10 +530,8 @@ class _Runner:
     statement_timeout_ms: int
     runs: list[StatementRun] = field(default_factory=list)
 
-    def _nodes(self) -> dict[int, tuple[str, int]]:
-        return {
-            r["oid"]: (r["relation"], r["relfilenode"]) for r in rows(self.conn, RELFILENODES_SQL)
-        }
+    def _nodes(self) -> dict[int, dict[str, Any]]:
+        return {r["oid"]: r for r in rows(self.conn, RELFILENODES_SQL)}
 
     def _locks(self) -> dict[tuple[int, str], str]:
         return {(r["oid"], r["mode"]): r["relation"] for r in rows(self.conn, OWN_LOCKS_SQL)}
@@ -566,17 +571,24 @@ class _Runner:
             run.observed = True
             run.rewritten = [
                 {
-                    "table": after[oid][0],
-                    "relfilenode_before": node,
-                    "relfilenode_after": after[oid][1],
+                    "relation": now["relation"],
+                    "kind": "index" if now["relkind"] == "i" else "table",
+                    "table": now["table_name"] or now["relation"],
+                    "relfilenode_before": was["relfilenode"],
+                    "relfilenode_after": now["relfilenode"],
                 }
-                for oid, (_name, node) in sorted(before.items())
-                if oid in after and after[oid][1] != node
+                for oid, was in sorted(before.items())
+                if (now := after.get(oid)) is not None and now["relfilenode"] != was["relfilenode"]
             ]
+            now_held = self._locks()
             run.locks = [
                 {"relation": name, "mode": _lock_name(mode)}
-                for (oid, mode), name in sorted(self._locks().items(), key=lambda kv: kv[1])
+                for (oid, mode), name in sorted(now_held.items(), key=lambda kv: kv[1])
                 if (oid, mode) not in held
+            ]
+            run.held = [
+                {"relation": name, "mode": _lock_name(mode)}
+                for (_oid, mode), name in sorted(now_held.items(), key=lambda kv: kv[1])
             ]
 
     def timeouts(self, local: bool) -> None:

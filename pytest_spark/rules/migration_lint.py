@@ -696,6 +696,7 @@ class _Linter:
             "REINDEX without CONCURRENTLY blocks writes (and reads through the index) "
             "for the whole rebuild",
             "lock-reindex",
+            rewrite=True,
             table=_rv(node.relation)
             if node.kind == enums.ReindexObjectType.REINDEX_OBJECT_TABLE
             else "",

@@ -437,7 +437,7 @@ def confirm_lint(
     findings: list[Finding] = []
     for run in runs:
         if run.get("status") != OK or not run.get("observed"):
-            continue
+            continue  # failed, not run, or ran where its locks cannot be read
         key = (run.get("migration", ""), run.get("index"))
         lint = by_key.get(key)
         rewritten = [
@@ -458,17 +458,7 @@ def confirm_lint(
         }
         if rewritten and not expected_rewrite:
             row["rewrite"] = "missed by lint"
-            for w in rewritten:
-                findings.append(
-                    Finding(
-                        "rehearsal-rewrite",
-                        f"pending migration {key[0]} statement {key[1]} (line {run.get('line')}) "
-                        f"rewrote existing table {w['table']} in rehearsal (relfilenode "
-                        f"{w['relfilenode_before']} -> {w['relfilenode_after']}): a full rewrite "
-                        "under ACCESS EXCLUSIVE on the real table -- "
-                        + _snippet(run.get("statement", "")),
-                    )
-                )
+            findings += _missed_rewrites(key, run, rewritten)
         elif expected_rewrite and lint is not None:
             confirmed = bool(rewritten)
             row["rewrite"] = "confirmed" if confirmed else "refuted"
@@ -486,15 +476,67 @@ def confirm_lint(
         else:
             row["rewrite"] = "none expected, none seen"
         if lint is not None and lint.lock and lint.table:
-            seen = [lk["mode"] for lk in locks if _same(str(lk.get("relation", "")), lint.table)]
-            strongest = max(seen, key=_lock_rank, default="")
-            row["lock"] = (
-                "confirmed"
-                if strongest and _lock_rank(strongest) >= _lock_rank(lint.lock)
-                else f"refuted (saw {strongest or 'no lock'})"
-            )
+            row["lock"] = _lock_verdict(lint.table, lint.lock, locks, run.get("held", []))
         rows.append(row)
     return rows, findings
+
+
+def _strongest(table: str, locks: Iterable[Mapping[str, Any]]) -> str:
+    seen = [str(lk.get("mode", "")) for lk in locks if _same(str(lk.get("relation", "")), table)]
+    return max(seen, key=_lock_rank, default="")
+
+
+def _lock_verdict(
+    table: str, expected: str, locks: Iterable[Mapping[str, Any]], held: Iterable[Mapping[str, Any]]
+) -> str:
+    """confirmed (the statement took it or stronger), already held (an earlier statement
+    of the transaction holds it, so this one's cannot be seen), or refuted."""
+    took = _strongest(table, locks)
+    if took and _lock_rank(took) >= _lock_rank(expected):
+        return "confirmed"
+    had = _strongest(table, held)
+    if had and _lock_rank(had) >= _lock_rank(expected):
+        return f"already held ({had}) by an earlier statement of the transaction"
+    return f"refuted (saw {took or had or 'no lock'})"
+
+
+def _missed_rewrites(
+    key: tuple[Any, Any], run: Mapping[str, Any], rewritten: list[Mapping[str, Any]]
+) -> list[Finding]:
+    """One ``rehearsal-rewrite`` finding per table rewritten (its indexes with it), and per
+    index rebuilt on its own."""
+    where = f"pending migration {key[0]} statement {key[1]} (line {run.get('line')})"
+    stmt = _snippet(run.get("statement", ""))
+    tables = [w for w in rewritten if w.get("kind") != "index"]
+    rewritten_tables = {str(w["relation"]) for w in tables}
+    out = []
+    for w in tables:
+        indexes = [
+            str(i["relation"])
+            for i in rewritten
+            if i.get("kind") == "index" and i.get("table") == w["relation"]
+        ]
+        also = f" and its indexes {', '.join(indexes)}" if indexes else ""
+        out.append(
+            Finding(
+                "rehearsal-rewrite",
+                f"{where} rewrote existing table {w['relation']}{also} in rehearsal "
+                f"(relfilenode {w['relfilenode_before']} -> {w['relfilenode_after']}), which "
+                "the lint did not expect: on the real table that is a full rewrite under "
+                f"ACCESS EXCLUSIVE -- {stmt}",
+            )
+        )
+    for i in rewritten:
+        if i.get("kind") == "index" and i.get("table") not in rewritten_tables:
+            out.append(
+                Finding(
+                    "rehearsal-rewrite",
+                    f"{where} rebuilt index {i['relation']} of existing table {i['table']} in "
+                    "rehearsal, which the lint did not expect: on the real table that is a "
+                    f"full index build under the statement's lock -- {stmt}",
+                )
+            )
+    return out
 
 
 def _same(a: str, b: str) -> bool:
