@@ -228,20 +228,20 @@ def rehearsal_server(
     """
     configured = spark_config.targets.get("rehearsal_dsn", "")
     if configured:
+        described = {"kind": "configured rehearsal server", "server": describe(configured)}
         with tools.scratch_database(configured, timeout=timeout) as scratch:
-            described = {"kind": "configured rehearsal server", "server": describe(configured)}
             yield scratch.dsn, described
-            described["scratch_database"] = scratch.to_dict()
+        described["scratch_database"] = scratch.to_dict()  # after the drop
         return
     pg_bin = pitr.pg_bin_dir(
         int(version["server_version_num"]),
         spark_config.targets["pg_bin_dir"],
         tools=("initdb", "postgres"),
     )
+    described: dict[str, Any] = {"kind": "throwaway local PostgreSQL"}
     with pitr.throwaway_server(pg_bin, deadline_s=deadline, timeout=timeout) as server:
-        described = {"kind": "throwaway local PostgreSQL", **server.to_dict()}
         yield server.dsn, described
-        described.update(server.to_dict())
+    described.update(server.to_dict())  # after it stopped: the stop time too
 
 
 @pytest.mark.spark_check("PF-04")
