@@ -368,8 +368,9 @@ def _admin_sql(admin_dsn: str, sql: str, *, timeout: float, what: str) -> None:
         except psycopg.errors.InsufficientPrivilege:
             user = pg_conninfo.conninfo_to_dict(admin_dsn).get("user", "the DSN's role")
             raise ProbeError(
-                f"role {user} may not {what}: PF-04 rehearses on a scratch database and "
-                "needs a role with CREATEDB (or superuser) on the target's server"
+                f"role {user} may not {what}: PF-04 rehearses in a scratch database on "
+                "targets.rehearsal_dsn and needs a role with CREATEDB (or superuser) there "
+                "(leave it unset to rehearse on a throwaway local PostgreSQL)"
             ) from None
         except psycopg.errors.QueryCanceled:
             raise ProbeError(f"timed out after {timeout * 4:g} s trying to {what}") from None
@@ -380,7 +381,7 @@ def _admin_sql(admin_dsn: str, sql: str, *, timeout: float, what: str) -> None:
 
 @contextmanager
 def scratch_database(admin_dsn: str, *, timeout: float) -> Iterator[Scratch]:
-    """A fresh, empty database next to the target; always dropped afterwards.
+    """A fresh, empty database on the configured rehearsal server; always dropped afterwards.
 
     The name is random (``spark_rehearsal_<hex>``), so it can never be the
     target nor collide with a parallel run. ``DROP ... WITH (FORCE)`` also
