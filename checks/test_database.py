@@ -309,13 +309,25 @@ def test_pf04_pending_migrations_rehearse_and_lint_clean(
     pg_dump = tools.find_pg_tool("pg_dump", major, configured=pg_bin)
     pg_restore = tools.find_pg_tool("pg_restore", major, configured=pg_bin)
     deadline = limits["tool_deadline_s"]
+    local = not spark_config.targets.get("rehearsal_dsn", "")
     with tempfile.TemporaryDirectory(prefix="spark-pf04-") as tmp:
-        dump = Path(tmp) / "schema.dump"
+        dump, roles = Path(tmp) / "schema.dump", Path(tmp) / "roles.sql"
         dumped = tools.dump_schema(
             dsn, dump, pg_dump=pg_dump, timeout=deadline, connect_timeout=timeout
         )
         evidence.observe("pg_dump", dumped.to_dict())
+        if local:  # the throwaway server gets the target's roles (no passwords): GRANTs rehearse
+            pg_dumpall = tools.find_pg_tool("pg_dumpall", major, configured=pg_bin)
+            evidence.observe(
+                "pg_dumpall",
+                tools.dump_roles(
+                    dsn, roles, pg_dumpall=pg_dumpall, timeout=deadline, connect_timeout=timeout
+                ).to_dict(),
+            )
         with rehearsal_server(spark_config, version, timeout, deadline) as (where, server):
+            if local:
+                script = roles.read_text(encoding="utf-8", errors="replace")
+                evidence.observe("roles", tools.create_roles(where, script, timeout=timeout))
             restored = tools.restore_schema(
                 where, dump, pg_restore=pg_restore, timeout=deadline, connect_timeout=timeout
             )

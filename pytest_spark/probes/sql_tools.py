@@ -37,6 +37,7 @@ from psycopg import conninfo as pg_conninfo
 from ..dsn import describe
 from ..rules import rehearsal
 from ..rules.dbsql import quote_ident, quote_qualified
+from ..rules.migration_lint import split_statements
 from ..rules.rehearsal import PendingMigration
 from . import ProbeError
 from .db import connect, rows
@@ -50,7 +51,9 @@ __all__ = [
     "StatementRun",
     "ToolRun",
     "apply_pending",
+    "create_roles",
     "dsn_with_dbname",
+    "dump_roles",
     "dump_schema",
     "find_pg_tool",
     "is_down_migration",
@@ -314,6 +317,52 @@ def dump_schema(
         f"--dbname={conninfo}",
     ]
     return run_tool(argv, env=env, timeout=timeout, what=f"pg_dump of {describe(dsn)}")
+
+
+def dump_roles(
+    dsn: str, out: Path, *, pg_dumpall: Path, timeout: float, connect_timeout: float
+) -> ToolRun:
+    """``pg_dumpall --roles-only --no-role-passwords`` of the target's cluster into ``out``.
+
+    Read-only (the session is forced read-only; without passwords pg_dumpall
+    reads ``pg_roles``, which every role may). The throwaway rehearsal server
+    gets these roles so that a migration's ``GRANT ... TO app`` or ``OWNER TO``
+    rehearses as on the target; no password ever leaves the target.
+    """
+    conninfo, env = libpq_args(dsn, connect_timeout=connect_timeout)
+    argv = [
+        str(pg_dumpall),
+        "--roles-only",
+        "--no-role-passwords",
+        f"--file={out}",
+        f"--dbname={conninfo}",
+    ]
+    return run_tool(
+        argv, env=env, timeout=timeout, what=f"pg_dumpall --roles-only of {describe(dsn)}"
+    )
+
+
+def create_roles(dsn: str, script: str, *, timeout: float) -> dict[str, Any]:
+    """Run a roles script on the throwaway server, statement by statement.
+
+    A role that exists there already (its bootstrap superuser) or an option
+    the server refuses is skipped and counted, never fatal: roles only make
+    GRANTs rehearsable.
+    """
+    done, skipped = 0, []
+    # psql meta-commands (\restrict, \connect) are psql's, not SQL: PostgreSQL's parser
+    # would reject the whole script over them
+    sql = "\n".join(ln for ln in script.splitlines() if not ln.lstrip().startswith("\\"))
+    with connect(dsn, timeout=timeout, read_only=False, target="rehearsal server") as conn:
+        for st in split_statements(sql):
+            if st.node is None or isinstance(st.node, ast.VariableSetStmt):
+                continue
+            try:
+                conn.execute(st.text)
+                done += 1
+            except psycopg.Error as exc:
+                skipped.append(f"{st.text[:80]}: {(exc.diag.message_primary or str(exc)).strip()}")
+    return {"statements_run": done, "skipped": skipped}
 
 
 def restore_schema(

@@ -535,3 +535,20 @@ def test_pf04_sends_no_create_or_drop_database_to_the_target(run_checks: Any, sa
             "SELECT 1 FROM information_schema.columns WHERE column_name = 'audit_ref'"
         )
         assert found.fetchall() == []
+
+
+def test_pf04_grants_to_the_targets_roles_rehearse(run_checks: Any, sandbox: Any) -> None:
+    """The throwaway server gets the target's roles (pg_dumpall --roles-only, no passwords),
+    so a GRANT to the application's role rehearses as on the target."""
+    text = (
+        "CREATE TABLE order_notes (id bigint PRIMARY KEY, note text);\n"
+        "GRANT SELECT, INSERT ON order_notes TO spark_app;\n"
+    )
+    with pending_files(sandbox, {"0005_notes.sql": text}):
+        r = run_checks("PF-04")
+    record = r.record("PF-04")
+    assert record["outcome"] == "passed", record["message"]
+    assert observation(record, "pg_dumpall")["returncode"] == 0
+    assert "--no-role-passwords" in observation(record, "pg_dumpall")["argv"]
+    assert observation(record, "roles")["statements_run"] > 0
+    assert [s["status"] for s in observation(record, "statements")] == ["ok", "ok"]
