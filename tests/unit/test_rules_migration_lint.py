@@ -570,3 +570,13 @@ def test_statement_lint_says_what_the_rehearsal_should_see() -> None:
         ("public.orders", False, "SHARE"),
         ("", False, ""),
     ]
+
+
+def test_lines_and_error_positions_count_characters_not_bytes() -> None:
+    text = "-- é é é é\nSELECT 'ü';\n  CREATE INDEX i ON orders (a);"
+    assert [(s.line, s.text) for s in split_statements(text)] == [
+        (2, "SELECT 'ü'"),
+        (3, "CREATE INDEX i ON orders (a)"),
+    ]
+    [f] = lint_migration("-- é é é é\nSELECT 'ü';\nALTER TABLE orders ADD COLUMN;")
+    assert f.message.startswith("line 3: ")
