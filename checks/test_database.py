@@ -233,11 +233,17 @@ def rehearsal_server(
             yield scratch.dsn, described
         described["scratch_database"] = scratch.to_dict()  # after the drop
         return
-    pg_bin = pitr.pg_bin_dir(
-        int(version["server_version_num"]),
-        spark_config.targets["pg_bin_dir"],
-        tools=("initdb", "postgres"),
-    )
+    try:
+        pg_bin = pitr.pg_bin_dir(
+            int(version["server_version_num"]),
+            spark_config.targets["pg_bin_dir"],
+            tools=("initdb", "postgres"),
+        )
+    except ProbeError as exc:
+        raise ProbeError(
+            f"{exc} (PF-04 rehearses on a throwaway PostgreSQL of the target's major version; "
+            "or set targets.rehearsal_dsn to a server it may create a scratch database on)"
+        ) from None
     described: dict[str, Any] = {"kind": "throwaway local PostgreSQL"}
     with pitr.throwaway_server(pg_bin, deadline_s=deadline, timeout=timeout) as server:
         yield server.dsn, described
