@@ -11,16 +11,18 @@ from __future__ import annotations
 import tempfile
 import threading
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 
+from pytest_spark.dsn import describe
 from pytest_spark.evidence import Recorder
-from pytest_spark.probes import ProbeError
+from pytest_spark.probes import ProbeError, pitr
 from pytest_spark.probes import sql_tools as tools
 from pytest_spark.probes.accounts import probe_account
 from pytest_spark.probes.db import rows
@@ -29,6 +31,7 @@ from pytest_spark.rules import (
     collation,
     dbsql,
     decimal_columns,
+    migration_lint,
     migrations,
     outbox,
     rehearsal,
@@ -199,6 +202,54 @@ def applied_versions(conn: Any, evidence: Recorder, table: str) -> list[str]:
     return [m.version for m in done if m.success and not m.dirty]
 
 
+def default_volatility(
+    conn: Any, evidence: Recorder, pending: list[rehearsal.PendingMigration]
+) -> dict[Any, str]:
+    """``pg_proc.provolatile`` of each function the pending ADD COLUMN defaults call (read-only)."""
+    calls = rehearsal.pending_function_calls(pending)
+    if not calls:
+        return {}
+    names = sorted({c.name for c in calls})
+    found = query(conn, evidence, "default_functions", tools.PROC_VOLATILITY_SQL, {"names": names})
+    resolved = migration_lint.resolve_volatility(calls, found)
+    evidence.observe("default_volatility", {str(k): v for k, v in resolved.items()})
+    return resolved
+
+
+@contextmanager
+def rehearsal_server(
+    spark_config: Any, version: Mapping[str, Any], timeout: float, deadline: float
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(dsn, description) of where the migrations run -- never the target's server.
+
+    ``targets.rehearsal_dsn`` set: a scratch database on that server (dropped
+    after). Unset: a throwaway PostgreSQL of the target's major version started
+    here (initdb in a temp dir), stopped and removed after, also on error.
+    """
+    configured = spark_config.targets.get("rehearsal_dsn", "")
+    if configured:
+        described = {"kind": "configured rehearsal server", "server": describe(configured)}
+        with tools.scratch_database(configured, timeout=timeout) as scratch:
+            yield scratch.dsn, described
+        described["scratch_database"] = scratch.to_dict()  # after the drop
+        return
+    try:
+        pg_bin = pitr.pg_bin_dir(
+            int(version["server_version_num"]),
+            spark_config.targets["pg_bin_dir"],
+            tools=("initdb", "postgres"),
+        )
+    except ProbeError as exc:
+        raise ProbeError(
+            f"{exc} (PF-04 rehearses on a throwaway PostgreSQL of the target's major version; "
+            "or set targets.rehearsal_dsn to a server it may create a scratch database on)"
+        ) from None
+    described: dict[str, Any] = {"kind": "throwaway local PostgreSQL"}
+    with pitr.throwaway_server(pg_bin, deadline_s=deadline, timeout=timeout) as server:
+        yield server.dsn, described
+    described.update(server.to_dict())  # after it stopped: the stop time too
+
+
 @pytest.mark.spark_check("PF-04")
 def test_pf04_pending_migrations_rehearse_and_lint_clean(
     db: Any,
@@ -208,13 +259,16 @@ def test_pf04_pending_migrations_rehearse_and_lint_clean(
     timeout: float,
     evidence: Recorder,
 ) -> None:
-    """Pending migrations apply to a scratch copy of the schema and take no long locks.
+    """Pending migrations apply to a copy of the schema and take no long locks.
 
-    The scratch database is created next to the target (the DSN's role needs
-    CREATEDB) and always dropped; the target is only read by pg_dump. A file
-    with a cluster-wide statement (roles, ALTER SYSTEM, databases, tablespaces,
-    role membership) would change the target's server itself: it is refused
-    (ERROR) before anything runs.
+    The target is only read: its schema is copied with pg_dump through a
+    read-only session, and the migrations run on a throwaway PostgreSQL of the
+    same major version (or ``targets.rehearsal_dsn``). The lint (PostgreSQL's
+    parser, default volatility from the target's pg_proc) guesses which
+    statements rewrite or lock; the rehearsal records per statement the
+    relfilenodes it changed and the locks it took, and confirms or refutes
+    the guess. A file with a cluster-wide statement (roles, ALTER SYSTEM,
+    databases, tablespaces, role membership) is not rehearsed: ERROR.
     """
     dsn = configured("targets.db_dsn")
     directory = Path(configured("release.pending_migrations_dir"))
@@ -222,7 +276,8 @@ def test_pf04_pending_migrations_rehearse_and_lint_clean(
     with db() as conn:  # reachability and version first: pg_dump must match the server
         version = query(conn, evidence, "server_version", tools.SERVER_VERSION_SQL)[0]
         applied = applied_versions(conn, evidence, schema["migrations_table"])
-    pending, done = rehearsal.split_applied(files, applied)
+        pending, done = rehearsal.split_applied(files, applied)
+        volatility = default_volatility(conn, evidence, pending)
     evidence.observe(
         "pending_migrations",
         {
@@ -244,48 +299,66 @@ def test_pf04_pending_migrations_rehearse_and_lint_clean(
         evidence.observe("result", "no pending migrations")
         return
 
+    major = int(version["server_version_num"]) // 10000
     hot = [schema[k] for k in ("orders_table", "positions_table", "idempotency_table")]
     hot += [schema["outbox_table"], *schema["money_tables"]]
-    lint = rehearsal.lint_pending(pending, hot_tables=sorted(set(hot)))
-    evidence.observe("lint", [f.to_dict() for f in lint])
-    # the scratch database is on the target's server: nothing cluster-wide may run there
+    lints = rehearsal.lint_pending(
+        pending, hot_tables=sorted(set(hot)), volatility=volatility, server_major=major
+    )
     refused = rehearsal.cluster_wide_statements(pending)
     evidence.observe("cluster_wide_statements", refused)
     if refused:
+        evidence.observe("lint", [f.to_dict() for f in rehearsal.lint_findings(lints)])
         raise ProbeError("; ".join(refused))
 
-    major = int(version["server_version_num"]) // 10000
     pg_bin = spark_config.targets["pg_bin_dir"]
     pg_dump = tools.find_pg_tool("pg_dump", major, configured=pg_bin)
     pg_restore = tools.find_pg_tool("pg_restore", major, configured=pg_bin)
     deadline = limits["tool_deadline_s"]
+    local = not spark_config.targets.get("rehearsal_dsn", "")
     with tempfile.TemporaryDirectory(prefix="spark-pf04-") as tmp:
-        dump = Path(tmp) / "schema.dump"
+        dump, roles = Path(tmp) / "schema.dump", Path(tmp) / "roles.sql"
         dumped = tools.dump_schema(
             dsn, dump, pg_dump=pg_dump, timeout=deadline, connect_timeout=timeout
         )
         evidence.observe("pg_dump", dumped.to_dict())
-        with tools.scratch_database(dsn, timeout=timeout) as scratch:
+        if local:  # the throwaway server gets the target's roles (no passwords): GRANTs rehearse
+            pg_dumpall = tools.find_pg_tool("pg_dumpall", major, configured=pg_bin)
+            evidence.observe(
+                "pg_dumpall",
+                tools.dump_roles(
+                    dsn, roles, pg_dumpall=pg_dumpall, timeout=deadline, connect_timeout=timeout
+                ).to_dict(),
+            )
+        with rehearsal_server(spark_config, version, timeout, deadline) as (where, server):
+            if local:
+                script = roles.read_text(encoding="utf-8", errors="replace")
+                evidence.observe("roles", tools.create_roles(where, script, timeout=timeout))
             restored = tools.restore_schema(
-                scratch.dsn, dump, pg_restore=pg_restore, timeout=deadline, connect_timeout=timeout
+                where, dump, pg_restore=pg_restore, timeout=deadline, connect_timeout=timeout
             )
             evidence.observe("pg_restore", restored.to_dict())
             runs = tools.apply_pending(
-                scratch.dsn,
+                where,
                 pending,
                 timeout=timeout,
                 lock_timeout_s=limits["lock_timeout_s"],
                 statement_timeout_s=limits["statement_timeout_s"],
             )
-        evidence.observe("scratch_database", scratch.to_dict())
+        evidence.observe("rehearsal_server", server)
     statements = [r.to_dict() for r in runs]
     evidence.observe("statements", statements)
+    created = [t for m in pending for t in rehearsal.created_tables(m.text)]
+    compared, missed = rehearsal.confirm_lint(lints, statements, new_tables=created)
+    evidence.observe("lint_vs_rehearsal", compared)
+    lint = rehearsal.lint_findings(lints)
+    evidence.observe("lint", [f.to_dict() for f in lint])
     findings = rehearsal.evaluate_rehearsal(
         statements,
         lock_timeout_s=limits["lock_timeout_s"],
         statement_timeout_s=limits["statement_timeout_s"],
     )
-    conclude(evidence, [*findings, *lint])
+    conclude(evidence, [*findings, *missed, *lint])
 
 
 # ---------------------------------------------------------------------------

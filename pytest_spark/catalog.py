@@ -242,12 +242,14 @@ DETAILS: dict[str, Detail] = {
         "PromQL and SQL/SHOW sent with rows received, each utilisation figure",
     ),
     "PF-04": Detail(
-        "Pending migrations apply cleanly on a scratch database built from a schema-only dump "
-        "of the target (never the target), with lock/statement timeouts, and lint free of "
-        "long-lock operations. The DSN's role needs CREATEDB.",
-        (_T + "db_dsn", _R2 + "pending_migrations_dir", _T + "pg_bin_dir"),
-        "files with digests, tool commands and exit codes, per-statement status and duration, "
-        "lint findings",
+        "Pending migrations apply cleanly on a throwaway PostgreSQL of the target's major "
+        "version (or targets.rehearsal_dsn) built from a read-only schema-only dump of the "
+        "target (never the target's server), with lock/statement timeouts; lint (PostgreSQL's "
+        "parser, default volatility from pg_proc) free of long-lock operations, confirmed or "
+        "refuted per statement by the rehearsal's relfilenodes and locks.",
+        (_T + "db_dsn", _R2 + "pending_migrations_dir", _T + "pg_bin_dir", _T + "rehearsal_dsn"),
+        "files with digests, tool commands and exit codes, per-statement status, duration, "
+        "rewritten tables and locks taken, lint findings and lint vs rehearsal",
     ),
     "PF-05": Detail(
         "Security headers scored like the Mozilla Observatory (start at 100, penalties, grade); "

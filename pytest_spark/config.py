@@ -66,6 +66,13 @@ SCHEMA: dict[str, dict[str, Key]] = {
             "rollback, canary)",
         ),
         "pg_bin_dir": _k(str, "", "PostgreSQL client tools dir (default: by server version)"),
+        "rehearsal_dsn": _k(
+            str,
+            "",
+            "PF-04 rehearsal server (writable; a scratch DB is made there). Empty: a throwaway "
+            "local PostgreSQL of the target's major version",
+            True,
+        ),
         "wal_archive_dir": _k(str, "", "RT-08 WAL archive dir (default: from archive_command)"),
     },
     "release": {
@@ -370,7 +377,7 @@ def validate(values: Mapping[str, Mapping[str, Any]]) -> None:
         url = values["targets"][key]
         if url and not re.match(r"^https?://[^/\s]+", url):
             raise ConfigError(f"targets.{key}: {url!r} is not an http(s) URL")
-    for key in ("db_dsn", "pgbouncer_dsn", "pgbouncer_admin_dsn"):
+    for key in ("db_dsn", "pgbouncer_dsn", "pgbouncer_admin_dsn", "rehearsal_dsn"):
         if values["targets"][key]:
             try:
                 parse_dsn(values["targets"][key])

@@ -126,8 +126,12 @@ def server_facts(conn: psycopg.Connection[Any]) -> dict[str, Any]:
     return dict(found[0]) if found else {}
 
 
-def pg_bin_dir(server_version_num: int, configured: str = "") -> Path:
-    """Where pg_basebackup and postgres of the server's major version live."""
+def pg_bin_dir(
+    server_version_num: int,
+    configured: str = "",
+    tools: tuple[str, ...] = ("pg_basebackup", "postgres"),
+) -> Path:
+    """Where ``tools`` (default: pg_basebackup, postgres) of the server's major version live."""
     major = server_version_num // 10000
     candidates = [Path(configured)] if configured else []
     candidates.append(Path(f"/usr/lib/postgresql/{major}/bin"))
@@ -138,11 +142,11 @@ def pg_bin_dir(server_version_num: int, configured: str = "") -> Path:
         if out.returncode == 0 and out.stdout.strip():
             candidates.append(Path(out.stdout.strip()))
     for cand in candidates:
-        tools = (cand / "pg_basebackup").is_file() and (cand / "postgres").is_file()
-        if tools and _major_of(cand) == major:
+        present = all((cand / tool).is_file() for tool in tools)
+        if present and _major_of(cand) == major:
             return cand
     raise ProbeError(
-        f"no PostgreSQL {major} server binaries (pg_basebackup, postgres) found in "
+        f"no PostgreSQL {major} server binaries ({', '.join(tools)}) found in "
         f"{', '.join(map(str, candidates))}: install postgresql-{major} on the test host"
     )
 
@@ -277,9 +281,9 @@ def scratch_parent(cluster_bytes: int | None) -> Path | None:
 
 
 @contextlib.contextmanager
-def scratch_dir(parent: Path | None = None) -> Iterator[Path]:
+def scratch_dir(parent: Path | None = None, prefix: str = "spark-pitr-") -> Iterator[Path]:
     """A private directory for the restored cluster, deleted afterwards whatever happened."""
-    path = Path(tempfile.mkdtemp(prefix="spark-pitr-", dir=parent))
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
     try:
         os.chmod(path, 0o700)
         _own(path)
@@ -533,3 +537,126 @@ def _drill(
         _stop(proc)
         timings["stop_s"] = round(time.monotonic() - t, 3)
         result.postgres_log = _tail(pg_log, LOG_KEEP_LINES)
+
+
+# --------------------------------------------------------------------------- throwaway cluster
+
+THROWAWAY_USER = "spark_rehearsal"
+THROWAWAY_DB = "postgres"
+
+
+@dataclass
+class LocalServer:
+    """A throwaway PostgreSQL: connect through its private socket directory (trust, no TCP)."""
+
+    dsn: str
+    port: int
+    directory: str
+    version: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+    commands: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "port": self.port,
+            "directory": self.directory,
+            "version": self.version,
+            "timings": self.timings,
+            "commands": self.commands,
+        }
+
+
+def _throwaway_settings(port: int, scratch: Path) -> dict[str, str]:
+    return {
+        "port": str(port),
+        "listen_addresses": LOCALHOST,
+        "unix_socket_directories": str(scratch),
+        "hba_file": str(scratch / "pg_hba.conf"),
+        "archive_mode": "off",
+        "ssl": "off",
+        "fsync": "off",
+        "synchronous_commit": "off",
+        "full_page_writes": "off",
+        "logging_collector": "off",
+        "log_destination": "stderr",
+        "cluster_name": "spark-rehearsal",
+        "max_connections": "20",
+        "shared_buffers": "16MB",
+    }
+
+
+@contextlib.contextmanager
+def throwaway_server(pg_bin: Path, *, deadline_s: float, timeout: float) -> Iterator[LocalServer]:
+    """initdb + postgres in a private temp dir on a free 127.0.0.1 port; gone afterwards.
+
+    The same process handling as the restore drill (the ``postgres`` user when
+    root, own process group, fast shutdown then SIGKILL of the group) and the
+    same directory cleanup, in ``finally``: an error or Ctrl-C stops and
+    removes it too. Only the private socket directory accepts connections
+    (``local all all trust``); TCP is refused by pg_hba. fsync is off: the
+    cluster holds a schema for minutes and is deleted.
+    """
+    deadline = Deadline(deadline_s)
+    with scratch_dir(scratch_parent(64 * 1024 * 1024), prefix="spark-rehearsal-") as scratch:
+        data, log = scratch / "data", scratch / "postgres.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PG") and k != "LD_PRELOAD"}
+        env.update({"HOME": str(scratch), "LC_ALL": "C"})
+        t = time.monotonic()
+        init = [
+            str(pg_bin / "initdb"),
+            "--pgdata", str(data),
+            "--username", THROWAWAY_USER,
+            "--auth", "trust",
+            "--encoding", "UTF8",
+            "--no-sync",
+        ]  # fmt: skip
+        server = LocalServer("", free_port(), str(scratch))
+        server.commands.append(shlex.join(init))
+        _run(
+            init, env=env, log=scratch / "initdb.log", cwd=scratch, timeout=deadline.left("initdb")
+        )
+        server.timings["initdb_s"] = round(time.monotonic() - t, 3)
+        hba = scratch / "pg_hba.conf"
+        hba.write_text("local all all trust\n")
+        _own(hba)
+        argv = [str(pg_bin / "postgres"), "-D", str(data)]
+        for key, value in _throwaway_settings(server.port, scratch).items():
+            argv += ["-c", f"{key}={value}"]
+        server.commands.append(shlex.join(argv))
+        t = time.monotonic()
+        proc = _spawn(argv, env=env, log=log, cwd=scratch)
+        try:
+            server.dsn = make_conninfo(
+                "",
+                host=str(scratch),
+                port=str(server.port),
+                user=THROWAWAY_USER,
+                dbname=THROWAWAY_DB,
+                application_name="pytest-spark-rehearsal",
+            )
+            server.version = _wait_ready(server.dsn, proc, log, deadline, timeout)
+            server.timings["start_s"] = round(time.monotonic() - t, 3)
+            yield server
+        finally:
+            t = time.monotonic()
+            _stop(proc)
+            server.timings["stop_s"] = round(time.monotonic() - t, 3)
+
+
+def _wait_ready(
+    conninfo: str, proc: subprocess.Popen[bytes], log: Path, deadline: Deadline, timeout: float
+) -> str:
+    """Poll until the throwaway server accepts connections; its version string."""
+    while True:
+        if proc.poll() is not None:
+            raise ProbeError(
+                f"throwaway postgres exited with code {proc.returncode}: {_server_error(log)}"
+            )
+        with (
+            contextlib.suppress(psycopg.Error),
+            psycopg.connect(conninfo, connect_timeout=max(1, round(timeout))) as conn,
+        ):
+            row = conn.execute("SELECT current_setting('server_version')").fetchone()
+            return str(row[0]) if row else ""
+        deadline.left("starting the throwaway postgres")
+        time.sleep(0.05)

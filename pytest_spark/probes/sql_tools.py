@@ -1,4 +1,4 @@
-"""PostgreSQL client tools and a scratch database for the PF-04 rehearsal, all with deadlines.
+"""PostgreSQL client tools and the PF-04 rehearsal server, all with deadlines.
 
 Why a probe module: pg_dump and pg_restore are subprocesses, not sockets, so the
 "every call has a deadline" rule is enforced here by hand (a tool that overruns
@@ -6,10 +6,15 @@ is killed and the check ERRORs with "timed out after N s running pg_dump").
 Passwords reach the tools through ``PGPASSWORD``, never argv (argv is visible to
 every local user in ``ps``).
 
-Safety: the target is only read (``pg_dump --schema-only`` takes ACCESS SHARE
-locks, bounded by ``--lock-wait-timeout``). Migrations run in a scratch database
-created next to the target from ``template0`` and dropped in a ``finally``;
-creating it needs a role with CREATEDB (or superuser) on the target's server.
+Safety: the target is only read. ``pg_dump --schema-only`` runs in a session
+forced read-only (``default_transaction_read_only``) and takes ACCESS SHARE
+locks bounded by ``--lock-wait-timeout``. Migrations run on a throwaway
+PostgreSQL of the target's major version that the check starts itself
+(``probes.pitr.throwaway_server``), or in a scratch database created on a
+configured rehearsal server (``targets.rehearsal_dsn``) -- never on the
+target's server. Each statement's rehearsal records whether it rewrote a table
+(``pg_class.relfilenode`` before/after) and which table locks its transaction
+took (``pg_locks`` of the rehearsal's own backend).
 """
 
 from __future__ import annotations
@@ -26,16 +31,19 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from pglast import ast
 from psycopg import conninfo as pg_conninfo
 
 from ..dsn import describe
 from ..rules import rehearsal
 from ..rules.dbsql import quote_ident, quote_qualified
+from ..rules.migration_lint import split_statements
 from ..rules.rehearsal import PendingMigration
 from . import ProbeError
 from .db import connect, rows
 
 __all__ = [
+    "PROC_VOLATILITY_SQL",
     "RESOLVE_TABLE_SQL",
     "SERVER_VERSION_SQL",
     "USER_SCHEMAS_SQL",
@@ -43,7 +51,9 @@ __all__ = [
     "StatementRun",
     "ToolRun",
     "apply_pending",
+    "create_roles",
     "dsn_with_dbname",
+    "dump_roles",
     "dump_schema",
     "find_pg_tool",
     "is_down_migration",
@@ -83,6 +93,51 @@ SELECT n.nspname AS table_schema, c.relname AS table_name, c.relkind
   FROM pg_catalog.pg_class AS c
   JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
  WHERE c.oid = to_regclass(%(name)s)
+"""
+
+
+#: Volatility of every function with one of the given names, with what the
+#: pure resolver needs to pick the one a call resolves to (arity, defaults,
+#: VARIADIC, visible on the search_path). Bind: ``names`` (list).
+PROC_VOLATILITY_SQL = """
+SELECT n.nspname AS schema,
+       p.proname AS name,
+       p.pronargs AS nargs,
+       p.pronargdefaults AS ndefaults,
+       (p.provariadic <> 0) AS variadic,
+       p.provolatile AS volatility,
+       pg_catalog.pg_function_is_visible(p.oid) AS visible,
+       p.oid::regprocedure::text AS signature
+  FROM pg_catalog.pg_proc AS p
+  JOIN pg_catalog.pg_namespace AS n ON n.oid = p.pronamespace
+ WHERE p.proname = ANY(%(names)s::text[])
+   AND p.prokind IN ('f', 'w')
+ ORDER BY 1, 2, 3
+"""
+
+#: Existing tables, materialized views and indexes with their storage file (a
+#: rewrite gives a table a new relfilenode; a rebuilt index gets one too).
+#: ``table_name``: the index's table. Run on the rehearsal database.
+RELFILENODES_SQL = """
+SELECT c.oid::int8 AS oid, c.oid::regclass::text AS relation, c.relfilenode::int8 AS relfilenode,
+       c.relkind::text AS relkind, i.indrelid::regclass::text AS table_name
+  FROM pg_catalog.pg_class AS c
+  JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+  LEFT JOIN pg_catalog.pg_index AS i ON i.indexrelid = c.oid
+ WHERE c.relkind IN ('r', 'm', 'i')
+   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+   AND n.nspname !~ '^pg_toast'
+"""
+
+#: Table locks this backend holds in its transaction (user relations only).
+OWN_LOCKS_SQL = """
+SELECT l.relation::int8 AS oid, l.relation::regclass::text AS relation, l.mode
+  FROM pg_catalog.pg_locks AS l
+ WHERE l.pid = pg_backend_pid()
+   AND l.locktype = 'relation'
+   AND l.granted
+   AND l.relation >= 16384
+   AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
 """
 
 
@@ -128,11 +183,14 @@ def dsn_with_dbname(dsn: str, dbname: str) -> str:
     return pg_conninfo.make_conninfo(**params)
 
 
-def libpq_args(dsn: str, *, connect_timeout: float) -> tuple[str, dict[str, str]]:
+def libpq_args(
+    dsn: str, *, connect_timeout: float, read_only: bool = True
+) -> tuple[str, dict[str, str]]:
     """(conninfo without the password, environment for a libpq tool).
 
     The password moves to ``PGPASSWORD``; ``PGCONNECT_TIMEOUT`` bounds the
-    connect like the probes' own sessions.
+    connect like the probes' own sessions. ``read_only``: every session the
+    tool opens has ``default_transaction_read_only`` on (``PGOPTIONS``).
     """
     params = {k: str(v) for k, v in pg_conninfo.conninfo_to_dict(dsn).items()}
     password = params.pop("password", None)
@@ -141,6 +199,9 @@ def libpq_args(dsn: str, *, connect_timeout: float) -> tuple[str, dict[str, str]
     if password:
         env["PGPASSWORD"] = password
     env["PGAPPNAME"] = "pytest-spark"
+    env.pop("PGOPTIONS", None)
+    if read_only:  # every session the tool opens is read-only, whatever the tool does
+        env["PGOPTIONS"] = "-c default_transaction_read_only=on"
     return pg_conninfo.make_conninfo(**params), env
 
 
@@ -258,11 +319,57 @@ def dump_schema(
     return run_tool(argv, env=env, timeout=timeout, what=f"pg_dump of {describe(dsn)}")
 
 
+def dump_roles(
+    dsn: str, out: Path, *, pg_dumpall: Path, timeout: float, connect_timeout: float
+) -> ToolRun:
+    """``pg_dumpall --roles-only --no-role-passwords`` of the target's cluster into ``out``.
+
+    Read-only (the session is forced read-only; without passwords pg_dumpall
+    reads ``pg_roles``, which every role may). The throwaway rehearsal server
+    gets these roles so that a migration's ``GRANT ... TO app`` or ``OWNER TO``
+    rehearses as on the target; no password ever leaves the target.
+    """
+    conninfo, env = libpq_args(dsn, connect_timeout=connect_timeout)
+    argv = [
+        str(pg_dumpall),
+        "--roles-only",
+        "--no-role-passwords",
+        f"--file={out}",
+        f"--dbname={conninfo}",
+    ]
+    return run_tool(
+        argv, env=env, timeout=timeout, what=f"pg_dumpall --roles-only of {describe(dsn)}"
+    )
+
+
+def create_roles(dsn: str, script: str, *, timeout: float) -> dict[str, Any]:
+    """Run a roles script on the throwaway server, statement by statement.
+
+    A role that exists there already (its bootstrap superuser) or an option
+    the server refuses is skipped and counted, never fatal: roles only make
+    GRANTs rehearsable.
+    """
+    done, skipped = 0, []
+    # psql meta-commands (\restrict, \connect) are psql's, not SQL: PostgreSQL's parser
+    # would reject the whole script over them
+    sql = "\n".join(ln for ln in script.splitlines() if not ln.lstrip().startswith("\\"))
+    with connect(dsn, timeout=timeout, read_only=False, target="rehearsal server") as conn:
+        for st in split_statements(sql):
+            if st.node is None or isinstance(st.node, ast.VariableSetStmt):
+                continue
+            try:
+                conn.execute(st.text)
+                done += 1
+            except psycopg.Error as exc:
+                skipped.append(f"{st.text[:80]}: {(exc.diag.message_primary or str(exc)).strip()}")
+    return {"statements_run": done, "skipped": skipped}
+
+
 def restore_schema(
     dsn: str, dump: Path, *, pg_restore: Path, timeout: float, connect_timeout: float
 ) -> ToolRun:
-    """Restore a schema-only dump into the scratch database, in one transaction."""
-    conninfo, env = libpq_args(dsn, connect_timeout=connect_timeout)
+    """Restore a schema-only dump into the rehearsal database, in one transaction."""
+    conninfo, env = libpq_args(dsn, connect_timeout=connect_timeout, read_only=False)
     argv = [
         str(pg_restore),
         "--no-owner",
@@ -310,8 +417,9 @@ def _admin_sql(admin_dsn: str, sql: str, *, timeout: float, what: str) -> None:
         except psycopg.errors.InsufficientPrivilege:
             user = pg_conninfo.conninfo_to_dict(admin_dsn).get("user", "the DSN's role")
             raise ProbeError(
-                f"role {user} may not {what}: PF-04 rehearses on a scratch database and "
-                "needs a role with CREATEDB (or superuser) on the target's server"
+                f"role {user} may not {what}: PF-04 rehearses in a scratch database on "
+                "targets.rehearsal_dsn and needs a role with CREATEDB (or superuser) there "
+                "(leave it unset to rehearse on a throwaway local PostgreSQL)"
             ) from None
         except psycopg.errors.QueryCanceled:
             raise ProbeError(f"timed out after {timeout * 4:g} s trying to {what}") from None
@@ -322,7 +430,7 @@ def _admin_sql(admin_dsn: str, sql: str, *, timeout: float, what: str) -> None:
 
 @contextmanager
 def scratch_database(admin_dsn: str, *, timeout: float) -> Iterator[Scratch]:
-    """A fresh, empty database next to the target; always dropped afterwards.
+    """A fresh, empty database on the configured rehearsal server; always dropped afterwards.
 
     The name is random (``spark_rehearsal_<hex>``), so it can never be the
     target nor collide with a parallel run. ``DROP ... WITH (FORCE)`` also
@@ -413,7 +521,12 @@ def load_pending(directory: Path) -> list[PendingMigration]:
 
 @dataclass
 class StatementRun:
-    """One statement of a rehearsal: where it is, how it ended, how long it took."""
+    """One statement of a rehearsal: where it is, how it ended, how long it took, and
+    what it did to existing tables (``rewritten``: relfilenode changes of tables and
+    indexes; ``locks``: table locks it newly took; ``held``: every table lock its
+    transaction holds after it -- a lock an earlier statement of the same transaction
+    took is not taken again; ``observed`` False when it ran outside a transaction,
+    where locks are gone before they can be read)."""
 
     migration: str
     index: int
@@ -424,6 +537,10 @@ class StatementRun:
     error: str = ""
     sqlstate: str = ""
     note: str = ""
+    observed: bool = False
+    rewritten: list[dict[str, Any]] = field(default_factory=list)
+    locks: list[dict[str, Any]] = field(default_factory=list)
+    held: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         text = self.statement if len(self.statement) <= 2000 else self.statement[:1997] + "..."
@@ -437,10 +554,23 @@ class StatementRun:
             "error": self.error,
             "sqlstate": self.sqlstate,
             "note": self.note,
+            "observed": self.observed,
+            "rewritten": self.rewritten,
+            "locks": self.locks,
+            "held": self.held,
         }
 
 
-_TX_CONTROL = frozenset({"BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT"})
+def _lock_name(mode: str) -> str:
+    """``AccessExclusiveLock`` -> ``ACCESS EXCLUSIVE`` (the LOCK TABLE spelling)."""
+    words, cur = [], ""
+    for ch in mode.removesuffix("Lock"):
+        if ch.isupper() and cur:
+            words.append(cur)
+            cur = ""
+        cur += ch
+    words.append(cur)
+    return " ".join(w.upper() for w in words if w)
 
 
 @dataclass
@@ -450,8 +580,21 @@ class _Runner:
     statement_timeout_ms: int
     runs: list[StatementRun] = field(default_factory=list)
 
-    def execute(self, run: StatementRun) -> None:
-        """Run one statement, timing it; classify a failure and re-raise it."""
+    def _nodes(self) -> dict[int, dict[str, Any]]:
+        return {r["oid"]: r for r in rows(self.conn, RELFILENODES_SQL)}
+
+    def _locks(self) -> dict[tuple[int, str], str]:
+        return {(r["oid"], r["mode"]): r["relation"] for r in rows(self.conn, OWN_LOCKS_SQL)}
+
+    def execute(self, run: StatementRun, *, observe: bool) -> None:
+        """Run one statement, timing it; classify a failure and re-raise it.
+
+        With ``observe`` (inside a transaction) the relfilenodes and this
+        backend's locks are read before and after, so the statement's own
+        rewrites and locks are known (locks are held until the transaction ends).
+        """
+        before = self._nodes() if observe else {}
+        held = self._locks() if observe else {}
         t0 = time.perf_counter()
         try:
             self.conn.execute(run.statement)
@@ -467,12 +610,36 @@ class _Runner:
                 run.status = rehearsal.FAILED
             if self.conn.broken or self.conn.closed:
                 raise ProbeError(
-                    f"lost the scratch database connection while rehearsing {run.migration}: "
+                    f"lost the rehearsal database connection while rehearsing {run.migration}: "
                     f"{run.error}"
                 ) from None
             raise
         run.duration_ms = (time.perf_counter() - t0) * 1000
         run.status = rehearsal.OK
+        if observe:
+            after = self._nodes()
+            run.observed = True
+            run.rewritten = [
+                {
+                    "relation": now["relation"],
+                    "kind": "index" if now["relkind"] == "i" else "table",
+                    "table": now["table_name"] or now["relation"],
+                    "relfilenode_before": was["relfilenode"],
+                    "relfilenode_after": now["relfilenode"],
+                }
+                for oid, was in sorted(before.items())
+                if (now := after.get(oid)) is not None and now["relfilenode"] != was["relfilenode"]
+            ]
+            now_held = self._locks()
+            run.locks = [
+                {"relation": name, "mode": _lock_name(mode)}
+                for (oid, mode), name in sorted(now_held.items(), key=lambda kv: kv[1])
+                if (oid, mode) not in held
+            ]
+            run.held = [
+                {"relation": name, "mode": _lock_name(mode)}
+                for (_oid, mode), name in sorted(now_held.items(), key=lambda kv: kv[1])
+            ]
 
     def timeouts(self, local: bool) -> None:
         scope = "LOCAL " if local else ""
@@ -481,23 +648,29 @@ class _Runner:
 
     def migration(self, m: PendingMigration) -> bool:
         """Apply one file; False when a statement failed (its transaction rolled back)."""
-        runs = [StatementRun(m.name, st.index, st.line, st.text) for st in m.statements]
+        statements = m.statements
+        runs = [StatementRun(m.name, st.index, st.line, st.text) for st in statements]
         self.runs += runs
         try:
             if m.transactional:
                 with self.conn.transaction():
                     self.timeouts(local=True)
-                    for run in runs:
-                        head = run.statement.split(None, 1)[0].upper() if run.statement else ""
-                        if head in _TX_CONTROL:
+                    for st, run in zip(statements, runs, strict=True):
+                        if isinstance(st.node, ast.TransactionStmt):
                             run.status = rehearsal.OK
                             run.note = "skipped: the rehearsal runs the file in one transaction"
                             continue
-                        self.execute(run)
+                        self.execute(run, observe=True)
             else:
                 self.timeouts(local=False)
-                for run in runs:
-                    self.execute(run)
+                explicit = any(isinstance(st.node, ast.TransactionStmt) for st in statements)
+                for st, run in zip(statements, runs, strict=True):
+                    if explicit or rehearsal.runs_outside_transaction(st):
+                        self.execute(run, observe=False)
+                        run.note = "ran outside a transaction: its locks cannot be read"
+                        continue
+                    with self.conn.transaction():  # one statement, as autocommit would
+                        self.execute(run, observe=True)
         except ProbeError:
             raise
         except psycopg.Error:
@@ -517,12 +690,12 @@ def apply_pending(
     lock_timeout_s: float,
     statement_timeout_s: float,
 ) -> list[StatementRun]:
-    """Apply pending migrations in order to the scratch database at ``dsn``.
+    """Apply pending migrations in order to the rehearsal database at ``dsn``.
 
     Each statement is timed. After the first failure the rest stay ``not_run``
     (later migrations build on earlier ones, as in the deploy).
     """
-    with connect(dsn, timeout=timeout, read_only=False, target="scratch database") as conn:
+    with connect(dsn, timeout=timeout, read_only=False, target="rehearsal database") as conn:
         runner = _Runner(conn, int(lock_timeout_s * 1000), int(statement_timeout_s * 1000))
         for i, m in enumerate(migrations):
             if not runner.migration(m):

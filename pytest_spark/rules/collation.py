@@ -16,10 +16,12 @@ PostgreSQL prints ``status = 'open'`` back as ``(status = 'open'::text)``
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+from pglast.parser import ParseError, scan
+
 from .findings import Finding
-from .migration_lint import Token, tokenize
 
 __all__ = ["evaluate_unique_index", "normalise_predicate", "predicates_equal"]
 
@@ -28,8 +30,60 @@ _OPEN = ("lparen", "lbracket")
 _CLOSE = ("rparen", "rbracket")
 
 
+@dataclass(frozen=True, slots=True)
+class Token:
+    """One lexical token of a predicate, as PostgreSQL's own scanner (pglast) reads it.
+
+    ``kind``: word (keyword or identifier), qident, string, number, param, op,
+    lparen, rparen, lbracket, rbracket, comma, semicolon.
+    """
+
+    kind: str
+    text: str
+
+    @property
+    def upper(self) -> str:
+        """The keyword form of a word token ("" for anything else)."""
+        return self.text.upper() if self.kind == "word" else ""
+
+
+_PUNCT = {
+    "(": "lparen",
+    ")": "rparen",
+    "[": "lbracket",
+    "]": "rbracket",
+    ",": "comma",
+    ";": "semicolon",
+}
+_LITERALS = {"SCONST": "string", "USCONST": "string", "BCONST": "string", "XCONST": "string"}
+_NUMBERS = frozenset({"ICONST", "FCONST"})
+
+
+def _kind(name: str, keyword: str, text: str) -> str:
+    if name == "IDENT":
+        return "qident" if text.startswith('"') or text[:2].upper() == "U&" else "word"
+    if keyword != "NO_KEYWORD":
+        return "word"
+    if name in _LITERALS:
+        return _LITERALS[name]
+    if name in _NUMBERS:
+        return "number"
+    if name == "PARAM":
+        return "param"
+    return _PUNCT.get(text, "op")
+
+
 def _significant(text: str) -> list[Token]:
-    return [t for t in tokenize(text) if t.kind not in ("ws", "comment")]
+    """Tokens without whitespace and comments; text PostgreSQL cannot scan has none."""
+    try:
+        found = scan(text)
+    except ParseError:
+        return []
+    out = []
+    for t in found:
+        chunk = text[t.start : t.end + 1]
+        out.append(Token(_kind(t.name, t.kind, chunk), chunk))
+    return out
 
 
 def _strip_casts(toks: list[Token]) -> list[Token]:
@@ -237,8 +291,8 @@ def _between(toks: Sequence[Token]) -> Node:
             lo, hi = list(rest[: ands[0]]), list(rest[ands[0] + 1 :])
             ops = ("<", ">") if negated else (">=", "<=")
             parts = [
-                ("LEAF", _leaf([*left, Token("op", ops[0], 0, 0), *lo])),
-                ("LEAF", _leaf([*left, Token("op", ops[1], 0, 0), *hi])),
+                ("LEAF", _leaf([*left, Token("op", ops[0]), *lo])),
+                ("LEAF", _leaf([*left, Token("op", ops[1]), *hi])),
             ]
             return ("OR" if negated else "AND", parts)
     return ("LEAF", _leaf(toks))

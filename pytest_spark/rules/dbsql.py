@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import re
 
+from pglast import keywords
+
 __all__ = [
     "ACTIVITY_COUNTS_SQL",
     "ARCHIVER_SETTINGS_SQL",
@@ -306,26 +308,19 @@ SELECT s.archived_count,
 # Object-name-dependent queries (BS-02, RT-02, RT-03)
 # ---------------------------------------------------------------------------
 
-_SIMPLE_IDENT = re.compile(r"[a-z_][a-z0-9_$]*\Z")
+_SIMPLE_IDENT = re.compile(r"[a-z_][a-z0-9_]*\Z")
 
-#: Keywords PostgreSQL 15 does not accept as a bare table or column name
-#: (reserved, and "type or function name" keywords): these must be quoted.
-_RESERVED_TEXT = """
-    all analyse analyze and any array as asc asymmetric authorization binary both case cast
-    check collate collation column concurrently constraint create cross current_catalog
-    current_date current_role current_schema current_time current_timestamp current_user
-    default deferrable desc distinct do else end except false fetch for foreign freeze from
-    full grant group having ilike in initially inner intersect into is isnull join lateral
-    leading left like limit localtime localtimestamp natural not notnull null offset on only
-    or order outer overlaps placing primary references returning right select session_user
-    similar some symmetric system_user table tablesample then to trailing true union unique
-    user using variadic verbose when where window with
-"""
-_RESERVED = frozenset(_RESERVED_TEXT.split())
+#: Every keyword PostgreSQL's quote_ident quotes: all but the unreserved ones
+#: (ruleutils.c quote_identifier), from the parser's own keyword list (pglast,
+#: PostgreSQL 18: a superset of older majors', so the quoting is valid on them).
+_RESERVED = frozenset(
+    keywords.RESERVED_KEYWORDS | keywords.TYPE_FUNC_NAME_KEYWORDS | keywords.COL_NAME_KEYWORDS
+)
 
 
 def quote_ident(name: str) -> str:
-    """Quote one SQL identifier the way PostgreSQL's quote_ident does.
+    """Quote one SQL identifier the way PostgreSQL's quote_ident does (``$`` and
+    non-unreserved keywords such as ``position`` are quoted, as the server does).
 
     Config supplies table names; quoting (rather than validating against a
     pattern) keeps any legal name usable while making injection impossible.

@@ -2,345 +2,164 @@
 
 A migration that rewrites or scans a hot table under ACCESS EXCLUSIVE stalls
 every request touching that table for the whole rewrite: the deploy "works"
-and the platform is down. These are recognisable from the SQL text alone, so
-the lint runs before any rehearsal and names each dangerous statement.
+and the platform is down. Which ALTER TABLE forms rewrite, scan or only touch
+the catalog, and which lock each takes, is documented in the PostgreSQL
+manual, "ALTER TABLE" (Notes) and "Explicit Locking" (13.3).
 
-Reading migrations with regular expressions goes wrong on exactly the files
-that matter (a keyword inside a comment, a string, or a function body), so
-this module has a small lossless tokenizer that knows PostgreSQL's lexical
-rules -- ``--`` and nested ``/* */`` comments, ``'...'`` / ``E'...'`` /
-``U&'...'`` strings, ``"quoted"`` identifiers, ``$tag$ ... $tag$`` bodies --
-and a statement splitter that also respects ``BEGIN ATOMIC ... END`` function
-bodies. The tokenizer is shared with ``rules.collation`` (predicate text).
+The SQL is read by PostgreSQL's own parser (pglast, which embeds libpg_query,
+the server's grammar as a library), so a keyword inside a comment, a string,
+a dollar-quoted body or a ``BEGIN ATOMIC`` routine is never mistaken for a
+statement, and column constraints written inside ``ADD COLUMN`` (``UNIQUE``,
+``PRIMARY KEY``, ``REFERENCES``, ``CHECK``, ``GENERATED ... STORED``) are
+seen for what they are: the server turns each of them into an index build or
+a validating scan of the whole table.
 
-Pure: text in, findings out; it never raises on any input text.
+Whether a column DEFAULT is volatile (a volatile default fills every existing
+row, i.e. rewrites the table, PG 11+) is not guessed from a list of names:
+the caller passes the volatility of every function the defaults call, as the
+database answers it (``pg_proc.provolatile``, see ``probes.sql_tools``), and
+functions a pending migration itself creates are read from their CREATE
+FUNCTION (volatility option, VOLATILE when absent). The coverage of the rules
+mirrors squawk's lock rules (require-concurrent-index-creation,
+adding-field-with-default, adding-required-field, disallowed-unique-constraint,
+adding-serial-primary-key-field, adding-foreign-key-constraint,
+constraint-missing-not-valid, changing-column-type, ban-... ) plus what squawk
+cannot know without a database.
+
+Pure: text (and volatility answers) in, findings out; it never raises.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pglast import ast, enums
+from pglast.parser import ParseError, parse_sql
+from pglast.stream import RawStream
+from pglast.visitors import Visitor
 
 from .findings import FAIL, WARN, Finding, Severity
 
 __all__ = [
+    "LOCK_MODES",
+    "FunctionRef",
+    "ParsedMigration",
     "Statement",
-    "Token",
+    "StatementLint",
+    "default_function_calls",
+    "function_definitions",
     "lint_migration",
+    "lint_statements",
+    "parse_migration",
+    "qualified_name",
+    "resolve_volatility",
     "split_statements",
-    "tokenize",
 ]
 
-
-@dataclass(frozen=True, slots=True)
-class Token:
-    """One lexical token. ``kind`` is one of: ws, comment, string, dollar,
-    qident, word, number, param, op, lparen, rparen, lbracket, rbracket,
-    comma, semicolon. ``line`` is 1-based."""
-
-    kind: str
-    text: str
-    start: int
-    line: int
-
-    @property
-    def upper(self) -> str:
-        """The keyword form of a word token ("" for anything else)."""
-        return self.text.upper() if self.kind == "word" else ""
-
-
-_TRIVIA = frozenset({"ws", "comment"})
-_OP_CHARS = frozenset("+-*/<>=~!@#%^&|`?")
-_SINGLE = {
-    "(": "lparen",
-    ")": "rparen",
-    "[": "lbracket",
-    "]": "rbracket",
-    ",": "comma",
-    ";": "semicolon",
-}
-_DOLLAR_TAG = re.compile(r"\$(?:[^\W\d]\w*)?\$")
+#: Table lock modes by strength (PostgreSQL "Explicit Locking", table 13.2);
+#: index = lockmode number in lockdefs.h (1 AccessShareLock ... 8 AccessExclusiveLock).
+LOCK_MODES = (
+    "",
+    "ACCESS SHARE",
+    "ROW SHARE",
+    "ROW EXCLUSIVE",
+    "SHARE UPDATE EXCLUSIVE",
+    "SHARE",
+    "SHARE ROW EXCLUSIVE",
+    "EXCLUSIVE",
+    "ACCESS EXCLUSIVE",
+)
+AX = "ACCESS EXCLUSIVE"
+_SERIAL_TYPES = frozenset({"serial", "bigserial", "smallserial", "serial2", "serial4", "serial8"})
+_VOLATILITY_WORDS = {"immutable": "i", "stable": "s", "volatile": "v"}
+_VOLATILITY_NAMES = {"i": "IMMUTABLE", "s": "STABLE", "v": "VOLATILE"}
+_RANK = {"i": 0, "s": 1, "v": 2}
 
 
-def _ident_start(c: str) -> bool:
-    return c.isalpha() or c == "_" or (ord(c) >= 0x80 and not c.isspace())
-
-
-def _ident_char(c: str) -> bool:
-    return c.isalnum() or c in "_$" or (ord(c) >= 0x80 and not c.isspace())
-
-
-def _quoted_end(text: str, i: int, quote: str, backslash: bool = False) -> int:
-    """Index just past the closing quote (doubled quotes are escapes)."""
-    n = len(text)
-    while i < n:
-        c = text[i]
-        if backslash and c == "\\":
-            i += 2
-            continue
-        if c == quote:
-            if i + 1 < n and text[i + 1] == quote:
-                i += 2
-                continue
-            return i + 1
-        i += 1
-    return n
-
-
-def _block_comment_end(text: str, i: int) -> int:
-    """Index just past a (possibly nested) /* ... */ comment starting at i."""
-    depth, i, n = 0, i, len(text)
-    while i < n:
-        if text.startswith("/*", i):
-            depth += 1
-            i += 2
-        elif text.startswith("*/", i):
-            depth -= 1
-            i += 2
-            if depth == 0:
-                return i
-        else:
-            i += 1
-    return n
-
-
-def _number_end(text: str, i: int) -> int:
-    n = len(text)
-    while i < n and text[i].isdigit():
-        i += 1
-    if i < n and text[i] == "." and not text.startswith("..", i):
-        i += 1
-        while i < n and text[i].isdigit():
-            i += 1
-    if i < n and text[i] in "eE":
-        j = i + 1
-        if j < n and text[j] in "+-":
-            j += 1
-        if j < n and text[j].isdigit():
-            i = j
-            while i < n and text[i].isdigit():
-                i += 1
-    return i
-
-
-def tokenize(text: str) -> list[Token]:
-    """Split SQL text into tokens; ``"".join(t.text for t in tokens) == text``.
-
-    Unterminated strings, comments and dollar quotes run to the end of the
-    text (as PostgreSQL would report an error there, the lint just stops
-    seeing keywords), so no input makes this raise.
-    """
-    tokens: list[Token] = []
-    i, n, line = 0, len(text), 1
-    while i < n:
-        c = text[i]
-        if c.isspace():
-            j = i + 1
-            while j < n and text[j].isspace():
-                j += 1
-            kind = "ws"
-        elif text.startswith("--", i):
-            j = text.find("\n", i)
-            j = n if j < 0 else j
-            kind = "comment"
-        elif text.startswith("/*", i):
-            j, kind = _block_comment_end(text, i), "comment"
-        elif c == "'":
-            j, kind = _quoted_end(text, i + 1, "'"), "string"
-        elif c == '"':
-            j, kind = _quoted_end(text, i + 1, '"'), "qident"
-        elif c == "$":
-            m = _DOLLAR_TAG.match(text, i)
-            if m:
-                close = text.find(m.group(), m.end())
-                j = n if close < 0 else close + len(m.group())
-                kind = "dollar"
-            elif i + 1 < n and text[i + 1].isdigit():
-                j = i + 1
-                while j < n and text[j].isdigit():
-                    j += 1
-                kind = "param"
-            else:
-                j, kind = i + 1, "op"
-        elif _ident_start(c):
-            j = i + 1
-            while j < n and _ident_char(text[j]):
-                j += 1
-            word = text[i:j].lower()
-            if j < n and text[j] == "'" and word in ("e", "b", "x", "n"):
-                j, kind = _quoted_end(text, j + 1, "'", backslash=word == "e"), "string"
-            elif word == "u" and text.startswith("&'", j):
-                j, kind = _quoted_end(text, j + 2, "'"), "string"
-            elif word == "u" and text.startswith('&"', j):
-                j, kind = _quoted_end(text, j + 2, '"'), "qident"
-            else:
-                kind = "word"
-        elif c.isdigit() or (c == "." and i + 1 < n and text[i + 1].isdigit()):
-            j, kind = _number_end(text, i), "number"
-        elif c in _SINGLE:
-            j, kind = i + 1, _SINGLE[c]
-        elif c == ":":
-            j = i + 2 if text.startswith("::", i) else i + 1
-            kind = "op"
-        elif c in _OP_CHARS:
-            j = i + 1
-            while (
-                j < n
-                and text[j] in _OP_CHARS
-                and not text.startswith("--", j)
-                and not text.startswith("/*", j)
-            ):
-                j += 1
-            kind = "op"
-        else:
-            j, kind = i + 1, "op"
-        tokens.append(Token(kind, text[i:j], i, line))
-        line += text.count("\n", i, j)
-        i = j
-    return tokens
+# ---------------------------------------------------------------------------
+# statements
+# ---------------------------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
 class Statement:
-    """One SQL statement: its 1-based index, first line, text (without the
-    terminating semicolon) and its significant tokens (no whitespace or
-    comments)."""
+    """One SQL statement: 1-based index, first line, text (no final ``;``) and
+    its parse tree (``None`` when the file could not be parsed)."""
 
     index: int
     line: int
     text: str
-    tokens: tuple[Token, ...]
+    node: Any = None
 
-    def words(self, count: int) -> list[str]:
-        """The first ``count`` significant tokens as keywords ("" for a token
-        that is not a word, and as padding past the end)."""
-        found = [t.upper for t in self.tokens[:count]]
-        return found + [""] * (count - len(found))
-
-    def source(self, tokens: Sequence[Token]) -> str:
-        """The original text spanning ``tokens`` (a slice of this statement)."""
-        if not tokens:
-            return ""
-        base = self.tokens[0].start
-        last = tokens[-1]
-        return self.text[tokens[0].start - base : last.start + len(last.text) - base]
+    @property
+    def kind(self) -> str:
+        """The parse node's name (``AlterTableStmt``), ``"unparsed"`` without one."""
+        return type(self.node).__name__ if self.node is not None else "unparsed"
 
 
-def _is_routine_definition(sig: Sequence[Token]) -> bool:
-    words = [t.upper for t in sig[:5]]
-    if words[:1] != ["CREATE"]:
-        return False
-    rest = words[1:]
-    if rest[:2] == ["OR", "REPLACE"]:
-        rest = rest[2:]
-    return bool(rest) and rest[0] in ("FUNCTION", "PROCEDURE")
+@dataclass(frozen=True, slots=True)
+class ParsedMigration:
+    """A migration's statements, and PostgreSQL's syntax error if it has one."""
+
+    statements: list[Statement]
+    error: str = ""
+    error_line: int = 0
+
+
+def parse_migration(text: str) -> ParsedMigration:
+    """Split and parse with PostgreSQL's grammar.
+
+    A file PostgreSQL cannot parse is one unparsed statement (the server will
+    report the same error when it is sent) plus the error and its line.
+    """
+    try:
+        raw = parse_sql(text)
+    except ParseError as exc:
+        loc = exc.args[1] if len(exc.args) > 1 else None  # (message, character index)
+        line = text.count("\n", 0, loc) + 1 if isinstance(loc, int) and loc >= 0 else 1
+        msg = str(exc.args[0]) if exc.args else str(exc)
+        body = text.strip()
+        first = text.count("\n", 0, text.find(body[:1])) + 1 if body else 1
+        stmts = [Statement(1, first, body)] if body else []
+        return ParsedMigration(stmts, msg.split(", at index")[0], line)
+    except Exception as exc:  # pglast raises plain errors on a few inputs (e.g. NUL bytes)
+        body = text.strip()
+        return ParsedMigration([Statement(1, 1, body)] if body else [], str(exc) or "unparsable", 1)
+    out: list[Statement] = []
+    for rs in raw:
+        start = rs.stmt_location or 0
+        end = start + rs.stmt_len if rs.stmt_len else len(text)
+        chunk = text[start:end]
+        lead = len(chunk) - len(chunk.lstrip())
+        body = chunk.strip().rstrip(";").rstrip()
+        line = text.count("\n", 0, start + lead) + 1
+        out.append(Statement(len(out) + 1, line, body, rs.stmt))
+    return ParsedMigration(out)
 
 
 def split_statements(text: str) -> list[Statement]:
-    """Statements of a migration, split on top-level semicolons.
-
-    Semicolons inside strings, comments and dollar quotes are not
-    separators (they are inside a token), nor are those inside a SQL-standard
-    ``BEGIN ATOMIC ... END`` routine body. Empty statements are dropped.
-    """
-    tokens = tokenize(text)
-    statements: list[Statement] = []
-    current: list[Token] = []
-    depth = 0
-
-    def flush() -> None:
-        sig = tuple(t for t in current if t.kind not in _TRIVIA)
-        if sig:
-            last = sig[-1]
-            body = text[sig[0].start : last.start + len(last.text)]
-            statements.append(Statement(len(statements) + 1, sig[0].line, body, sig))
-        current.clear()
-
-    for tok in tokens:
-        if tok.kind == "semicolon" and depth == 0:
-            flush()
-            continue
-        current.append(tok)
-        if tok.kind == "word" and tok.upper in ("BEGIN", "CASE", "END"):
-            sig = [t for t in current if t.kind not in _TRIVIA]
-            if _is_routine_definition(sig):
-                depth = depth + 1 if tok.upper != "END" else max(0, depth - 1)
-    flush()
-    return statements
+    """The statements of a migration, as PostgreSQL splits them."""
+    return parse_migration(text).statements
 
 
-# ---------------------------------------------------------------------------
-# Small parsing helpers over significant tokens
-# ---------------------------------------------------------------------------
+def qualified_name(name: str) -> str:
+    """``public."Fills"`` -> ``public.Fills``: a table name folded as PostgreSQL folds it."""
+    try:
+        [rs] = parse_sql(f"SELECT FROM {name}")
+        rv = rs.stmt.fromClause[0]
+        if isinstance(rv, ast.RangeVar):
+            return _rv(rv)
+    except Exception:  # not a plain relation name: compare it as written
+        pass
+    return name.strip().lower()
 
 
-def _ident(tok: Token) -> str | None:
-    """The identifier a token names, folded as PostgreSQL folds it."""
-    if tok.kind == "word":
-        return tok.text.lower()
-    if tok.kind == "qident":
-        body = tok.text[3:-1] if tok.text[:2].lower() == "u&" else tok.text[1:-1]
-        return body.replace('""', '"')
-    return None
-
-
-def _qualified_name(sig: Sequence[Token], pos: int) -> tuple[str | None, int]:
-    """Parse ``a``, ``a.b`` or ``a.b.c`` at ``pos``; return (name, next pos)."""
-    if pos >= len(sig):
-        return None, pos
-    first = _ident(sig[pos])
-    if first is None:
-        return None, pos
-    parts, pos = [first], pos + 1
-    while pos + 1 < len(sig) and sig[pos].text == "." and _ident(sig[pos + 1]) is not None:
-        parts.append(_ident(sig[pos + 1]) or "")
-        pos += 2
-    return ".".join(parts), pos
-
-
-def _skip(sig: Sequence[Token], pos: int, *words: str) -> int:
-    """Advance past the keyword sequence ``words`` if it is at ``pos``."""
-    if [t.upper for t in sig[pos : pos + len(words)]] == list(words):
-        return pos + len(words)
-    return pos
-
-
-def _split_top_level(sig: Sequence[Token]) -> list[list[Token]]:
-    """Split tokens on commas outside parentheses and brackets."""
-    parts: list[list[Token]] = [[]]
-    depth = 0
-    for tok in sig:
-        if tok.kind in ("lparen", "lbracket"):
-            depth += 1
-        elif tok.kind in ("rparen", "rbracket"):
-            depth = max(0, depth - 1)
-        elif tok.kind == "comma" and depth == 0:
-            parts.append([])
-            continue
-        parts[-1].append(tok)
-    return [p for p in parts if p]
-
-
-def _top_level_words(sig: Sequence[Token]) -> list[str]:
-    """Keywords outside any parentheses ("" placeholders for other tokens)."""
-    out: list[str] = []
-    depth = 0
-    for tok in sig:
-        if tok.kind in ("lparen", "lbracket"):
-            depth += 1
-        elif tok.kind in ("rparen", "rbracket"):
-            depth = max(0, depth - 1)
-        elif depth == 0:
-            out.append(tok.upper)
-            continue
-        out.append("")
-    return out
-
-
-def _has_seq(words: Sequence[str], *seq: str) -> bool:
-    k = len(seq)
-    return any(list(words[i : i + k]) == list(seq) for i in range(len(words) - k + 1))
+def _rv(rv: ast.RangeVar | None) -> str:
+    if rv is None:
+        return ""
+    return f"{rv.schemaname}.{rv.relname}" if rv.schemaname else str(rv.relname)
 
 
 def _same_table(a: str, b: str) -> bool:
@@ -353,60 +172,184 @@ def _same_table(a: str, b: str) -> bool:
     return False
 
 
-def _in(name: str | None, names: Iterable[str]) -> bool:
-    return name is not None and any(_same_table(name, other) for other in names)
+def _in(name: str, names: Iterable[str]) -> bool:
+    return bool(name) and any(_same_table(name, other) for other in names)
 
 
-def _normalise_names(names: Iterable[str]) -> list[str]:
-    out = []
-    for name in names:
-        parts = []
-        for tok in tokenize(name):
-            ident = _ident(tok)
-            if ident is not None:
-                parts.append(ident)
-        if parts:
-            out.append(".".join(parts))
+def _expr_text(node: Any) -> str:
+    try:
+        return RawStream()(node)
+    except Exception:  # deparse is only for messages
+        return "?"
+
+
+# ---------------------------------------------------------------------------
+# functions and their volatility
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionRef:
+    """A function call as written: optional schema, name, number of arguments."""
+
+    schema: str | None
+    name: str
+    nargs: int
+
+    def __str__(self) -> str:
+        prefix = f"{self.schema}." if self.schema else ""
+        return (
+            f"{prefix}{self.name}()" if self.nargs == 0 else f"{prefix}{self.name}(/{self.nargs})"
+        )
+
+
+class _Calls(Visitor):  # type: ignore[misc]
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[FunctionRef] = []
+
+    def visit_FuncCall(self, ancestors: Any, node: ast.FuncCall) -> None:
+        parts = [s.sval for s in node.funcname]
+        schema = parts[-2] if len(parts) > 1 else None
+        self.found.append(FunctionRef(schema, parts[-1], len(node.args or ())))
+
+
+def _calls(node: Any) -> list[FunctionRef]:
+    visitor = _Calls()
+    visitor(node)
+    return visitor.found
+
+
+def _added_columns(node: Any) -> Iterable[tuple[str, ast.ColumnDef]]:
+    if isinstance(node, ast.AlterTableStmt):
+        for cmd in node.cmds or ():
+            if cmd.subtype == enums.AlterTableType.AT_AddColumn and cmd.def_ is not None:
+                yield _rv(node.relation), cmd.def_
+
+
+def default_function_calls(text: str) -> list[FunctionRef]:
+    """Every function an ADD COLUMN default or generated expression calls (to ask the DB about)."""
+    out: list[FunctionRef] = []
+    for st in split_statements(text):
+        for _table, col in _added_columns(st.node):
+            for con in col.constraints or ():
+                if con.raw_expr is not None:
+                    out += [f for f in _calls(con.raw_expr) if f not in out]
     return out
 
 
-#: Functions that make a column DEFAULT volatile, which forces a table rewrite
-#: when the column is added (a stable default like now() does not, PG 11+).
-_VOLATILE_FUNCS = frozenset(
-    {
-        "random",
-        "clock_timestamp",
-        "timeofday",
-        "gen_random_uuid",
-        "uuid_generate_v1",
-        "uuid_generate_v1mc",
-        "uuid_generate_v4",
-        "gen_random_bytes",
-        "nextval",
-        "txid_current",
-        "random_normal",
-    }
-)
-_SERIAL_TYPES = frozenset({"SERIAL", "BIGSERIAL", "SMALLSERIAL", "SERIAL2", "SERIAL4", "SERIAL8"})
-_WEAK_LOCK_MODES = frozenset({"ACCESS SHARE", "ROW SHARE", "ROW EXCLUSIVE"})
-_COLUMN_CONSTRAINT_WORDS = frozenset(
-    {
-        "NOT",
-        "NULL",
-        "CONSTRAINT",
-        "CHECK",
-        "UNIQUE",
-        "PRIMARY",
-        "REFERENCES",
-        "COLLATE",
-        "GENERATED",
-    }
-)
+def function_definitions(text: str) -> dict[FunctionRef, str]:
+    """Volatility of the functions a migration creates (``CREATE FUNCTION``), VOLATILE by default.
+
+    Each is keyed by every argument count it accepts (parameters with a
+    DEFAULT may be left out).
+    """
+    out: dict[FunctionRef, str] = {}
+    for st in split_statements(text):
+        node = st.node
+        if not isinstance(node, ast.CreateFunctionStmt) or node.is_procedure:
+            continue
+        parts = [s.sval for s in node.funcname]
+        volatility = "v"
+        for opt in node.options or ():
+            if opt.defname == "volatility" and isinstance(opt.arg, ast.String):
+                volatility = _VOLATILITY_WORDS.get(opt.arg.sval, "v")
+        params = [
+            p
+            for p in node.parameters or ()
+            if p.mode
+            not in (
+                enums.FunctionParameterMode.FUNC_PARAM_OUT,
+                enums.FunctionParameterMode.FUNC_PARAM_TABLE,
+            )
+        ]
+        optional = sum(1 for p in params if p.defexpr is not None)
+        for n in range(len(params) - optional, len(params) + 1):
+            for schema in {None, parts[-2]} if len(parts) > 1 else {None}:
+                out[FunctionRef(schema, parts[-1], n)] = volatility
+    return out
+
+
+def resolve_volatility(
+    calls: Iterable[FunctionRef], candidates: Iterable[Mapping[str, Any]]
+) -> dict[FunctionRef, str]:
+    """Each call's volatility from ``pg_proc`` rows (``sql_tools.PROC_VOLATILITY_SQL``).
+
+    A call matches a function of its name (in its schema when qualified, else
+    one visible on the search_path) that accepts its number of arguments
+    (parameters with defaults may be left out; VARIADIC takes any number).
+    Without argument types overloads cannot be told apart, so the most
+    volatile match answers: the lint may then over-warn, never under-warn.
+    """
+    rows = list(candidates)
+    out: dict[FunctionRef, str] = {}
+    for ref in calls:
+        worst = None
+        for row in rows:
+            if row.get("name") != ref.name:
+                continue
+            if ref.schema is not None and row.get("schema") != ref.schema:
+                continue
+            if ref.schema is None and not row.get("visible"):
+                continue
+            nargs, ndefaults = int(row.get("nargs") or 0), int(row.get("ndefaults") or 0)
+            fits = nargs - ndefaults <= ref.nargs <= nargs
+            if row.get("variadic"):
+                fits = ref.nargs >= nargs - 1 - ndefaults
+            v = str(row.get("volatility") or "")
+            if fits and v in _RANK and (worst is None or _RANK[v] > _RANK[worst]):
+                worst = v
+        if worst is not None:
+            out[ref] = worst
+    return out
+
+
+def _volatility(ref: FunctionRef, known: Mapping[FunctionRef, str]) -> str | None:
+    found = known.get(ref)
+    if found is None and ref.schema is None:
+        found = next(
+            (v for k, v in known.items() if k.name == ref.name and k.nargs == ref.nargs), None
+        )
+    return found
 
 
 # ---------------------------------------------------------------------------
-# The linter
+# per-statement lint
 # ---------------------------------------------------------------------------
+
+
+@dataclass
+class StatementLint:
+    """What the lint says about one statement, with what the rehearsal should then see.
+
+    ``table``: the existing table it acts on ("" when none); ``rewrite``: the
+    lint expects a new relfilenode for it; ``lock``: the strongest table lock
+    the lint expects on it ("" when it has no opinion).
+    """
+
+    index: int
+    line: int
+    text: str
+    table: str = ""
+    rewrite: bool = False
+    lock: str = ""
+    findings: list[Finding] = field(default_factory=list)
+    source: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "migration": self.source,
+            "index": self.index,
+            "line": self.line,
+            "table": self.table,
+            "expected_rewrite": self.rewrite,
+            "expected_lock": self.lock,
+            "codes": [f.code for f in self.findings],
+        }
+
+
+def _stronger(a: str, b: str) -> str:
+    return a if LOCK_MODES.index(a or "") >= LOCK_MODES.index(b or "") else b
 
 
 class _Linter:
@@ -419,413 +362,458 @@ class _Linter:
         hot_tables: Iterable[str] | None,
         in_transaction: bool,
         source: str | None,
+        volatility: Mapping[FunctionRef, str],
+        server_major: int | None,
     ) -> None:
         self.statements = statements
-        self.new_tables: list[str] = _normalise_names(new_tables)
-        self.hot_tables: list[str] | None = (
-            None if hot_tables is None else _normalise_names(hot_tables)
-        )
+        self.new_tables = [qualified_name(n) for n in new_tables]
+        self.hot_tables = None if hot_tables is None else [qualified_name(n) for n in hot_tables]
         self.wrapped = in_transaction
         self.in_block = False
         self.prefix = f"{source}: " if source else ""
-        self.findings: list[Finding] = []
+        self.volatility = volatility
+        self.server_major = server_major
+        self.results: list[StatementLint] = []
+        self.cur: StatementLint | None = None
 
-    def add(self, st: Statement, code: str, what: str, severity: Severity = FAIL) -> None:
-        snippet = " ".join(st.text.split())
+    def add(
+        self,
+        what: str,
+        code: str,
+        *,
+        severity: Severity = FAIL,
+        table: str = "",
+        rewrite: bool = False,
+        lock: str = "",
+    ) -> None:
+        cur = self.cur
+        assert cur is not None
+        snippet = " ".join(cur.text.split())
         if len(snippet) > 120:
             snippet = snippet[:117] + "..."
-        self.findings.append(
+        cur.findings.append(
             Finding(
                 code,
-                f"{self.prefix}statement {st.index} (line {st.line}): {what} -- {snippet}",
+                f"{self.prefix}statement {cur.index} (line {cur.line}): {what} -- {snippet}",
                 severity,
             )
         )
+        if table:
+            cur.table = cur.table or table
+        cur.rewrite = cur.rewrite or rewrite
+        cur.lock = _stronger(cur.lock, lock)
 
-    def is_new(self, table: str | None) -> bool:
+    def is_new(self, table: str) -> bool:
         return _in(table, self.new_tables)
 
-    def run(self) -> list[Finding]:
-        concurrent = [st for st in self.statements if self._uses_concurrently(st)]
+    def run(self) -> list[StatementLint]:
+        concurrent = [st for st in self.statements if _uses_concurrently(st.node)]
         for st in self.statements:
-            self.statement(st)
-        flagged = any(f.code == "concurrently-in-transaction" for f in self.findings)
+            self.cur = StatementLint(st.index, st.line, st.text)
+            self.results.append(self.cur)
+            self.statement(st.node)
+        flagged = any(
+            f.code == "concurrently-in-transaction" for r in self.results for f in r.findings
+        )
         if concurrent and len(self.statements) > 1 and not self.wrapped and not flagged:
+            self.cur = self.results[concurrent[0].index - 1]
             self.add(
-                concurrent[0],
-                "concurrently-with-other-statements",
                 "CONCURRENTLY in a file with other statements fails if the runner sends the "
                 "file as one multi-statement query (an implicit transaction); keep it in a "
                 "migration of its own",
-                WARN,
+                "concurrently-with-other-statements",
+                severity=WARN,
             )
-        return self.findings
-
-    @staticmethod
-    def _uses_concurrently(st: Statement) -> bool:
-        words = st.words(6)
-        return words[:1] in (["CREATE"], ["DROP"], ["REINDEX"], ["REFRESH"]) and any(
-            t.upper == "CONCURRENTLY" for t in st.tokens
-        )
+        return self.results
 
     # -- dispatch ----------------------------------------------------------
 
-    def statement(self, st: Statement) -> None:
-        w = st.words(4)
-        head = w[0]
-        if head in ("BEGIN", "START") and w[1] != "ATOMIC":
-            if head == "BEGIN" or w[1] == "TRANSACTION":
+    def statement(self, node: Any) -> None:
+        kinds = enums.TransactionStmtKind
+        if isinstance(node, ast.TransactionStmt):
+            if node.kind in (kinds.TRANS_STMT_BEGIN, kinds.TRANS_STMT_START):
                 self.in_block = True
-            return
-        if head in ("COMMIT", "END", "ABORT") or (head == "ROLLBACK" and w[1] not in ("TO",)):
-            if w[1] != "PREPARED":
+            elif node.kind in (kinds.TRANS_STMT_COMMIT, kinds.TRANS_STMT_ROLLBACK):
                 self.in_block = False
-            return
-        if head == "CREATE":
-            self.create(st)
-        elif head == "ALTER" and w[1] == "TABLE":
-            self.alter_table(st)
-        elif head == "DROP" and w[1] == "INDEX":
-            self.check_concurrently_in_tx(st, "DROP INDEX CONCURRENTLY")
-        elif head == "REINDEX":
-            self.reindex(st)
-        elif head == "VACUUM":
-            self.vacuum(st)
-        elif head == "CLUSTER":
-            self.cluster(st)
-        elif head == "LOCK":
-            self.lock(st)
-        elif head == "REFRESH" and w[1] == "MATERIALIZED":
-            self.refresh(st)
+        elif isinstance(node, ast.CreateStmt):
+            self.new_tables.append(_rv(node.relation))
+        elif isinstance(node, ast.CreateTableAsStmt) and node.into is not None:
+            self.new_tables.append(_rv(node.into.rel))
+        elif isinstance(node, ast.IndexStmt):
+            self.create_index(node)
+        elif isinstance(node, ast.AlterTableStmt) and node.objtype == enums.ObjectType.OBJECT_TABLE:
+            self.alter_table(node)
+        elif isinstance(node, ast.RenameStmt):
+            self.rename(node)
+        elif isinstance(node, ast.DropStmt) and node.removeType == enums.ObjectType.OBJECT_INDEX:
+            if node.concurrent:
+                self.check_concurrently_in_tx("DROP INDEX CONCURRENTLY")
+        elif isinstance(node, ast.ReindexStmt):
+            self.reindex(node)
+        elif isinstance(node, ast.VacuumStmt) and node.is_vacuumcmd:
+            self.vacuum(node)
+        elif isinstance(node, ast.ClusterStmt):
+            self.cluster(node)
+        elif isinstance(node, ast.LockStmt):
+            self.lock(node)
+        elif isinstance(node, ast.RefreshMatViewStmt):
+            self.refresh(node)
 
-    def check_concurrently_in_tx(self, st: Statement, what: str) -> bool:
-        if not any(t.upper == "CONCURRENTLY" for t in st.tokens):
-            return False
+    def check_concurrently_in_tx(self, what: str) -> None:
         if self.in_block or self.wrapped:
             where = "inside BEGIN ... COMMIT" if self.in_block else "in a transaction"
             self.add(
-                st,
-                "concurrently-in-transaction",
                 f"{what} cannot run {where} (PostgreSQL refuses it: "
                 "'cannot run inside a transaction block')",
+                "concurrently-in-transaction",
             )
-        return True
 
-    # -- CREATE ------------------------------------------------------------
+    # -- CREATE INDEX --------------------------------------------------------
 
-    def create(self, st: Statement) -> None:
-        sig = st.tokens
-        pos = 1
-        pos = _skip(sig, pos, "OR", "REPLACE")
-        if pos < len(sig) and sig[pos].upper in ("GLOBAL", "LOCAL"):
-            pos += 1
-        if pos < len(sig) and sig[pos].upper in ("TEMP", "TEMPORARY", "UNLOGGED"):
-            pos += 1
-        kw = sig[pos].upper if pos < len(sig) else ""
-        matview = _skip(sig, pos, "MATERIALIZED", "VIEW") != pos
-        if kw == "TABLE" or matview:
-            pos = pos + 1 if kw == "TABLE" else pos + 2
-            pos = _skip(sig, pos, "IF", "NOT", "EXISTS")
-            name, _ = _qualified_name(sig, pos)
-            if name:
-                self.new_tables.append(name)
+    def create_index(self, node: ast.IndexStmt) -> None:
+        if node.concurrent:
+            self.check_concurrently_in_tx("CREATE INDEX CONCURRENTLY")
             return
-        unique = kw == "UNIQUE"
-        if unique:
-            pos += 1
-        if pos >= len(sig) or sig[pos].upper != "INDEX":
+        table = _rv(node.relation)
+        if self.is_new(table):
             return
-        pos += 1
-        concurrently = pos < len(sig) and sig[pos].upper == "CONCURRENTLY"
-        if concurrently:
-            self.check_concurrently_in_tx(st, "CREATE INDEX CONCURRENTLY")
-            return
-        while pos < len(sig) and sig[pos].upper != "ON":
-            pos += 1
-        pos = _skip(sig, pos + 1, "ONLY")
-        table, _ = _qualified_name(sig, pos)
-        if table is None or self.is_new(table):
-            return
-        kind = "CREATE UNIQUE INDEX" if unique else "CREATE INDEX"
+        kind = "CREATE UNIQUE INDEX" if node.unique else "CREATE INDEX"
         self.add(
-            st,
-            "lock-create-index",
             f"{kind} on existing table {table} without CONCURRENTLY blocks all writes to it "
             "for the whole build; use CREATE INDEX CONCURRENTLY in its own migration",
+            "lock-create-index",
+            table=table,
+            lock="SHARE",
         )
 
     # -- ALTER TABLE -------------------------------------------------------
 
-    def alter_table(self, st: Statement) -> None:
-        sig = st.tokens
-        pos = _skip(sig, 2, "IF", "EXISTS")
-        pos = _skip(sig, pos, "ONLY")
-        table, pos = _qualified_name(sig, pos)
-        if table is None:
-            return
-        if pos < len(sig) and sig[pos].text == "*":
-            pos += 1
-        if self.hot_tables is not None and _in(table, self.hot_tables):
-            words = _top_level_words(sig[pos:])
-            if words[:1] == ["RENAME"]:
-                self.add(
-                    st,
-                    "rename-hot-table",
-                    f"RENAME on hot table {table} breaks the running release's queries "
-                    "the moment it commits; add the new name, migrate readers, drop later",
-                )
-        if self.is_new(table):
-            return
-        for action in _split_top_level(sig[pos:]):
-            self.alter_action(st, table, action)
-
-    def alter_action(self, st: Statement, table: str, action: list[Token]) -> None:
-        words = _top_level_words(action)
-        head = words[0] if words else ""
-        if head == "ADD":
-            nxt = words[1] if len(words) > 1 else ""
-            if nxt in ("CONSTRAINT", "CHECK", "FOREIGN", "PRIMARY", "UNIQUE", "EXCLUDE"):
-                self.add_constraint(st, table, words[3:] if nxt == "CONSTRAINT" else words[1:])
-            else:
-                self.add_column(st, table, action)
-        elif head == "ALTER" and (words[1:2] != ["CONSTRAINT"]):
-            pos = _skip(action, 1, "COLUMN")
-            column = _ident(action[pos]) if pos < len(action) else None
-            rest = words[pos + 1 :]
-            self.alter_column(st, table, column or "?", rest, action[pos + 1 :])
-        elif head == "SET" and len(words) > 1 and words[1] in ("TABLESPACE", "LOGGED", "UNLOGGED"):
+    def rename(self, node: ast.RenameStmt) -> None:
+        table = _rv(node.relation)
+        relation_kinds = (
+            enums.ObjectType.OBJECT_TABLE,
+            enums.ObjectType.OBJECT_COLUMN,
+            enums.ObjectType.OBJECT_TABCONSTRAINT,
+        )
+        if (
+            table
+            and node.renameType in relation_kinds
+            and self.hot_tables is not None
+            and _in(table, self.hot_tables)
+        ):
             self.add(
-                st,
-                "rewrite-table",
-                f"ALTER TABLE {table} SET {words[1]} rewrites the whole table under an "
-                "ACCESS EXCLUSIVE lock",
+                f"RENAME on hot table {table} breaks the running release's queries "
+                "the moment it commits; add the new name, migrate readers, drop later",
+                "rename-hot-table",
+                table=table,
+                lock=AX,
             )
 
-    def add_column(self, st: Statement, table: str, action: list[Token]) -> None:
-        pos = _skip(action, 1, "COLUMN")
-        pos = _skip(action, pos, "IF", "NOT", "EXISTS")
-        column = _ident(action[pos]) if pos < len(action) else None
-        if column is None:
+    def alter_table(self, node: ast.AlterTableStmt) -> None:
+        table = _rv(node.relation)
+        if not table or self.is_new(table):
             return
-        rest = action[pos + 1 :]
-        words = _top_level_words(rest)
-        has_default = "DEFAULT" in words
-        generated = "GENERATED" in words
-        type_word = words[0] if words else ""
-        if type_word in _SERIAL_TYPES:
-            self.add(
-                st,
-                "rewrite-add-column",
-                f"ADD COLUMN {table}.{column} {type_word.lower()} fills every existing row from "
-                "a sequence: a full table rewrite under ACCESS EXCLUSIVE",
-            )
-            return
-        if generated:
-            what = "an identity" if "IDENTITY" in words else "a stored generated"
-            self.add(
-                st,
-                "rewrite-add-column",
-                f"ADD COLUMN {table}.{column} as {what} column computes a value for every "
-                "existing row: a full table rewrite under ACCESS EXCLUSIVE",
-            )
-            return
-        if has_default:
-            volatile = self._volatile_in_default(rest)
-            if volatile:
+        types = enums.AlterTableType
+        for cmd in node.cmds or ():
+            sub = cmd.subtype
+            if sub == types.AT_AddColumn and isinstance(cmd.def_, ast.ColumnDef):
+                self.add_column(table, cmd.def_)
+            elif sub == types.AT_AddConstraint and isinstance(cmd.def_, ast.Constraint):
+                self.add_constraint(table, cmd.def_)
+            elif sub == types.AT_AlterColumnType:
+                self.alter_column_type(table, cmd)
+            elif sub == types.AT_SetNotNull:
                 self.add(
-                    st,
-                    "rewrite-add-column",
-                    f"ADD COLUMN {table}.{column} with volatile DEFAULT {volatile}() rewrites "
-                    "every row under ACCESS EXCLUSIVE; add it without default, backfill in "
-                    "batches, then set the default",
+                    f"ALTER COLUMN {table}.{cmd.name} SET NOT NULL scans the whole table under "
+                    f"ACCESS EXCLUSIVE unless a validated CHECK ({cmd.name} IS NOT NULL) exists",
+                    "lock-set-not-null",
+                    severity=WARN,
+                    table=table,
+                    lock=AX,
                 )
-                return
-        if _has_seq(words, "NOT", "NULL") and not has_default:
+            elif sub in (types.AT_SetTableSpace, types.AT_SetLogged, types.AT_SetUnLogged):
+                what = {
+                    types.AT_SetTableSpace: "TABLESPACE",
+                    types.AT_SetLogged: "LOGGED",
+                    types.AT_SetUnLogged: "UNLOGGED",
+                }[sub]
+                self.add(
+                    f"ALTER TABLE {table} SET {what} rewrites the whole table under an "
+                    "ACCESS EXCLUSIVE lock",
+                    "rewrite-table",
+                    table=table,
+                    rewrite=True,
+                    lock=AX,
+                )
+
+    def add_column(self, table: str, col: ast.ColumnDef) -> None:
+        """ADD COLUMN and every column constraint written inside it (ALTER TABLE, Notes)."""
+        column = f"{table}.{col.colname}"
+        cons = list(col.constraints or ())
+        ct = enums.ConstrType
+        type_names = [s.sval for s in (col.typeName.names if col.typeName else ())]
+        type_name = type_names[-1] if type_names else ""
+        default = next((c.raw_expr for c in cons if c.contype == ct.CONSTR_DEFAULT), None)
+        not_null = any(c.contype == ct.CONSTR_NOTNULL for c in cons)
+        rewrite_why = ""
+        if len(type_names) == 1 and type_name in _SERIAL_TYPES:
+            rewrite_why = f"as {type_name} fills every existing row from a sequence"
+        elif any(c.contype == ct.CONSTR_IDENTITY for c in cons):
+            rewrite_why = "as an identity column fills every existing row from a sequence"
+        elif any(c.contype == ct.CONSTR_GENERATED and c.generated_kind != "v" for c in cons):
+            rewrite_why = "as a stored generated column computes a value for every existing row"
+        elif default is not None:
+            rewrite_why = self.default_rewrites(default)
+        if rewrite_why:
             self.add(
-                st,
-                "lock-add-column-not-null",
-                f"ADD COLUMN {table}.{column} NOT NULL without DEFAULT fails on a non-empty "
+                f"ADD COLUMN {column} {rewrite_why}: a full table rewrite under ACCESS "
+                "EXCLUSIVE; add it without default, backfill in batches, then set the default",
+                "rewrite-add-column",
+                table=table,
+                rewrite=True,
+                lock=AX,
+            )
+        elif not_null and default is None:
+            self.add(
+                f"ADD COLUMN {column} NOT NULL without DEFAULT fails on a non-empty "
                 "table and needs a full scan under ACCESS EXCLUSIVE; add a constant DEFAULT "
                 "or add it nullable and backfill",
+                "lock-add-column-not-null",
+                table=table,
+                lock=AX,
             )
+        for con in cons:
+            if con.contype in (ct.CONSTR_UNIQUE, ct.CONSTR_PRIMARY):
+                label = "UNIQUE" if con.contype == ct.CONSTR_UNIQUE else "PRIMARY KEY"
+                self.add(
+                    f"ADD COLUMN {column} {label} builds a unique index over the whole table "
+                    "under ACCESS EXCLUSIVE; add the column, CREATE UNIQUE INDEX CONCURRENTLY, "
+                    "then ADD CONSTRAINT ... USING INDEX",
+                    "lock-add-constraint-index",
+                    table=table,
+                    lock=AX,
+                )
+            elif con.contype in (ct.CONSTR_FOREIGN, ct.CONSTR_CHECK) and not con.skip_validation:
+                if con.contype == ct.CONSTR_FOREIGN:
+                    ref = _rv(con.pktable)
+                    what = f"REFERENCES {ref} validates every existing row (a scan, SHARE ROW "
+                    what += f"EXCLUSIVE on {ref} too)"
+                    lock = "SHARE ROW EXCLUSIVE"
+                else:
+                    what = "CHECK validates every existing row"
+                    lock = AX
+                self.add(
+                    f"ADD COLUMN {column} {what} while holding its lock; add the column, then "
+                    "ADD CONSTRAINT ... NOT VALID and VALIDATE CONSTRAINT separately",
+                    "lock-add-constraint-validate",
+                    table=table,
+                    lock=lock,
+                )
 
-    @staticmethod
-    def _volatile_in_default(rest: Sequence[Token]) -> str | None:
-        words = _top_level_words(rest)
-        try:
-            start = words.index("DEFAULT") + 1
-        except ValueError:
-            return None
-        depth = 0
-        for i in range(start, len(rest)):
-            tok = rest[i]
-            if tok.kind in ("lparen", "lbracket"):
-                depth += 1
-            elif tok.kind in ("rparen", "rbracket"):
-                depth = max(0, depth - 1)
-            elif depth == 0 and tok.upper in _COLUMN_CONSTRAINT_WORDS:
-                return None
-            if (
-                tok.kind == "word"
-                and tok.text.lower() in _VOLATILE_FUNCS
-                and i + 1 < len(rest)
-                and rest[i + 1].kind == "lparen"
-            ):
-                return tok.text.lower()
-        return None
-
-    def add_constraint(self, st: Statement, table: str, words: list[str]) -> None:
-        """``words``: top-level keywords from the constraint kind on."""
-        kind = words[0] if words else ""
-        if kind not in ("CHECK", "FOREIGN", "PRIMARY", "UNIQUE", "EXCLUDE"):
-            return
-        if kind in ("CHECK", "FOREIGN"):
-            if _has_seq(words, "NOT", "VALID"):
-                return
-            label = "CHECK" if kind == "CHECK" else "FOREIGN KEY"
+    def default_rewrites(self, expr: Any) -> str:
+        """Why a DEFAULT fills every row ("" when it does not): volatile, or PG < 11."""
+        text = _expr_text(expr)
+        if self.server_major is not None and self.server_major < 11:
+            null = isinstance(expr, ast.A_Const) and expr.isnull
+            if not null:
+                major = self.server_major
+                return f"with DEFAULT {text} on PostgreSQL {major} (before 11) writes every row"
+        worst, unknown = "", []
+        for ref in _calls(expr):
+            v = _volatility(ref, self.volatility)
+            if v is None:
+                unknown.append(str(ref))
+            elif _RANK[v] > _RANK.get(worst, -1):
+                worst = v
+                if v == "v":
+                    return f"with DEFAULT {text} ({ref} is VOLATILE) fills every existing row"
+        if unknown:
             self.add(
-                st,
-                "lock-add-constraint-validate",
+                f"volatility of {', '.join(unknown)} in DEFAULT {text} is unknown (not in the "
+                "database nor created by a pending migration); a VOLATILE default rewrites "
+                "the table",
+                "unknown-volatility",
+                severity=WARN,
+            )
+        return ""
+
+    def add_constraint(self, table: str, con: ast.Constraint) -> None:
+        ct = enums.ConstrType
+        if con.contype in (ct.CONSTR_CHECK, ct.CONSTR_FOREIGN):
+            if con.skip_validation:
+                return
+            label = "CHECK" if con.contype == ct.CONSTR_CHECK else "FOREIGN KEY"
+            self.add(
                 f"ADD {label} on {table} without NOT VALID checks every existing row while "
                 "holding its lock; add it NOT VALID, then VALIDATE CONSTRAINT separately",
+                "lock-add-constraint-validate",
+                table=table,
+                lock=AX if con.contype == ct.CONSTR_CHECK else "SHARE ROW EXCLUSIVE",
             )
-            return
-        if _has_seq(words, "USING", "INDEX"):
-            return
-        label = {"PRIMARY": "PRIMARY KEY", "UNIQUE": "UNIQUE", "EXCLUDE": "EXCLUDE"}[kind]
-        self.add(
-            st,
-            "lock-add-constraint-index",
-            f"ADD {label} on {table} builds its index under ACCESS EXCLUSIVE; build it with "
-            "CREATE UNIQUE INDEX CONCURRENTLY, then ADD CONSTRAINT ... USING INDEX",
-        )
+        elif con.contype in (ct.CONSTR_PRIMARY, ct.CONSTR_UNIQUE, ct.CONSTR_EXCLUSION):
+            if con.indexname:  # ... USING INDEX: the index exists already
+                return
+            label = {
+                ct.CONSTR_PRIMARY: "PRIMARY KEY",
+                ct.CONSTR_UNIQUE: "UNIQUE",
+                ct.CONSTR_EXCLUSION: "EXCLUDE",
+            }[con.contype]
+            self.add(
+                f"ADD {label} on {table} builds its index under ACCESS EXCLUSIVE; build it with "
+                "CREATE UNIQUE INDEX CONCURRENTLY, then ADD CONSTRAINT ... USING INDEX",
+                "lock-add-constraint-index",
+                table=table,
+                lock=AX,
+            )
 
-    def alter_column(
-        self, st: Statement, table: str, column: str, words: list[str], rest: list[Token]
-    ) -> None:
-        if words[:1] == ["TYPE"] or words[:3] == ["SET", "DATA", "TYPE"]:
-            at = 1 if words[:1] == ["TYPE"] else 3
-            end = words.index("USING", at) if "USING" in words[at:] else len(rest)
-            target = st.source(rest[at:end])
-            target_words = [w for w in words[at:end] if w]
-            cheap = target_words[:1] in (["TEXT"], ["VARCHAR"]) or target_words[:2] == [
-                "CHARACTER",
-                "VARYING",
-            ]
-            note = (
-                " (no rewrite only if the old type converts binary-coercibly, e.g. "
-                "varchar(n) to text)"
-                if cheap
-                else ""
-            )
-            self.add(
-                st,
-                "rewrite-alter-column-type",
-                f"ALTER COLUMN {table}.{column} TYPE {target.strip()} rewrites the table and "
-                f"its indexes under ACCESS EXCLUSIVE{note}",
-                WARN if cheap else FAIL,
-            )
-        elif words[:3] == ["SET", "NOT", "NULL"]:
-            self.add(
-                st,
-                "lock-set-not-null",
-                f"ALTER COLUMN {table}.{column} SET NOT NULL scans the whole table under "
-                f"ACCESS EXCLUSIVE unless a validated CHECK ({column} IS NOT NULL) exists",
-                WARN,
-            )
+    def alter_column_type(self, table: str, cmd: ast.AlterTableCmd) -> None:
+        col = cmd.def_
+        target = _expr_text(col.typeName) if col is not None and col.typeName else "?"
+        names = [s.sval for s in (col.typeName.names if col is not None and col.typeName else ())]
+        cheap = bool(names) and names[-1] in ("text", "varchar")
+        note = (
+            " (no rewrite only if the old type converts binary-coercibly, e.g. varchar(n) to text)"
+            if cheap
+            else ""
+        )
+        self.add(
+            f"ALTER COLUMN {table}.{cmd.name} TYPE {target} rewrites the table and "
+            f"its indexes under ACCESS EXCLUSIVE{note}",
+            "rewrite-alter-column-type",
+            severity=WARN if cheap else FAIL,
+            table=table,
+            rewrite=True,
+            lock=AX,
+        )
 
     # -- maintenance commands ----------------------------------------------
 
-    def reindex(self, st: Statement) -> None:
-        if self.check_concurrently_in_tx(st, "REINDEX CONCURRENTLY"):
+    def reindex(self, node: ast.ReindexStmt) -> None:
+        if any(p.defname == "concurrently" and _on(p) for p in node.params or ()):
+            self.check_concurrently_in_tx("REINDEX CONCURRENTLY")
             return
         self.add(
-            st,
-            "lock-reindex",
             "REINDEX without CONCURRENTLY blocks writes (and reads through the index) "
             "for the whole rebuild",
+            "lock-reindex",
+            rewrite=True,
+            table=_rv(node.relation)
+            if node.kind == enums.ReindexObjectType.REINDEX_OBJECT_TABLE
+            else "",
+            lock="SHARE",
         )
 
-    def vacuum(self, st: Statement) -> None:
-        sig = st.tokens
-        full = False
-        if len(sig) > 1 and sig[1].kind == "lparen":
-            depth, opts = 0, []
-            for tok in sig[1:]:
-                if tok.kind == "lparen":
-                    depth += 1
-                    if depth == 1:
-                        continue
-                elif tok.kind == "rparen":
-                    depth -= 1
-                    if depth == 0:
-                        break
-                opts.append(tok)
-            for opt in _split_top_level(opts):
-                if opt and opt[0].upper == "FULL":
-                    value = opt[1].text.upper() if len(opt) > 1 else "TRUE"
-                    full = value not in ("FALSE", "OFF", "0", "NO")
-        else:
-            full = any(t.upper == "FULL" for t in sig[1:3])
-        if full:
-            self.add(
-                st,
-                "lock-vacuum-full",
-                "VACUUM FULL rewrites the table under ACCESS EXCLUSIVE (nothing can read or "
-                "write it until it finishes)",
-            )
+    def vacuum(self, node: ast.VacuumStmt) -> None:
+        if not any(o.defname == "full" and _on(o) for o in node.options or ()):
+            return
+        rels = [_rv(r.relation) for r in node.rels or () if r.relation is not None]
+        self.add(
+            "VACUUM FULL rewrites the table under ACCESS EXCLUSIVE (nothing can read or "
+            "write it until it finishes)",
+            "lock-vacuum-full",
+            table=rels[0] if len(rels) == 1 else "",
+            rewrite=True,
+            lock=AX,
+        )
 
-    def cluster(self, st: Statement) -> None:
-        sig = st.tokens
-        pos = 1
-        if pos < len(sig) and sig[pos].kind == "lparen":
-            while pos < len(sig) and sig[pos].kind != "rparen":
-                pos += 1
-            pos += 1
-        pos = _skip(sig, pos, "VERBOSE")
-        table, _ = _qualified_name(sig, pos)
-        if table is not None and self.is_new(table):
+    def cluster(self, node: ast.ClusterStmt) -> None:
+        table = _rv(node.relation)
+        if table and self.is_new(table):
             return
         target = f" {table}" if table else ""
         self.add(
-            st,
-            "lock-cluster",
             f"CLUSTER{target} rewrites the table under ACCESS EXCLUSIVE",
+            "lock-cluster",
+            table=table,
+            rewrite=True,
+            lock=AX,
         )
 
-    def lock(self, st: Statement) -> None:
-        sig = st.tokens
-        words = _top_level_words(sig)
-        mode = "ACCESS EXCLUSIVE"
-        if "IN" in words and "MODE" in words:
-            start, end = words.index("IN") + 1, len(words) - 1 - words[::-1].index("MODE")
-            if start < end:
-                mode = " ".join(words[start:end])
-        if mode in _WEAK_LOCK_MODES:
+    def lock(self, node: ast.LockStmt) -> None:
+        mode = LOCK_MODES[node.mode] if 0 < node.mode < len(LOCK_MODES) else AX
+        if LOCK_MODES.index(mode) <= 3:  # ACCESS SHARE .. ROW EXCLUSIVE: what DML takes anyway
             return
-        pos = _skip(sig, 1, "TABLE")
-        pos = _skip(sig, pos, "ONLY")
-        table, _ = _qualified_name(sig, pos)
-        if table is not None and self.is_new(table):
+        tables = [_rv(r) for r in node.relations or ()]
+        if tables and all(self.is_new(t) for t in tables):
             return
         self.add(
-            st,
+            f"LOCK TABLE {', '.join(tables) or '?'} IN {mode} MODE holds a blocking lock until "
+            "the migration's transaction ends",
             "lock-table",
-            f"LOCK TABLE {table or '?'} IN {mode} MODE holds a blocking lock until the "
-            "migration's transaction ends",
+            table=tables[0] if tables else "",
+            lock=mode,
         )
 
-    def refresh(self, st: Statement) -> None:
-        if self.check_concurrently_in_tx(st, "REFRESH MATERIALIZED VIEW CONCURRENTLY"):
+    def refresh(self, node: ast.RefreshMatViewStmt) -> None:
+        if node.concurrent:
+            self.check_concurrently_in_tx("REFRESH MATERIALIZED VIEW CONCURRENTLY")
             return
-        name, _ = _qualified_name(st.tokens, 3)
         self.add(
-            st,
+            f"REFRESH MATERIALIZED VIEW {_rv(node.relation) or '?'} without CONCURRENTLY "
+            "blocks every reader of the view until it finishes",
             "lock-refresh-matview",
-            f"REFRESH MATERIALIZED VIEW {name or '?'} without CONCURRENTLY blocks every "
-            "reader of the view until it finishes",
-            WARN,
+            severity=WARN,
         )
+
+
+def _on(opt: ast.DefElem) -> bool:
+    """A boolean option's value (``FULL``, ``FULL true``, ``FULL off``...)."""
+    arg = opt.arg
+    if arg is None:
+        return True
+    value = getattr(arg, "sval", None)
+    if value is None:
+        value = getattr(arg, "ival", None)
+    if value is None:
+        value = getattr(arg, "boolval", True)
+    return str(value).lower() not in ("false", "off", "0", "no")
+
+
+def _uses_concurrently(node: Any) -> bool:
+    if isinstance(node, ast.IndexStmt | ast.RefreshMatViewStmt):
+        return bool(node.concurrent)
+    if isinstance(node, ast.DropStmt):
+        return bool(node.concurrent)
+    if isinstance(node, ast.ReindexStmt):
+        return any(p.defname == "concurrently" and _on(p) for p in node.params or ())
+    return False
+
+
+def lint_statements(
+    text: str,
+    *,
+    new_tables: Iterable[str] = (),
+    hot_tables: Iterable[str] | None = None,
+    in_transaction: bool = False,
+    source: str | None = None,
+    volatility: Mapping[FunctionRef, str] | None = None,
+    server_major: int | None = None,
+) -> list[StatementLint]:
+    """Per-statement lint of one migration file (see :func:`lint_migration`)."""
+    parsed = parse_migration(text)
+    if parsed.error:
+        prefix = f"{source}: " if source else ""
+        first = parsed.statements[0] if parsed.statements else Statement(1, 1, "")
+        result = StatementLint(first.index, first.line, first.text)
+        result.findings.append(
+            Finding(
+                "syntax-error",
+                f"{prefix}line {parsed.error_line}: PostgreSQL's parser rejects the file: "
+                f"{parsed.error}",
+            )
+        )
+        return [result]
+    known = dict(volatility or {})
+    known.update(function_definitions(text))
+    return _Linter(
+        parsed.statements,
+        new_tables,
+        hot_tables,
+        in_transaction,
+        source,
+        known,
+        server_major,
+    ).run()
 
 
 def lint_migration(
@@ -835,6 +823,8 @@ def lint_migration(
     hot_tables: Iterable[str] | None = None,
     in_transaction: bool = False,
     source: str | None = None,
+    volatility: Mapping[FunctionRef, str] | None = None,
+    server_major: int | None = None,
 ) -> list[Finding]:
     """Lint one migration file's SQL for long-lock and error-prone operations.
 
@@ -845,13 +835,27 @@ def lint_migration(
     ``in_transaction``: the migration runner wraps each file in a
     transaction, so any CONCURRENTLY in it will fail.
     ``source``: file name to prefix messages with.
+    ``volatility``: ``provolatile`` ('i', 's', 'v') of the functions the
+    ADD COLUMN defaults call, as the database resolves them
+    (``default_function_calls`` lists them); CREATE FUNCTIONs in ``text``
+    add to it. ``server_major``: before 11 every non-NULL default rewrites.
 
-    Finding codes (severity): lock-create-index, concurrently-in-transaction,
-    lock-add-column-not-null, rewrite-add-column, lock-add-constraint-validate,
-    lock-add-constraint-index, rewrite-alter-column-type (warn for a change to
-    text/varchar), rewrite-table, lock-vacuum-full, lock-cluster, lock-table,
-    lock-reindex, rename-hot-table (all fail); lock-set-not-null,
-    lock-refresh-matview, concurrently-with-other-statements (warn).
+    Finding codes (severity): syntax-error, lock-create-index,
+    concurrently-in-transaction, lock-add-column-not-null, rewrite-add-column,
+    lock-add-constraint-validate, lock-add-constraint-index (also for UNIQUE /
+    PRIMARY KEY / REFERENCES / CHECK written inside ADD COLUMN),
+    rewrite-alter-column-type (warn for a change to text/varchar),
+    rewrite-table, lock-vacuum-full, lock-cluster, lock-table, lock-reindex,
+    rename-hot-table (all fail); lock-set-not-null, lock-refresh-matview,
+    concurrently-with-other-statements, unknown-volatility (warn).
     """
-    statements = split_statements(text)
-    return _Linter(statements, new_tables, hot_tables, in_transaction, source).run()
+    results = lint_statements(
+        text,
+        new_tables=new_tables,
+        hot_tables=hot_tables,
+        in_transaction=in_transaction,
+        source=source,
+        volatility=volatility,
+        server_major=server_major,
+    )
+    return [f for r in results for f in r.findings]

@@ -1,23 +1,28 @@
 """PF-04: which pending migrations to rehearse, how, and what the rehearsal proved.
 
-The rehearsal itself (dump, scratch database, apply) is I/O and lives in
-``probes.sql_tools``; this module holds the decisions around it so they can be
-tested with plain inputs:
+The rehearsal itself (read-only schema dump of the target, a throwaway
+PostgreSQL or a configured rehearsal server, apply) is I/O and lives in
+``probes.sql_tools`` / ``probes.pitr``; this module holds the decisions around
+it so they can be tested with plain inputs:
 
 * the order migrations run in (by version, like every migration tool);
 * whether a file runs inside one transaction (the usual case) or statement by
   statement (a ``-- spark:no-transaction`` first line: the convention of the
-  reference stack's runner, needed for CONCURRENTLY operations);
+  reference stack's runner, needed for CONCURRENTLY operations), and which
+  statements PostgreSQL refuses inside a transaction block;
 * the tables a release creates, so that the lint does not flag work on a
   table nobody uses yet;
 * the findings: a statement that failed, hit lock_timeout or statement_timeout,
-  and the lint findings of every file;
-* the statements the rehearsal must never run: the scratch database lives on
-  the target's own server, so anything cluster-wide (roles, ALTER SYSTEM,
-  databases, tablespaces, role membership, ACLs and comments on shared
-  objects) would change the target itself. Such a file is refused before
-  anything runs (``cluster_wide_statements``).
+  the lint findings of every file, and what the rehearsal observed against
+  what the lint guessed (``confirm_lint``: relfilenode changes = rewrites,
+  the statement's own table locks);
+* the statements the rehearsal does not run: anything cluster-wide (roles,
+  ALTER SYSTEM, databases, tablespaces, role membership, ACLs and comments on
+  shared objects) is not part of a one-database schema copy, and on a
+  configured rehearsal server it would change that server. Such a file is
+  refused before anything runs (``cluster_wide_statements``).
 
+All SQL is read with PostgreSQL's own parser (pglast), never by keywords.
 Pure: text and dicts in, findings out.
 """
 
@@ -28,8 +33,21 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .findings import Finding
-from .migration_lint import Statement, lint_migration, split_statements
+from pglast import ast, enums
+from pglast.parser import ParseError, scan
+
+from .findings import WARN, Finding
+from .migration_lint import (
+    LOCK_MODES,
+    FunctionRef,
+    Statement,
+    StatementLint,
+    default_function_calls,
+    function_definitions,
+    lint_statements,
+    qualified_name,
+    split_statements,
+)
 from .migrations import version_key
 
 __all__ = [
@@ -37,12 +55,16 @@ __all__ = [
     "PendingMigration",
     "cluster_wide",
     "cluster_wide_statements",
+    "confirm_lint",
     "created_tables",
     "evaluate_rehearsal",
     "file_version",
     "is_transactional",
+    "lint_findings",
     "lint_pending",
     "order_pending",
+    "pending_function_calls",
+    "runs_outside_transaction",
     "split_applied",
 ]
 
@@ -138,133 +160,146 @@ def is_transactional(text: str) -> bool:
     return not (first and first[0].strip().lower() == NO_TRANSACTION_MARKER)
 
 
-def _ident(text: str, kind: str) -> str | None:
-    if kind == "word":
-        return text.lower()
-    if kind == "qident":
-        return text[1:-1].replace('""', '"')
-    return None
-
-
 def created_tables(text: str) -> list[str]:
     """Tables (and materialized views) a migration creates, as ``name`` or ``schema.name``."""
     out: list[str] = []
     for st in split_statements(text):
-        toks = st.tokens
-        words = [t.upper for t in toks]
-        pos = 1
-        if words[:1] != ["CREATE"]:
-            continue
-        if words[pos : pos + 2] == ["OR", "REPLACE"]:
-            pos += 2
-        if pos < len(words) and words[pos] in ("GLOBAL", "LOCAL"):
-            pos += 1
-        if pos < len(words) and words[pos] in ("TEMP", "TEMPORARY", "UNLOGGED"):
-            pos += 1
-        if words[pos : pos + 2] == ["MATERIALIZED", "VIEW"]:
-            pos += 2
-        elif pos < len(words) and words[pos] == "TABLE":
-            pos += 1
+        node = st.node
+        if isinstance(node, ast.CreateStmt) and node.relation is not None:
+            rv = node.relation
+        elif isinstance(node, ast.CreateTableAsStmt) and node.into is not None:
+            rv = node.into.rel
         else:
             continue
-        if words[pos : pos + 3] == ["IF", "NOT", "EXISTS"]:
-            pos += 3
-        parts: list[str] = []
-        while pos < len(toks):
-            name = _ident(toks[pos].text, toks[pos].kind)
-            if name is None:
-                break
-            parts.append(name)
-            if pos + 1 < len(toks) and toks[pos + 1].text == ".":
-                pos += 2
-                continue
-            break
-        if parts:
-            out.append(".".join(parts))
+        out.append(f"{rv.schemaname}.{rv.relname}" if rv.schemaname else str(rv.relname))
     return out
 
 
 def lint_pending(
-    migrations: Sequence[PendingMigration], *, hot_tables: Iterable[str] | None = None
-) -> list[Finding]:
+    migrations: Sequence[PendingMigration],
+    *,
+    hot_tables: Iterable[str] | None = None,
+    volatility: Mapping[FunctionRef, str] | None = None,
+    server_major: int | None = None,
+) -> list[StatementLint]:
     """Lint every pending file in order; tables created by an earlier one are new in later ones.
 
     A file that runs inside a transaction is linted as such, so a CONCURRENTLY
     that would fail there is reported; the rehearsal decides the same way.
     ``hot_tables``: tables a RENAME on would break the running release.
+    ``volatility``: the database's ``provolatile`` of the functions the
+    defaults call; functions created by any pending file count too.
+    Returns one ``StatementLint`` per statement, its ``source`` the file name.
     """
     hot = None if hot_tables is None else list(hot_tables)
-    new: list[str] = []
-    findings: list[Finding] = []
+    known: dict[FunctionRef, str] = dict(volatility or {})
     for m in migrations:
-        findings += lint_migration(
+        known.update(function_definitions(m.text))
+    new: list[str] = []
+    out: list[StatementLint] = []
+    for m in migrations:
+        for result in lint_statements(
             m.text,
             new_tables=new,
             hot_tables=hot,
             in_transaction=m.transactional,
             source=m.name,
-        )
+            volatility=known,
+            server_major=server_major,
+        ):
+            result.source = m.name
+            out.append(result)
         new += created_tables(m.text)
-    return findings
+    return out
 
 
-#: Kinds of object that live in the cluster's shared catalogs, not in one database.
-_ROLE_WORDS = frozenset({"ROLE", "USER", "GROUP"})
-_SHARED_OBJECTS = frozenset({"DATABASE", "TABLESPACE"})
-#: Shared objects that GRANT/REVOKE ... ON and COMMENT / SECURITY LABEL ON can name.
-_SHARED_ACL_OBJECTS = frozenset({"DATABASE", "TABLESPACE", "PARAMETER"})
-_SHARED_COMMENT_OBJECTS = frozenset({"DATABASE", "TABLESPACE", "ROLE"})
+def pending_function_calls(migrations: Iterable[PendingMigration]) -> list[FunctionRef]:
+    """Functions the ADD COLUMN defaults of all pending files call (to ask the database)."""
+    out: list[FunctionRef] = []
+    for m in migrations:
+        out += [f for f in default_function_calls(m.text) if f not in out]
+    return out
+
+
+_SHARED = {
+    enums.ObjectType.OBJECT_DATABASE: "DATABASE",
+    enums.ObjectType.OBJECT_TABLESPACE: "TABLESPACE",
+}
+_ROLE_STMTS = (ast.CreateRoleStmt, ast.AlterRoleStmt, ast.AlterRoleSetStmt, ast.DropRoleStmt)
+_DATABASE_STMTS = (
+    ast.CreatedbStmt,
+    ast.AlterDatabaseStmt,
+    ast.AlterDatabaseSetStmt,
+    ast.AlterDatabaseRefreshCollStmt,
+    ast.DropdbStmt,
+)
+_TABLESPACE_STMTS = (
+    ast.CreateTableSpaceStmt,
+    ast.DropTableSpaceStmt,
+    ast.AlterTableSpaceOptionsStmt,
+)
+
+
+def _head(st: Statement, count: int) -> str:
+    """The statement's first ``count`` keywords as written (upper case), from PG's scanner."""
+    try:
+        toks = scan(st.text)
+    except ParseError:
+        return ""
+    return " ".join(st.text[t.start : t.end + 1].upper() for t in toks[:count])
 
 
 def cluster_wide(st: Statement) -> str | None:
     """What makes a statement act on the whole cluster (``"ALTER ROLE"``), or None.
 
-    Recognised from significant tokens only, so the words inside a comment,
-    a string or a function body never match: CREATE/ALTER/DROP ROLE, USER
-    (not USER MAPPING, a per-database object) and GROUP; ALTER SYSTEM;
-    CREATE/ALTER/DROP DATABASE and TABLESPACE; GRANT/REVOKE of role
-    membership (no ``ON``); GRANT/REVOKE ON DATABASE, TABLESPACE or PARAMETER
-    and COMMENT / SECURITY LABEL ON DATABASE, TABLESPACE or ROLE (shared
-    catalogs); DROP OWNED and REASSIGN OWNED (they reach shared objects too).
-    Dynamic SQL (``EXECUTE`` in a DO block or function) cannot be seen.
+    Decided on PostgreSQL's parse tree, so words inside a comment, a string or
+    a function body never match: CREATE/ALTER/DROP ROLE, USER and GROUP (not
+    USER MAPPING, a per-database object); ALTER SYSTEM; CREATE/ALTER/DROP
+    DATABASE and TABLESPACE (and their RENAME / OWNER TO); GRANT/REVOKE of role
+    membership; GRANT/REVOKE ON DATABASE, TABLESPACE or PARAMETER; COMMENT /
+    SECURITY LABEL ON DATABASE, TABLESPACE or ROLE (shared catalogs); DROP
+    OWNED and REASSIGN OWNED. Dynamic SQL (``EXECUTE`` in a DO block or
+    function) cannot be seen.
     """
-    w = st.words(4)
-    head = w[0]
-    if head in ("CREATE", "ALTER", "DROP"):
-        kind = w[1]
-        if kind in _ROLE_WORDS:
-            if kind == "USER" and w[2] == "MAPPING" and w[3] in ("FOR", "IF"):
-                return None
-            return f"{head} {kind}"
-        if kind in _SHARED_OBJECTS or (head == "ALTER" and kind == "SYSTEM"):
-            return f"{head} {kind}"
-        if head == "DROP" and kind == "OWNED":
-            return "DROP OWNED"
+    node = st.node
+    ot = enums.ObjectType
+    if isinstance(node, (*_ROLE_STMTS, *_DATABASE_STMTS, *_TABLESPACE_STMTS)):
+        return _head(st, 2)
+    if isinstance(node, ast.AlterSystemStmt):
+        return "ALTER SYSTEM"
+    if isinstance(node, ast.RenameStmt | ast.AlterOwnerStmt):
+        kind = node.renameType if isinstance(node, ast.RenameStmt) else node.objectType
+        if kind in _SHARED or kind == ot.OBJECT_ROLE:
+            return _head(st, 2)
         return None
-    if head == "REASSIGN" and w[1] == "OWNED":
+    if isinstance(node, ast.DropOwnedStmt):
+        return "DROP OWNED"
+    if isinstance(node, ast.ReassignOwnedStmt):
         return "REASSIGN OWNED"
-    words = [t.upper for t in st.tokens]
-    if head in ("GRANT", "REVOKE"):
-        if "ON" not in words:
-            return f"{head} of role membership"
-        target = words[words.index("ON") + 1 : words.index("ON") + 2]
-        if target and target[0] in _SHARED_ACL_OBJECTS:
-            return f"{head} ON {target[0]}"
+    if isinstance(node, ast.GrantRoleStmt):
+        return f"{'GRANT' if node.is_grant else 'REVOKE'} of role membership"
+    if isinstance(node, ast.GrantStmt):
+        verb = "GRANT" if node.is_grant else "REVOKE"
+        if node.objtype == ot.OBJECT_PARAMETER_ACL:
+            return f"{verb} ON PARAMETER"
+        if node.objtype in _SHARED:
+            return f"{verb} ON {_SHARED[node.objtype]}"
         return None
-    if head == "COMMENT" or (head == "SECURITY" and w[1] == "LABEL"):
-        label = "COMMENT" if head == "COMMENT" else "SECURITY LABEL"
-        if "ON" in words:
-            target = words[words.index("ON") + 1 : words.index("ON") + 2]
-            if target and target[0] in _SHARED_COMMENT_OBJECTS:
-                return f"{label} ON {target[0]}"
+    if isinstance(node, ast.CommentStmt | ast.SecLabelStmt):
+        label = "COMMENT" if isinstance(node, ast.CommentStmt) else "SECURITY LABEL"
+        if node.objtype in _SHARED:
+            return f"{label} ON {_SHARED[node.objtype]}"
+        if node.objtype == ot.OBJECT_ROLE:
+            return f"{label} ON ROLE"
     return None
 
 
 def cluster_wide_statements(migrations: Iterable[PendingMigration]) -> list[str]:
     """One line per statement the rehearsal refuses to run, naming file, statement and line.
 
-    The scratch database is on the target's server: a cluster-wide statement
-    run there changes the target (its roles, settings, databases), so such a
+    The rehearsal copies one database's schema, not the cluster's roles,
+    settings or databases, so such a statement cannot be rehearsed faithfully
+    (and on a configured rehearsal server it would change that server): such a
     file has to be rehearsed by hand.
     """
     out: list[str] = []
@@ -274,7 +309,8 @@ def cluster_wide_statements(migrations: Iterable[PendingMigration]) -> list[str]
             if what is not None:
                 out.append(
                     f"{m.name} statement {st.index} (line {st.line}): {what} is cluster-wide; "
-                    "PF-04 will not run it on the target's server -- rehearse it by hand"
+                    "PF-04 does not rehearse it (roles, settings and databases are not part of "
+                    "the schema copy) -- rehearse it by hand"
                 )
     return out
 
@@ -332,3 +368,177 @@ def evaluate_rehearsal(
                 )
             )
     return findings
+
+
+def runs_outside_transaction(st: Statement) -> bool:
+    """Statements PostgreSQL refuses inside a transaction block ("cannot run inside a
+    transaction block"): the rehearsal runs them bare, without reading their locks."""
+    node = st.node
+    if node is None or isinstance(node, ast.TransactionStmt):
+        return True
+    if isinstance(node, ast.IndexStmt | ast.DropStmt):
+        return bool(node.concurrent)
+    if isinstance(node, ast.ReindexStmt):
+        return any(p.defname == "concurrently" for p in node.params or ()) or node.kind in (
+            enums.ReindexObjectType.REINDEX_OBJECT_SYSTEM,
+            enums.ReindexObjectType.REINDEX_OBJECT_DATABASE,
+        )
+    if isinstance(node, ast.VacuumStmt):
+        return bool(node.is_vacuumcmd)
+    if isinstance(node, ast.ClusterStmt):
+        return node.relation is None
+    return isinstance(
+        node,
+        ast.CreatedbStmt
+        | ast.DropdbStmt
+        | ast.AlterSystemStmt
+        | ast.CreateTableSpaceStmt
+        | ast.DropTableSpaceStmt
+        | ast.CreateSubscriptionStmt
+        | ast.DropSubscriptionStmt,
+    )
+
+
+def lint_findings(lints: Iterable[StatementLint]) -> list[Finding]:
+    """The findings of per-statement lint results, in order."""
+    return [f for r in lints for f in r.findings]
+
+
+_REWRITE_CODES = frozenset(
+    {"rewrite-add-column", "rewrite-alter-column-type", "rewrite-table", "lock-vacuum-full",
+     "lock-cluster"}
+)  # fmt: skip
+
+
+def _lock_rank(mode: str) -> int:
+    return LOCK_MODES.index(mode) if mode in LOCK_MODES else 0
+
+
+def confirm_lint(
+    lints: Sequence[StatementLint],
+    runs: Iterable[Mapping[str, Any]],
+    *,
+    new_tables: Iterable[str] = (),
+) -> tuple[list[dict[str, Any]], list[Finding]]:
+    """Let the rehearsal confirm or refute what the lint guessed, per statement.
+
+    ``runs``: ``StatementRun.to_dict()`` rows. A table the rehearsal saw
+    rewritten (new relfilenode; the rehearsal copy has the target's schema,
+    and whether PostgreSQL rewrites depends on the schema, not the rows)
+    that the lint did not expect is a ``rehearsal-rewrite`` finding (fail).
+    A lint rewrite finding the rehearsal refutes (statement ran, table kept
+    its relfilenode) stays in the evidence as a warning that says so.
+    Tables created by the release itself are exempt (nobody uses them yet).
+    Returns (one comparison row per observed statement, the findings).
+    """
+    new = [qualified_name(n) for n in new_tables]
+    by_key = {(r.source, r.index): r for r in lints}
+    rows: list[dict[str, Any]] = []
+    findings: list[Finding] = []
+    for run in runs:
+        if run.get("status") != OK or not run.get("observed"):
+            continue  # failed, not run, or ran where its locks cannot be read
+        key = (run.get("migration", ""), run.get("index"))
+        lint = by_key.get(key)
+        rewritten = [
+            w for w in run.get("rewritten", []) if not any(_same(w["table"], n) for n in new)
+        ]
+        expected_rewrite = bool(lint and lint.rewrite)
+        locks = run.get("locks", [])
+        row: dict[str, Any] = {
+            "migration": key[0],
+            "index": key[1],
+            "line": run.get("line"),
+            "lint_expected_rewrite": expected_rewrite,
+            "lint_expected_lock": {"table": lint.table, "mode": lint.lock}
+            if lint and lint.lock
+            else None,
+            "rehearsal_rewritten": rewritten,
+            "rehearsal_locks": locks,
+        }
+        if rewritten and not expected_rewrite:
+            row["rewrite"] = "missed by lint"
+            findings += _missed_rewrites(key, run, rewritten)
+        elif expected_rewrite and lint is not None:
+            confirmed = bool(rewritten)
+            row["rewrite"] = "confirmed" if confirmed else "refuted"
+            if not confirmed:
+                lint.findings[:] = [
+                    Finding(
+                        f.code,
+                        f"{f.message} [refuted by the rehearsal: no relfilenode changed]",
+                        WARN,
+                    )
+                    if f.code in _REWRITE_CODES
+                    else f
+                    for f in lint.findings
+                ]
+        else:
+            row["rewrite"] = "none expected, none seen"
+        if lint is not None and lint.lock and lint.table:
+            row["lock"] = _lock_verdict(lint.table, lint.lock, locks, run.get("held", []))
+        rows.append(row)
+    return rows, findings
+
+
+def _strongest(table: str, locks: Iterable[Mapping[str, Any]]) -> str:
+    seen = [str(lk.get("mode", "")) for lk in locks if _same(str(lk.get("relation", "")), table)]
+    return max(seen, key=_lock_rank, default="")
+
+
+def _lock_verdict(
+    table: str, expected: str, locks: Iterable[Mapping[str, Any]], held: Iterable[Mapping[str, Any]]
+) -> str:
+    """confirmed (the statement took it or stronger), already held (an earlier statement
+    of the transaction holds it, so this one's cannot be seen), or refuted."""
+    took = _strongest(table, locks)
+    if took and _lock_rank(took) >= _lock_rank(expected):
+        return "confirmed"
+    had = _strongest(table, held)
+    if had and _lock_rank(had) >= _lock_rank(expected):
+        return f"already held ({had}) by an earlier statement of the transaction"
+    return f"refuted (saw {took or had or 'no lock'})"
+
+
+def _missed_rewrites(
+    key: tuple[Any, Any], run: Mapping[str, Any], rewritten: list[Mapping[str, Any]]
+) -> list[Finding]:
+    """One ``rehearsal-rewrite`` finding per table rewritten (its indexes with it), and per
+    index rebuilt on its own."""
+    where = f"pending migration {key[0]} statement {key[1]} (line {run.get('line')})"
+    stmt = _snippet(run.get("statement", ""))
+    tables = [w for w in rewritten if w.get("kind") != "index"]
+    rewritten_tables = {str(w["relation"]) for w in tables}
+    out = []
+    for w in tables:
+        indexes = [
+            str(i["relation"])
+            for i in rewritten
+            if i.get("kind") == "index" and i.get("table") == w["relation"]
+        ]
+        also = f" and its indexes {', '.join(indexes)}" if indexes else ""
+        out.append(
+            Finding(
+                "rehearsal-rewrite",
+                f"{where} rewrote existing table {w['relation']}{also} in rehearsal "
+                f"(relfilenode {w['relfilenode_before']} -> {w['relfilenode_after']}), which "
+                "the lint did not expect: on the real table that is a full rewrite under "
+                f"ACCESS EXCLUSIVE -- {stmt}",
+            )
+        )
+    for i in rewritten:
+        if i.get("kind") == "index" and i.get("table") not in rewritten_tables:
+            out.append(
+                Finding(
+                    "rehearsal-rewrite",
+                    f"{where} rebuilt index {i['relation']} of existing table {i['table']} in "
+                    "rehearsal, which the lint did not expect: on the real table that is a "
+                    f"full index build under the statement's lock -- {stmt}",
+                )
+            )
+    return out
+
+
+def _same(a: str, b: str) -> bool:
+    a, b = qualified_name(a), qualified_name(b)
+    return a == b or (a.split(".")[-1] == b.split(".")[-1] and ("." not in a or "." not in b))

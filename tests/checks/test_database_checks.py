@@ -130,14 +130,37 @@ def test_pf04_clean_pending_migration_rehearses_and_drops_the_scratch(
     statements = observation(record, "statements")
     assert [s["status"] for s in statements] == ["ok"]
     assert statements[0]["statement"].startswith("ALTER TABLE orders ADD COLUMN client_order_ref")
+    # a catalog-only change: no rewrite, a short ACCESS EXCLUSIVE the rehearsal saw
+    assert statements[0]["observed"] is True and statements[0]["rewritten"] == []
+    assert {"relation": "orders", "mode": "ACCESS EXCLUSIVE"} in statements[0]["locks"]
+    [compared] = observation(record, "lint_vs_rehearsal")
+    assert compared["rewrite"] == "none expected, none seen"
     assert observation(record, "pg_dump")["returncode"] == 0
-    assert observation(record, "scratch_database")["dropped"] is True
+    server = observation(record, "rehearsal_server")
+    assert server["kind"] == "throwaway local PostgreSQL"
+    assert server["version"].split(".")[0] == "15"
+    assert not Path(server["directory"]).exists()  # stopped and removed
+    assert "scratch_database" not in {o["name"] for o in record["observations"]}
     assert scratch_databases(sandbox) == []
     with psycopg.connect(sandbox.endpoints.db_dsn, connect_timeout=5) as conn:  # target untouched
         found = conn.execute(
             "SELECT 1 FROM information_schema.columns WHERE column_name = 'client_order_ref'"
         )
         assert found.fetchall() == []
+
+
+def test_pf04_on_a_configured_rehearsal_server(run_checks: Any, sandbox: Any) -> None:
+    """targets.rehearsal_dsn: a scratch database on that server (here the sandbox's own
+    server plays it), dropped afterwards."""
+    rehearsal_dsn = sandbox.endpoints.db_dsn
+    with pending_files(sandbox, {"0005_a.sql": "ALTER TABLE orders ADD COLUMN a_ref text;"}):
+        r = run_checks("PF-04", args=("--spark-set", f'targets.rehearsal_dsn="{rehearsal_dsn}"'))
+    record = r.record("PF-04")
+    assert record["outcome"] == "passed", record["message"]
+    server = observation(record, "rehearsal_server")
+    assert server["kind"] == "configured rehearsal server"
+    assert server["scratch_database"]["dropped"] is True
+    assert scratch_databases(sandbox) == []
 
 
 def test_scratch_database_is_dropped_when_the_rehearsal_raises(sandbox: Any) -> None:
@@ -232,6 +255,12 @@ def role_settings(sandbox: Any) -> list[Any]:
         return found.fetchall()
 
 
+REFUSED = (
+    "0007_x.sql statement 2 (line 5): ALTER ROLE is cluster-wide; PF-04 does not rehearse it "
+    "(roles, settings and databases are not part of the schema copy) -- rehearse it by hand"
+)
+
+
 def test_pf04_refuses_a_cluster_wide_statement_and_runs_nothing(
     run_checks: Any, sandbox: Any
 ) -> None:
@@ -248,17 +277,11 @@ def test_pf04_refuses_a_cluster_wide_statement_and_runs_nothing(
         r = run_checks("PF-04")
     record = r.record("PF-04")
     assert record["outcome"] == "error", record["message"]
-    assert (
-        "0007_x.sql statement 2 (line 5): ALTER ROLE is cluster-wide; PF-04 will not run it on "
-        "the target's server -- rehearse it by hand"
-    ) in record["message"]
+    assert REFUSED in record["message"]
     assert r.verdict["verdict"] == "NO-GO"
     names = {o["name"] for o in record["observations"]}
-    assert "pg_dump" not in names and "scratch_database" not in names  # refused before any of it
-    assert observation(record, "cluster_wide_statements") == [
-        "0007_x.sql statement 2 (line 5): ALTER ROLE is cluster-wide; PF-04 will not run it on "
-        "the target's server -- rehearse it by hand"
-    ]
+    assert "pg_dump" not in names and "rehearsal_server" not in names  # refused before any of it
+    assert observation(record, "cluster_wide_statements") == [REFUSED]
     assert scratch_databases(sandbox) == []
     assert role_settings(sandbox) == before
 
@@ -381,3 +404,151 @@ def test_writing_checks_without_test_account_error_before_any_write(
         )
     with psycopg.connect(sandbox.endpoints.db_dsn, connect_timeout=5) as conn:
         assert conn.execute(count).fetchone() == before
+
+
+# ---------------------------------------------------------------------------
+# issue 14 kind 9 on the real stack; issue 8: PF-04 never writes to the target's server
+# ---------------------------------------------------------------------------
+
+
+def test_pf04_add_column_unique_fails_and_the_rehearsal_sees_the_lock(
+    run_checks: Any, sandbox: Any
+) -> None:
+    with pending_files(
+        sandbox, {"0005_code.sql": "ALTER TABLE orders ADD COLUMN code text UNIQUE;"}
+    ):
+        r = run_checks("PF-04")
+    record = r.record("PF-04")
+    assert record["outcome"] == "failed", record["message"]
+    assert "ADD COLUMN orders.code UNIQUE builds a unique index" in record["message"]
+    [compared] = observation(record, "lint_vs_rehearsal")
+    assert compared["lint_expected_lock"] == {"table": "orders", "mode": "ACCESS EXCLUSIVE"}
+    assert compared["lock"] == "confirmed"
+
+
+@contextmanager
+def target_function(sandbox: Any, volatility: str) -> Iterator[None]:
+    """next_ref() on the target itself (test setup, as the application's schema would have it)."""
+    with psycopg.connect(sandbox.endpoints.db_dsn, autocommit=True, connect_timeout=5) as conn:
+        conn.execute("CREATE SEQUENCE IF NOT EXISTS spark_test_ref_seq")
+        conn.execute(
+            "CREATE OR REPLACE FUNCTION next_ref() RETURNS text LANGUAGE plpgsql "
+            f"{volatility} AS $$ BEGIN RETURN 'R' || nextval('spark_test_ref_seq'); END $$"
+        )
+    try:
+        yield
+    finally:
+        with psycopg.connect(sandbox.endpoints.db_dsn, autocommit=True, connect_timeout=5) as c:
+            c.execute("DROP FUNCTION IF EXISTS next_ref()")
+            c.execute("DROP SEQUENCE IF EXISTS spark_test_ref_seq")
+
+
+def test_pf04_volatile_user_function_default_is_asked_of_the_database(
+    run_checks: Any, sandbox: Any
+) -> None:
+    """The issue's input: pg_proc says next_ref() is VOLATILE; the rehearsal sees the rewrite."""
+    files = {"0005_ref.sql": "ALTER TABLE orders ADD COLUMN ref text DEFAULT next_ref();"}
+    with target_function(sandbox, "VOLATILE"), pending_files(sandbox, files):
+        r = run_checks("PF-04")
+    record = r.record("PF-04")
+    assert record["outcome"] == "failed", record["message"]
+    assert (
+        "ADD COLUMN orders.ref with DEFAULT next_ref() (next_ref() is VOLATILE)"
+        in (record["message"])
+    )
+    assert observation(record, "default_volatility") == {"next_ref()": "v"}
+    [compared] = observation(record, "lint_vs_rehearsal")
+    assert compared["rewrite"] == "confirmed"
+    assert [w["relation"] for w in compared["rehearsal_rewritten"] if w["kind"] == "table"] == [
+        "orders"
+    ]
+
+
+def test_pf04_stable_user_function_default_passes(run_checks: Any, sandbox: Any) -> None:
+    files = {"0005_ref.sql": "ALTER TABLE orders ADD COLUMN ref text DEFAULT next_ref();"}
+    with target_function(sandbox, "STABLE"), pending_files(sandbox, files):
+        r = run_checks("PF-04")
+    record = r.record("PF-04")
+    assert record["outcome"] == "passed", record["message"]
+    assert observation(record, "default_volatility") == {"next_ref()": "s"}
+    [compared] = observation(record, "lint_vs_rehearsal")
+    assert compared["rewrite"] == "none expected, none seen"
+
+
+def test_pf04_rewrite_the_lint_cannot_see_fails_from_the_rehearsal(
+    run_checks: Any, sandbox: Any
+) -> None:
+    """A domain with a CHECK as the new column's type: PostgreSQL 15 rewrites the table even
+    for a constant default; only the rehearsal sees it."""
+    text = (
+        "CREATE DOMAIN positive_qty AS integer CHECK (VALUE > 0);\n"
+        "ALTER TABLE orders ADD COLUMN min_qty positive_qty DEFAULT 1;\n"
+    )
+    with pending_files(sandbox, {"0005_qty.sql": text}):
+        r = run_checks("PF-04")
+    record = r.record("PF-04")
+    assert record["outcome"] == "failed", record["message"]
+    assert re.search(
+        r"0005_qty\.sql statement 2 \(line 2\) rewrote existing table orders and its indexes "
+        r"\S+.* in rehearsal \(relfilenode \d+ -> \d+\), which the lint did not expect",
+        record["message"],
+    ), record["message"]
+
+
+def postgres_log(sandbox: Any) -> Path:
+    return sandbox.layout.log("postgres")
+
+
+def test_pf04_sends_no_create_or_drop_database_to_the_target(run_checks: Any, sandbox: Any) -> None:
+    """With log_statement = 'all' on the target, a whole PF-04 rehearsal (a clean file and a
+    failing one) shows the checks' own reads there, and no CREATE/DROP DATABASE, no
+    migration statement."""
+    log = postgres_log(sandbox)
+    with psycopg.connect(sandbox.endpoints.db_dsn, autocommit=True, connect_timeout=5) as conn:
+        conn.execute("ALTER SYSTEM SET log_statement = 'all'")
+        conn.execute("SELECT pg_reload_conf()")
+    start = log.stat().st_size
+    files = {
+        "0005_ok.sql": "ALTER TABLE orders ADD COLUMN audit_ref text;",
+        "0006_bad.sql": "UPDATE orders SET audit_ref = no_such_column;",
+    }
+    try:
+        time.sleep(0.5)  # the reload reaches the postmaster's children asynchronously
+        with pending_files(sandbox, files):
+            r = run_checks("PF-04")
+    finally:
+        with psycopg.connect(sandbox.endpoints.db_dsn, autocommit=True, connect_timeout=5) as c:
+            c.execute("ALTER SYSTEM RESET log_statement")
+            c.execute("SELECT pg_reload_conf()")
+    record = r.record("PF-04")
+    assert record["outcome"] == "failed", record["message"]  # the rehearsal ran, and failed
+    assert "0006_bad.sql statement 1 (line 1) failed in rehearsal" in record["message"]
+    with log.open("rb") as fh:
+        fh.seek(start)
+        seen = fh.read().decode(errors="replace")
+    assert "server_version_num" in seen  # the log did record PF-04's own queries
+    assert "CREATE DATABASE" not in seen.upper()
+    assert "DROP DATABASE" not in seen.upper()
+    assert "audit_ref" not in seen  # no migration statement reached the target
+    with psycopg.connect(sandbox.endpoints.db_dsn, connect_timeout=5) as conn:
+        found = conn.execute(
+            "SELECT 1 FROM information_schema.columns WHERE column_name = 'audit_ref'"
+        )
+        assert found.fetchall() == []
+
+
+def test_pf04_grants_to_the_targets_roles_rehearse(run_checks: Any, sandbox: Any) -> None:
+    """The throwaway server gets the target's roles (pg_dumpall --roles-only, no passwords),
+    so a GRANT to the application's role rehearses as on the target."""
+    text = (
+        "CREATE TABLE order_notes (id bigint PRIMARY KEY, note text);\n"
+        "GRANT SELECT, INSERT ON order_notes TO spark_app;\n"
+    )
+    with pending_files(sandbox, {"0005_notes.sql": text}):
+        r = run_checks("PF-04")
+    record = r.record("PF-04")
+    assert record["outcome"] == "passed", record["message"]
+    assert observation(record, "pg_dumpall")["returncode"] == 0
+    assert "--no-role-passwords" in observation(record, "pg_dumpall")["argv"]
+    assert observation(record, "roles")["statements_run"] > 0
+    assert [s["status"] for s in observation(record, "statements")] == ["ok", "ok"]

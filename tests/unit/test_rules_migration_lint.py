@@ -1,4 +1,10 @@
-"""PF-04 migration lint: tokenizer, statement splitter, each long-lock rule, properties."""
+"""PF-04 migration lint on PostgreSQL's parser (pglast): splitting, each long-lock rule,
+column constraints inside ADD COLUMN, default volatility from the database, properties.
+
+Right answers: PostgreSQL 15 manual, "ALTER TABLE" Notes (which forms rewrite, scan,
+or only touch the catalog) and "Explicit Locking" (which lock each takes); the
+rehearsal tests (tests/checks) observe the same on a real server.
+"""
 
 from __future__ import annotations
 
@@ -7,45 +13,46 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_spark.rules.findings import FAIL, WARN, codes
-from pytest_spark.rules.migration_lint import lint_migration, split_statements, tokenize
+from pytest_spark.rules.migration_lint import (
+    FunctionRef,
+    default_function_calls,
+    function_definitions,
+    lint_migration,
+    lint_statements,
+    resolve_volatility,
+    split_statements,
+)
+
+#: What pg_proc says about the built-ins these tests use (PostgreSQL 15).
+BUILTINS = {
+    FunctionRef(None, "now", 0): "s",
+    FunctionRef(None, "random", 0): "v",
+    FunctionRef(None, "gen_random_uuid", 0): "v",
+    FunctionRef(None, "clock_timestamp", 0): "v",
+    FunctionRef(None, "lower", 1): "i",
+    FunctionRef(None, "nextval", 1): "v",
+}
 
 
 def lint_codes(sql: str, **kw: object) -> list[str]:
+    kw.setdefault("volatility", BUILTINS)
     return codes(lint_migration(sql, **kw))  # type: ignore[arg-type]
 
 
-# --- tokenizer -------------------------------------------------------------------
+def test_statements_carry_postgres_parse_trees() -> None:
+    [a, b] = split_statements("ALTER TABLE orders ADD COLUMN x int;\nVACUUM orders")
+    assert (a.kind, b.kind) == ("AlterTableStmt", "VacuumStmt")
+    assert (b.index, b.line, b.text) == (2, 2, "VACUUM orders")
 
 
-def test_tokenizer_kinds() -> None:
-    sql = (
-        "SELECT 'it''s', E'a\\'b', U&'x', \"Q\"\"id\", $$body; $$, $f$ $$ $f$, $1, 1.5e3 "
-        "-- c\n/* a /* nested */ b */ x::int;"
-    )
-    kinds = [(t.kind, t.text) for t in tokenize(sql) if t.kind not in ("ws",)]
-    assert ("string", "'it''s'") in kinds
-    assert ("string", "E'a\\'b'") in kinds
-    assert ("string", "U&'x'") in kinds
-    assert ("qident", '"Q""id"') in kinds
-    assert ("dollar", "$$body; $$") in kinds
-    assert ("dollar", "$f$ $$ $f$") in kinds
-    assert ("param", "$1") in kinds
-    assert ("number", "1.5e3") in kinds
-    assert ("comment", "-- c") in kinds
-    assert ("comment", "/* a /* nested */ b */") in kinds
-    assert ("op", "::") in kinds
-    assert kinds[-1] == ("semicolon", ";")
-
-
-def test_tokenizer_tracks_lines_and_unterminated_input() -> None:
-    toks = tokenize("a\n'b\nc")
-    assert [(t.kind, t.line) for t in toks] == [("word", 1), ("ws", 1), ("string", 2)]
-    assert tokenize("/* open")[0].kind == "comment"
-    assert tokenize("$x$ never closed")[0].kind == "dollar"
-
-
-def test_identifier_with_dollar_is_one_word() -> None:
-    assert [t.text for t in tokenize("a$b")] == ["a$b"]
+def test_unparsable_file_is_one_finding_naming_the_line() -> None:
+    [f] = lint_migration("SELECT 1;\nALTER TABLE orders ADD COLUMN;\n", source="0009.sql")
+    assert f.code == "syntax-error" and f.severity == FAIL
+    assert f.message.startswith("0009.sql: line 2: PostgreSQL's parser rejects the file: ")
+    assert 'syntax error at or near ";"' in f.message
+    # the rehearsal still gets the text, to let the server say the same
+    [whole] = split_statements("SELECT 1;\nALTER TABLE orders ADD COLUMN;\n")
+    assert whole.node is None and whole.kind == "unparsed"
 
 
 # --- splitting ------------------------------------------------------------------
@@ -162,9 +169,10 @@ def test_add_column_not_null_without_default() -> None:
         "ALTER TABLE orders ADD COLUMN venue text NOT NULL DEFAULT 'X'",
         "ALTER TABLE orders ADD COLUMN venue text DEFAULT 'X' NOT NULL",
         "ALTER TABLE orders ADD COLUMN venue text",
-        "ALTER TABLE orders ADD COLUMN venue text CHECK (venue IS NOT NULL)",
         "ALTER TABLE orders ADD COLUMN seen_at timestamptz NOT NULL DEFAULT now()",
-        "ALTER TABLE orders ADD COLUMN acct bigint REFERENCES accounts (id)",
+        "ALTER TABLE orders ADD COLUMN acct bigint DEFAULT lower('X')",
+        "ALTER TABLE orders ADD COLUMN at timestamptz DEFAULT CURRENT_TIMESTAMP",
+        "ALTER TABLE orders ADD COLUMN g int GENERATED ALWAYS AS (1) VIRTUAL",
         "ALTER TABLE orders DROP COLUMN legacy",
         "ALTER TABLE orders ALTER COLUMN price SET DEFAULT 0",
         "ALTER TABLE orders VALIDATE CONSTRAINT orders_qty_check",
@@ -343,9 +351,10 @@ def test_long_statement_is_abbreviated_in_message() -> None:
 
 @given(st.text())
 @settings(max_examples=300)
-def test_lint_never_raises_and_tokenizer_is_lossless(text: str) -> None:
-    assert "".join(t.text for t in tokenize(text)) == text
+def test_lint_never_raises(text: str) -> None:
     lint_migration(text, hot_tables=["orders"], in_transaction=True)
+    for stmt in split_statements(text):
+        assert stmt.text and stmt.text in text
 
 
 SQLISH = st.lists(
@@ -363,10 +372,8 @@ SQLISH = st.lists(
 @given(SQLISH)
 @settings(max_examples=200)
 def test_lint_never_raises_on_sql_shaped_noise(text: str) -> None:
-    assert "".join(t.text for t in tokenize(text)) == text
     for stmt in split_statements(text):
         assert stmt.text and stmt.text in text
-        assert stmt.text.startswith(stmt.tokens[0].text)
     lint_migration(text)
 
 
@@ -393,3 +400,183 @@ def test_each_dangerous_statement_is_found_once(stmts: list[str], sep: str) -> N
     sql = sep.join(stmts)
     assert len(split_statements(sql)) == len(stmts)
     assert len(lint_migration(sql)) == len(stmts)
+
+
+# --- issue 14 kind 9: column constraints inside ADD COLUMN --------------------------
+
+
+def test_add_column_unique_builds_an_index_under_access_exclusive() -> None:
+    """The issue's input: the UNIQUE is an index build over the whole table."""
+    [f] = lint_migration("ALTER TABLE orders ADD COLUMN code text UNIQUE;")
+    assert f.code == "lock-add-constraint-index" and f.severity == FAIL
+    assert "ADD COLUMN orders.code UNIQUE builds a unique index" in f.message
+    assert "ACCESS EXCLUSIVE" in f.message
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        (
+            "ALTER TABLE orders ADD COLUMN code text CONSTRAINT c_uq UNIQUE",
+            ["lock-add-constraint-index"],
+        ),
+        ("ALTER TABLE orders ADD COLUMN id2 bigint PRIMARY KEY", ["lock-add-constraint-index"]),
+        (
+            "ALTER TABLE orders ADD COLUMN acct bigint REFERENCES accounts (id)",
+            ["lock-add-constraint-validate"],
+        ),
+        (
+            "ALTER TABLE orders ADD COLUMN venue text CHECK (venue IS NOT NULL)",
+            ["lock-add-constraint-validate"],
+        ),
+        (
+            "ALTER TABLE orders ADD COLUMN n numeric GENERATED ALWAYS AS (px * qty) STORED",
+            ["rewrite-add-column"],
+        ),
+        (  # two problems in one column: both named
+            "ALTER TABLE orders ADD COLUMN ref text NOT NULL UNIQUE",
+            ["lock-add-column-not-null", "lock-add-constraint-index"],
+        ),
+        (
+            "ALTER TABLE orders ADD COLUMN k uuid DEFAULT gen_random_uuid() UNIQUE",
+            ["rewrite-add-column", "lock-add-constraint-index"],
+        ),
+    ],
+)
+def test_column_constraints_inside_add_column(sql: str, expected: list[str]) -> None:
+    assert lint_codes(sql) == expected
+
+
+def test_column_constraints_on_a_new_table_are_exempt() -> None:
+    sql = "CREATE TABLE fills (id int); ALTER TABLE fills ADD COLUMN code text UNIQUE;"
+    assert lint_codes(sql) == []
+
+
+def test_references_message_names_both_tables() -> None:
+    [f] = lint_migration("ALTER TABLE orders ADD COLUMN acct bigint REFERENCES public.accounts")
+    assert "REFERENCES public.accounts validates every existing row" in f.message
+    assert "SHARE ROW EXCLUSIVE on public.accounts" in f.message
+
+
+# --- issue 14 kind 9: default volatility asked of the database ----------------------
+
+
+def test_volatile_user_function_default_rewrites() -> None:
+    """The issue's input: next_ref() is a user function pg_proc calls VOLATILE."""
+    sql = "ALTER TABLE orders ADD COLUMN ref text DEFAULT next_ref();"
+    [f] = lint_migration(sql, volatility={FunctionRef(None, "next_ref", 0): "v"})
+    assert f.code == "rewrite-add-column" and f.severity == FAIL
+    assert "DEFAULT next_ref() (next_ref() is VOLATILE)" in f.message
+    assert lint_codes(sql, volatility={FunctionRef(None, "next_ref", 0): "s"}) == []
+
+
+def test_function_unknown_to_the_database_is_a_warning_not_silence() -> None:
+    [f] = lint_migration("ALTER TABLE orders ADD COLUMN ref text DEFAULT next_ref()")
+    assert f.code == "unknown-volatility" and f.severity == WARN
+
+
+def test_function_created_by_the_migration_has_its_declared_volatility() -> None:
+    base = "CREATE FUNCTION next_ref() RETURNS text LANGUAGE sql {} AS $$ SELECT 'r' $$;\n"
+    add = "ALTER TABLE orders ADD COLUMN ref text DEFAULT next_ref();"
+    assert lint_codes(base.format("") + add) == ["rewrite-add-column"]  # VOLATILE by default
+    assert lint_codes(base.format("VOLATILE") + add) == ["rewrite-add-column"]
+    assert lint_codes(base.format("STABLE") + add) == []
+    assert lint_codes(base.format("IMMUTABLE PARALLEL SAFE") + add) == []
+
+
+def test_volatility_siblings() -> None:
+    assert lint_codes("ALTER TABLE orders ADD COLUMN at timestamptz DEFAULT now()") == []
+    assert lint_codes("ALTER TABLE orders ADD COLUMN at float8 DEFAULT random() * 2") == [
+        "rewrite-add-column"
+    ]
+    # volatile anywhere inside the expression
+    assert lint_codes(
+        "ALTER TABLE orders ADD COLUMN r text DEFAULT lower(clock_timestamp()::text)"
+    ) == ["rewrite-add-column"]
+    assert lint_codes("ALTER TABLE orders ADD COLUMN n bigint DEFAULT nextval('s')") == [
+        "rewrite-add-column"
+    ]
+
+
+def test_default_function_calls_lists_what_to_ask() -> None:
+    sql = (
+        "ALTER TABLE orders ADD COLUMN ref text DEFAULT s.next_ref(1) || now(),"
+        " ADD g int GENERATED ALWAYS AS (f(a)) STORED;"
+        "SELECT not_a_default();"
+    )
+    assert default_function_calls(sql) == [
+        FunctionRef("s", "next_ref", 1),
+        FunctionRef(None, "now", 0),
+        FunctionRef(None, "f", 1),
+    ]
+
+
+def test_function_definitions_cover_optional_arguments() -> None:
+    sql = "CREATE FUNCTION s.ref(a int, b int DEFAULT 1) RETURNS text LANGUAGE sql STABLE AS 'x'"
+    found = function_definitions(sql)
+    assert found[FunctionRef(None, "ref", 1)] == "s"
+    assert found[FunctionRef("s", "ref", 2)] == "s"
+    assert FunctionRef(None, "ref", 0) not in found
+
+
+def row(name: str, v: str, **kw: object) -> dict[str, object]:
+    base = {"schema": "public", "name": name, "nargs": 0, "ndefaults": 0, "variadic": False}
+    return {**base, "volatility": v, "visible": True, **kw}
+
+
+def test_resolve_volatility_like_the_server() -> None:
+    calls = [
+        FunctionRef(None, "next_ref", 0),
+        FunctionRef("audit", "next_ref", 0),
+        FunctionRef(None, "fmt", 1),
+        FunctionRef(None, "pick", 3),
+        FunctionRef(None, "hidden", 0),
+    ]
+    rows = [
+        row("next_ref", "s"),
+        row("next_ref", "v", schema="audit", visible=False),
+        row("fmt", "i", nargs=2, ndefaults=1),
+        row("fmt", "v", nargs=1),  # an overload: without types, the most volatile answers
+        row("pick", "s", nargs=1, variadic=True),
+        row("hidden", "v", schema="other", visible=False),  # not on the search_path
+    ]
+    assert resolve_volatility(calls, rows) == {
+        FunctionRef(None, "next_ref", 0): "s",
+        FunctionRef("audit", "next_ref", 0): "v",
+        FunctionRef(None, "fmt", 1): "v",
+        FunctionRef(None, "pick", 3): "s",
+    }
+
+
+def test_constant_default_rewrites_before_postgres_11() -> None:
+    sql = "ALTER TABLE orders ADD COLUMN venue text NOT NULL DEFAULT 'X'"
+    assert lint_codes(sql, server_major=15) == []
+    [f] = lint_migration(sql, server_major=10)
+    assert f.code == "rewrite-add-column" and "PostgreSQL 10 (before 11)" in f.message
+    assert lint_codes("ALTER TABLE orders ADD COLUMN v text DEFAULT NULL", server_major=10) == []
+
+
+def test_statement_lint_says_what_the_rehearsal_should_see() -> None:
+    sql = (
+        "ALTER TABLE orders ADD COLUMN code text UNIQUE;\n"
+        "ALTER TABLE orders ALTER COLUMN price TYPE numeric(30, 8);\n"
+        "CREATE INDEX ix ON public.orders (code);\n"
+        "ALTER TABLE orders ADD COLUMN note text;"
+    )
+    got = [(r.table, r.rewrite, r.lock) for r in lint_statements(sql)]
+    assert got == [
+        ("orders", False, "ACCESS EXCLUSIVE"),
+        ("orders", True, "ACCESS EXCLUSIVE"),
+        ("public.orders", False, "SHARE"),
+        ("", False, ""),
+    ]
+
+
+def test_lines_and_error_positions_count_characters_not_bytes() -> None:
+    text = "-- é é é é\nSELECT 'ü';\n  CREATE INDEX i ON orders (a);"
+    assert [(s.line, s.text) for s in split_statements(text)] == [
+        (2, "SELECT 'ü'"),
+        (3, "CREATE INDEX i ON orders (a)"),
+    ]
+    [f] = lint_migration("-- é é é é\nSELECT 'ü';\nALTER TABLE orders ADD COLUMN;")
+    assert f.message.startswith("line 3: ")

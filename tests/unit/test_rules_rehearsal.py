@@ -17,14 +17,21 @@ from pytest_spark.rules.rehearsal import (
     PendingMigration,
     cluster_wide,
     cluster_wide_statements,
+    confirm_lint,
     created_tables,
     evaluate_rehearsal,
     file_version,
     is_transactional,
-    lint_pending,
+    lint_findings,
     order_pending,
+    runs_outside_transaction,
     split_applied,
 )
+from pytest_spark.rules.rehearsal import lint_pending as lint_statements_of
+
+
+def lint_pending(files: list[PendingMigration], **kw: object) -> list[object]:
+    return lint_findings(lint_statements_of(files, **kw))  # type: ignore[arg-type]
 
 
 def m(name: str, text: str = "SELECT 1;") -> PendingMigration:
@@ -163,7 +170,8 @@ def test_applied_files_are_not_rehearsed_again() -> None:
 # ---------------------------------------------------------------------------
 
 REFUSED_TAIL = (
-    "is cluster-wide; PF-04 will not run it on the target's server -- rehearse it by hand"
+    "is cluster-wide; PF-04 does not rehearse it (roles, settings and databases are not "
+    "part of the schema copy) -- rehearse it by hand"
 )
 
 
@@ -272,3 +280,103 @@ def test_every_cluster_wide_statement_of_every_file_is_listed() -> None:
 @given(st.text(max_size=200))
 def test_cluster_wide_never_raises(text: str) -> None:
     cluster_wide_statements([m("0001_x.sql", text)])
+
+
+# ---------------------------------------------------------------------------
+# the rehearsal confirms or refutes the lint
+# ---------------------------------------------------------------------------
+
+
+def observed(index: int, rewritten: list[dict[str, object]], **over: object) -> dict[str, object]:
+    row: dict[str, object] = {
+        "migration": "0005_x.sql",
+        "index": index,
+        "line": index,
+        "statement": "ALTER TABLE orders ...",
+        "status": OK,
+        "observed": True,
+        "rewritten": rewritten,
+        "locks": [{"relation": "orders", "mode": "ACCESS EXCLUSIVE"}],
+        "held": [{"relation": "orders", "mode": "ACCESS EXCLUSIVE"}],
+    }
+    row.update(over)
+    return row
+
+
+ORDERS = {"relation": "orders", "kind": "table", "table": "orders"}
+PKEY = {"relation": "orders_pkey", "kind": "index", "table": "orders"}
+
+
+def rewrite(rel: dict[str, object]) -> dict[str, object]:
+    return {**rel, "relfilenode_before": 16390, "relfilenode_after": 16402}
+
+
+def test_rehearsal_rewrite_the_lint_missed_fails() -> None:
+    text = "ALTER TABLE orders ADD COLUMN q positive_int DEFAULT 1;"
+    lints = lint_statements_of([m("0005_x.sql", text)])
+    rows, found = confirm_lint(lints, [observed(1, [rewrite(ORDERS), rewrite(PKEY)])])
+    assert rows[0]["rewrite"] == "missed by lint"
+    [f] = found
+    assert (f.code, f.severity) == ("rehearsal-rewrite", FAIL)
+    assert f.message.startswith(
+        "pending migration 0005_x.sql statement 1 (line 1) rewrote existing table orders and "
+        "its indexes orders_pkey in rehearsal (relfilenode 16390 -> 16402)"
+    )
+
+
+def test_rehearsal_refutes_a_guessed_rewrite_into_a_warning() -> None:
+    text = "ALTER TABLE orders ALTER COLUMN price TYPE numeric(30, 8);"
+    lints = lint_statements_of([m("0005_x.sql", text)])
+    rows, found = confirm_lint(lints, [observed(1, [])])
+    assert found == [] and rows[0]["rewrite"] == "refuted"
+    [f] = lint_findings(lints)
+    assert f.severity == "warn" and f.message.endswith(
+        "[refuted by the rehearsal: no relfilenode changed]"
+    )
+
+
+def test_rehearsal_confirms_and_tables_of_the_release_are_exempt() -> None:
+    text = "CREATE TABLE fills (id int);\nALTER TABLE orders ADD COLUMN n bigserial;"
+    lints = lint_statements_of([m("0005_x.sql", text)])
+    runs = [
+        observed(1, [], locks=[], held=[]),
+        observed(2, [rewrite(ORDERS)]),
+        observed(3, [rewrite({"relation": "fills", "kind": "table", "table": "fills"})]),
+    ]
+    rows, found = confirm_lint(lints, runs, new_tables=["fills"])
+    assert [r["rewrite"] for r in rows] == [
+        "none expected, none seen",
+        "confirmed",
+        "none expected, none seen",
+    ]
+    assert rows[1]["lock"] == "confirmed" and found == []
+    assert codes(lint_findings(lints)) == ["rewrite-add-column"]
+
+
+def test_unobserved_or_failed_statements_are_not_compared() -> None:
+    lints = lint_statements_of([m("0005_x.sql", "VACUUM FULL orders;")])
+    rows, found = confirm_lint(
+        lints, [observed(1, [], observed=False), observed(1, [], status=FAILED)]
+    )
+    assert rows == [] and found == []
+    assert lint_findings(lints)[0].severity == FAIL  # nothing refuted it
+
+
+@pytest.mark.parametrize(
+    ("sql", "outside"),
+    [
+        ("CREATE INDEX CONCURRENTLY i ON t (a)", True),
+        ("DROP INDEX CONCURRENTLY i", True),
+        ("REINDEX TABLE CONCURRENTLY t", True),
+        ("VACUUM t", True),
+        ("ANALYZE t", False),
+        ("CLUSTER", True),
+        ("CLUSTER t USING i", False),
+        ("CREATE INDEX i ON t (a)", False),
+        ("ALTER TABLE t ADD COLUMN c int", False),
+        ("REFRESH MATERIALIZED VIEW CONCURRENTLY v", False),
+    ],
+)
+def test_statements_postgres_runs_only_outside_a_transaction(sql: str, outside: bool) -> None:
+    [st] = split_statements(sql)
+    assert runs_outside_transaction(st) is outside
