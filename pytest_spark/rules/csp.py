@@ -106,8 +106,9 @@ REQUIRED_STANDALONE = ("base-uri", "frame-ancestors", "form-action")
 _B64_VALUE = r"[A-Za-z0-9+/\-_]+={0,2}"
 # Keywords, the 'nonce-' prefix and the hash algorithm are ASCII case-insensitive; the
 # base64 value itself is case-sensitive but its character class has both cases anyway.
-_NONCE_SOURCE_RE = re.compile(rf"'nonce-{_B64_VALUE}'", re.IGNORECASE)
-_HASH_SOURCE_RE = re.compile(rf"'(?:sha256|sha384|sha512)-{_B64_VALUE}'", re.IGNORECASE)
+# re.ASCII: without it IGNORECASE lets [A-Za-z] match U+0130, U+212A (Kelvin) and U+017F.
+_NONCE_SOURCE_RE = re.compile(rf"'nonce-{_B64_VALUE}'", re.IGNORECASE | re.ASCII)
+_HASH_SOURCE_RE = re.compile(rf"'(?:sha256|sha384|sha512)-{_B64_VALUE}'", re.IGNORECASE | re.ASCII)
 KEYWORDS = frozenset(
     {
         "'self'",
@@ -267,7 +268,7 @@ def classify(source: str) -> SourceKind:
     hash-source and ``'nonce-'`` no nonce-source, so neither cancels
     'unsafe-inline' (a browser drops them as unparsable).
     """
-    low = source.lower()
+    low = source.lower() if source.isascii() else source  # ASCII case-insensitive only
     if low == "'none'":
         return "none"
     if low in KEYWORDS:

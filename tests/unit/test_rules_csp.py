@@ -591,3 +591,10 @@ def test_a_character_outside_base64_makes_it_no_hash_or_nonce(prefix, head, bad,
     source = f"'{prefix}-{head}{bad}{tail}'"
     assert csp.classify(source) == "invalid"
     assert "script-src-unsafe-inline" in fail_codes(f"script-src 'unsafe-inline' {source}; {REST}")
+
+
+@pytest.mark.parametrize("char", ["\u0130", "\u212a", "\u017f"])
+def test_non_ascii_letters_that_case_fold_to_ascii_are_no_base64(char: str) -> None:
+    """Found by hypothesis: Unicode case folding made 'sha256-a\u212ab' a hash-source."""
+    assert csp.classify(f"'sha256-a{char}b'") == "invalid"
+    assert csp.classify(f"'nonce-a{char}b'") == "invalid"
