@@ -465,11 +465,9 @@ def _read_tarball(tarball: Path, budget: _Budget, name: str) -> tuple[dict[str, 
         raise ValueError(f"{tarball}: not a readable .tar.gz ({exc})") from None
     finally:
         os.close(fd)
-    if len(tops) != 1:
-        raise ValueError(f"{tarball}: expected one bundle folder inside, found {len(tops)}")
-    (top,) = tops
-    if top != name:
-        problems.append(f"{tarball.name}: holds folder {top!r}, not {name!r}")
+    if tops != {name}:
+        found = ", ".join(repr(t) for t in sorted(tops)) or "nothing"
+        problems.append(f"{tarball.name}: must hold one folder {name!r}, holds {found}")
     return files, problems
 
 
