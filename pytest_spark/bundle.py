@@ -622,6 +622,9 @@ def _open_attestation(files: Mapping[str, Member], key: Any, result: VerifyResul
     if "attestation.json" in files and not isinstance(doc, dict):
         result.problems.append("attestation.json: not an in-toto Statement (not a JSON object)")
         return None
+    if isinstance(doc, dict) and files["attestation.json"].data != dumps(doc):
+        # the one file no digest covers: one byte layout, so no byte of it is free to change
+        result.problems.append("attestation.json: not in the canonical layout verify writes")
     if not signing.is_envelope(doc):
         return doc
     try:

@@ -64,16 +64,19 @@ def is_envelope(doc: Any) -> bool:
 
 
 def b64decode(text: Any, what: str) -> bytes:
-    """Strict base64, standard or URL-safe alphabet (protocol.md: verifiers MUST accept both)."""
+    """Strict base64, standard or URL-safe alphabet (protocol.md: verifiers MUST accept both),
+    padded or not; non-canonical encodings are refused so no byte of an envelope is free."""
     if not isinstance(text, str):
         raise SigningError(f"{what} is not a base64 string")
+    standard = text.replace("-", "+").replace("_", "/")
     try:
-        if "-" in text or "_" in text:
-            text = text.replace("-", "+").replace("_", "/")
-        padded = text + "=" * (-len(text) % 4)
-        return base64.b64decode(padded, validate=True)
+        data = base64.b64decode(standard + "=" * (-len(standard) % 4), validate=True)
     except (binascii.Error, ValueError):
         raise SigningError(f"{what} is not valid base64") from None
+    # one text per byte string: unused trailing bits set, or stray padding, is another text
+    if base64.b64encode(data).decode().rstrip("=") != standard.rstrip("="):
+        raise SigningError(f"{what} is not canonical base64")
+    return data
 
 
 def open_envelope(
@@ -97,12 +100,17 @@ def open_envelope(
         raise SigningError("DSSE envelope has no signatures")
     message = pae(payload_type, payload)
     hints, valid = [], False
+    wanted = keyid(public_key) if public_key is not None else ""
     for i, entry in enumerate(sigs):
         if not isinstance(entry, dict) or not isinstance(entry.get("keyid", ""), str):
             raise SigningError(f"DSSE signatures[{i}] is malformed")
+        if set(entry) - {"keyid", "sig"}:
+            raise SigningError(f"DSSE signatures[{i}] has unexpected fields")
         sig = b64decode(entry.get("sig"), f"DSSE signatures[{i}].sig")
-        hints.append(entry.get("keyid", ""))
-        if public_key is not None and not valid:
+        hint = entry.get("keyid", "")
+        hints.append(hint)
+        # protocol.md: KEYID may narrow the keys tried (never widen them)
+        if public_key is not None and not valid and hint in ("", wanted):
             try:
                 public_key.verify(sig, message)
                 valid = True

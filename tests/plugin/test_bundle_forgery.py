@@ -24,6 +24,8 @@ from pathlib import Path
 import pytest
 from _forge import make_bundle, read_json, recompute_verdict, reseal, retar, seal_tarball
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pytest_spark import bundle, signing
 from pytest_spark.bundle import Limits, verify
@@ -335,6 +337,31 @@ def signature_bit_flipped(c: Ctx) -> Path:
     return c.b
 
 
+def keyid_hint_changed(c: Ctx) -> Path:
+    edit_json(c.b / "attestation.json", lambda e: e["signatures"][0].update(keyid="0" * 64))
+    return c.b
+
+
+def attestation_whitespace_changed(c: Ctx) -> Path:
+    """Same JSON, other bytes: the one file no digest covers has one layout."""
+    path = c.b / "attestation.json"
+    path.write_text(path.read_text().replace('\n  "payloadType"', '\n\t"payloadType"'))
+    return c.b
+
+
+def signature_unused_bits_set(c: Ctx) -> Path:
+    """64 bytes of signature end in a base64 char with 4 unused bits: set one, same bytes."""
+
+    def twiddle(e: dict) -> None:
+        sig = e["signatures"][0]["sig"]
+        alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+        last = alphabet.index(sig[-3])
+        e["signatures"][0]["sig"] = sig[:-3] + alphabet[last ^ 1] + "=="
+
+    edit_json(c.b / "attestation.json", twiddle)
+    return c.b
+
+
 def payload_type_changed(c: Ctx) -> Path:
     edit_json(c.b / "attestation.json", lambda e: e.update(payloadType="application/json"))
     return c.b
@@ -478,6 +505,9 @@ CASES: dict[str, tuple[Callable[[Ctx], Path], str]] = {
     "signatures_emptied": (signatures_emptied, "rejected"),
     "signature_bit_flipped": (signature_bit_flipped, "unchecked"),
     "payload_type_changed": (payload_type_changed, "rejected"),
+    "keyid_hint_changed": (keyid_hint_changed, "unchecked"),
+    "attestation_whitespace_changed": (attestation_whitespace_changed, "rejected"),
+    "signature_unused_bits_set": (signature_unused_bits_set, "rejected"),
     # siblings: hostile JSON
     "duplicate_keys_in_plain_statement": (duplicate_keys_in_plain_statement, "rejected"),
     "duplicate_keys_in_check_record": (duplicate_keys_in_check_record, "rejected"),
@@ -621,3 +651,44 @@ def test_unsigned_bundle_says_integrity_only(tmp_path):
         assert verify(path, key=key).problems == [
             "attestation.json: not signed by the given key (--key): not authentic"
         ]
+
+
+@pytest.fixture(scope="module")
+def signed_files(tmp_path_factory):
+    root = tmp_path_factory.mktemp("signed")
+    key = Ed25519PrivateKey.generate()
+    folder, tarball = make_bundle(root, RUN_B, OUTCOMES_B, key, scope=SCOPE)
+    files = {
+        p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()
+    }
+    return files, key.public_key(), tarball
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.data())
+def test_any_single_byte_change_to_any_file_is_rejected(signed_files, data):
+    files, pub, _ = signed_files
+    assert bundle.verify_files(files, name=RUN_B, key=pub).authenticated
+    rel = data.draw(st.sampled_from(sorted(files)), label="file")
+    at = data.draw(st.integers(0, len(files[rel]) - 1), label="offset")
+    new = data.draw(st.integers(0, 255).filter(lambda b: b != files[rel][at]), label="byte")
+    changed = dict(files)
+    changed[rel] = files[rel][:at] + bytes([new]) + files[rel][at + 1 :]
+    with_key = bundle.verify_files(changed, name=RUN_B, key=pub)
+    assert not with_key.ok, (rel, at, new)
+    without = bundle.verify_files(changed, name=RUN_B)
+    # only the signature's own bytes cannot be judged without the key; verify then says so
+    assert not without.ok or (rel == "attestation.json" and not without.authenticated)
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.data())
+def test_any_single_byte_change_to_the_tarball_is_rejected(signed_files, data, tmp_path_factory):
+    _, pub, tarball = signed_files
+    raw = tarball.read_bytes()
+    at = data.draw(st.integers(0, len(raw) - 1), label="offset")
+    new = data.draw(st.integers(0, 255).filter(lambda b: b != raw[at]), label="byte")
+    copy = tmp_path_factory.mktemp("tb") / tarball.name
+    copy.write_bytes(raw[:at] + bytes([new]) + raw[at + 1 :])
+    shutil.copy(tarball.with_name(tarball.name + ".sha256"), copy.parent)
+    assert judge(copy, pub) == "rejected"

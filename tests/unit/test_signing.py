@@ -80,15 +80,28 @@ def test_malformed_or_wrong_envelopes_are_refused(change, message):
         signing.open_envelope(env, key.public_key())
 
 
-def test_the_keyid_hint_decides_nothing():
+def test_the_keyid_hint_only_narrows_the_keys_tried():
+    # protocol.md: KEYID "MUST NOT be used for security decisions"; it may narrow the keys tried
     trusted, other = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
     env = signing.sign(b"{}", other)
     env["signatures"][0]["keyid"] = signing.keyid(trusted.public_key())
     with pytest.raises(SigningError, match="no signature"):
         signing.open_envelope(env, trusted.public_key())
     env = signing.sign(b"{}", trusted)
-    env["signatures"][0]["keyid"] = "wrong"
+    del env["signatures"][0]["keyid"]
     assert signing.open_envelope(env, trusted.public_key())[0] == b"{}"
+    env["signatures"][0]["keyid"] = "another key"
+    with pytest.raises(SigningError, match="no signature"):
+        signing.open_envelope(env, trusted.public_key())
+
+
+def test_non_canonical_base64_is_refused():
+    # 64 signature bytes: the last base64 quantum has 4 unused bits; setting one is another text
+    assert signing.b64decode("AA==", "x") == b"\0"
+    with pytest.raises(SigningError, match="not canonical"):
+        signing.b64decode("AB==", "x")
+    with pytest.raises(SigningError, match="not valid base64"):
+        signing.b64decode("AA===", "x")
 
 
 def test_one_good_signature_among_several_is_enough():
