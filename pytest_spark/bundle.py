@@ -3,6 +3,9 @@
 Layout and contract: ../shared/spec/EVIDENCE.md. The manifest hashes every file;
 the attestation's subject is the manifest's digest (or the release artifact's),
 so changing any byte is detectable and the verdict can be recomputed offline.
+Integrity alone cannot stop a forger who re-derives everything with this
+module's own helpers: with a configured Ed25519 key the attestation is a DSSE
+envelope (signing.py) and ``verify(path, key=PUB)`` proves who produced it.
 """
 
 from __future__ import annotations
@@ -327,6 +330,8 @@ def verify(
     problems: list[str] = []
     if path.name.endswith((".tar.gz", ".tgz")) and path.is_file():
         name = path.name.removesuffix(".tar.gz").removesuffix(".tgz")
+        if path.stat().st_size > limits.total_bytes:
+            return VerifyResult([f"refused: {path.name} exceeds the total cap"], "unknown")
         problems += _check_sidecar(path, budget)
         try:
             members, read_problems = _read_tarball(path, budget, name)

@@ -20,11 +20,13 @@ import hashlib
 import os
 import stat
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+if TYPE_CHECKING:  # imported when used: an unsigned run never pays for loading OpenSSL
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
 
 PAYLOAD_TYPE = "application/vnd.in-toto+json"  # in-toto's DSSE payload type (in-toto spec)
 MAX_KEY_FILE = 16 * 1024  # a PEM Ed25519 key is ~120 bytes; anything larger is not a key
@@ -43,6 +45,8 @@ def pae(payload_type: str, body: bytes) -> bytes:
 
 def keyid(public_key: Ed25519PublicKey) -> str:
     """A stable hint naming the key: sha256 of its 32 raw bytes (hex)."""
+    from cryptography.hazmat.primitives import serialization
+
     raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return hashlib.sha256(raw).hexdigest()
 
@@ -98,6 +102,8 @@ def open_envelope(
     sigs = envelope.get("signatures")
     if not isinstance(sigs, list) or not sigs:
         raise SigningError("DSSE envelope has no signatures")
+    from cryptography.exceptions import InvalidSignature
+
     message = pae(payload_type, payload)
     hints, valid = [], False
     wanted = keyid(public_key) if public_key is not None else ""
@@ -147,6 +153,10 @@ def _read_key_file(path: Path, what: str) -> bytes:
 
 def load_private_key(value: str) -> Ed25519PrivateKey:
     """The signing key from a setting: a PEM file path, or PEM text (e.g. from ${ENV})."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     if value.lstrip().startswith(PEM_START):
         data, where = value.encode(), "evidence.signing_key (PEM text)"
     else:
@@ -168,6 +178,10 @@ def load_private_key(value: str) -> Ed25519PrivateKey:
 
 def load_public_key(path: Path) -> Ed25519PublicKey:
     """The verifier's trusted key: a PEM public key file (``openssl pkey -pubout``)."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     data = _read_key_file(path, "public key")
     try:
         key = serialization.load_pem_public_key(data)
@@ -180,6 +194,9 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
 
 def generate(private_path: Path, public_path: Path) -> str:
     """Write a new key pair (private 0600, never overwriting); returns the keyid."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     key = Ed25519PrivateKey.generate()
     private_pem = key.private_bytes(
         serialization.Encoding.PEM,
