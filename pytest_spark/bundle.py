@@ -431,6 +431,19 @@ class _Guard(io.RawIOBase):
         return data
 
 
+class _CappedInfo(tarfile.TarInfo):
+    """tarfile reads a pax/GNU long-name header's data whole into memory: cap it first."""
+
+    META_TYPES = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE,
+                  tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK)  # fmt: skip
+    META_CAP = MIB
+
+    def _proc_member(self, tarfile: Any) -> Any:  # the one hook before the data is read
+        if self.type in self.META_TYPES and self.size > self.META_CAP:
+            raise Refused(f"tar header extension of {self.size} bytes (cap {_mib(self.META_CAP)})")
+        return super()._proc_member(tarfile)  # type: ignore[misc]
+
+
 def _read_tarball(tarball: Path, budget: _Budget, name: str) -> tuple[dict[str, Member], list[str]]:
     """Read members in one pass; links, devices, duplicates and escaping paths are refused."""
     files: dict[str, Member] = {}
@@ -443,7 +456,7 @@ def _read_tarball(tarball: Path, budget: _Budget, name: str) -> tuple[dict[str, 
         with (
             os.fdopen(os.dup(fd), "rb") as raw,
             gzip.GzipFile(fileobj=raw, mode="rb") as gz,
-            tarfile.open(fileobj=_Guard(gz, budget), mode="r|") as tar,
+            tarfile.open(fileobj=_Guard(gz, budget), mode="r|", tarinfo=_CappedInfo) as tar,
         ):
             for member in tar:
                 top, _, rel = member.name.partition("/")

@@ -284,6 +284,18 @@ def member_of_512_mib_in_tarball(c: Ctx) -> Path:
     return tarball
 
 
+def huge_pax_header_in_tarball(c: Ctx) -> Path:
+    """A pax header tarfile would read whole into memory: 256 MiB declared, refused first."""
+    tarball = c.tarball(c.b)
+    retar(c.b, tarball)
+    raw = gzip.decompress(tarball.read_bytes())
+    pax = tarfile.TarInfo(f"{RUN_B}/PaxHeader")
+    pax.type, pax.size = tarfile.XHDTYPE, 256 * MIB
+    tarball.write_bytes(gzip.compress(pax.tobuf(tarfile.USTAR_FORMAT) + raw, compresslevel=1))
+    seal_tarball(tarball)
+    return tarball
+
+
 def one_byte_changed(c: Ctx) -> Path:
     path = c.b / "artifacts/BS-02/raw.txt"
     data = bytearray(path.read_bytes())
@@ -515,6 +527,7 @@ CASES: dict[str, tuple[Callable[[Ctx], Path], str]] = {
     # siblings: hostile archives and file systems
     "two_verdict_members_via_dot_path": (two_verdict_members_via_dot_path, "rejected"),
     "tar_member_escaping": (tar_member_escaping, "rejected"),
+    "huge_pax_header_in_tarball": (huge_pax_header_in_tarball, "rejected"),
     "tar_symlink_member": (tar_symlink_member, "rejected"),
     "tar_two_top_folders": (tar_two_top_folders, "rejected"),
     "tarball_renamed": (tarball_renamed, "rejected"),
@@ -630,6 +643,12 @@ def test_total_cap_and_deadline_refuse_the_whole_bundle(ctx):
     expired = Limits(deadline_s=-1)
     assert verify(ctx.b, limits=expired).problems == [
         "refused: verification exceeded its deadline of -1 s"
+    ]
+
+
+def test_a_huge_tar_header_extension_is_refused_before_it_is_read(ctx):
+    assert verify(huge_pax_header_in_tarball(ctx)).problems == [
+        "refused: tar header extension of 268435456 bytes (cap 1 MiB)"
     ]
 
 
