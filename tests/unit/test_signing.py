@@ -184,3 +184,27 @@ def test_a_private_key_is_not_a_public_key(tmp_path):
     signing.generate(tmp_path / "k", tmp_path / "k.pub")
     with pytest.raises(SigningError, match="not a PEM public key"):
         signing.load_public_key(tmp_path / "k")
+
+
+def test_interop_with_the_reference_dsse_implementation():
+    """securesystemslib (in-toto's library) verifies our envelopes, and we verify its own."""
+    dsse = pytest.importorskip("securesystemslib.dsse")
+    sslib_signer = pytest.importorskip("securesystemslib.signer")
+    key = Ed25519PrivateKey.generate()
+    sslib_key = sslib_signer.SSlibKey.from_crypto(
+        key.public_key(), keyid=signing.keyid(key.public_key())
+    )
+    payload = b'{"_type": "https://in-toto.io/Statement/v1"}'
+    ours = dsse.Envelope.from_dict(signing.sign(payload, key))
+    assert ours.pae() == signing.pae(signing.PAYLOAD_TYPE, payload)
+    assert list(ours.verify([sslib_key], 1)) == [signing.keyid(key.public_key())]
+    theirs = dsse.Envelope(payload=payload, payload_type=signing.PAYLOAD_TYPE, signatures={})
+    theirs.sign(sslib_signer.CryptoSigner(key, sslib_key))
+    assert signing.open_envelope(theirs.to_dict(), key.public_key())[0] == payload
+    other = Ed25519PrivateKey.generate()
+    forged = dsse.Envelope.from_dict(signing.sign(payload, other))
+    forged_dict = forged.to_dict()
+    forged_dict["signatures"][0]["keyid"] = signing.keyid(key.public_key())
+    exceptions = pytest.importorskip("securesystemslib.exceptions")
+    with pytest.raises(exceptions.VerificationError, match="Found: 0, Expected 1"):
+        dsse.Envelope.from_dict(forged_dict).verify([sslib_key], 1)
