@@ -418,6 +418,7 @@ class _Guard(io.RawIOBase):
     def __init__(self, raw: Any, budget: _Budget) -> None:
         self.raw, self.budget, self.seen = raw, budget, 0
         self.cap = budget.limits.total_bytes + budget.limits.members * 1024 + 16 * MIB
+        self.data_end = 0  # offset just past the last non-zero byte
 
     def readable(self) -> bool:
         return True
@@ -425,10 +426,16 @@ class _Guard(io.RawIOBase):
     def read(self, n: int = -1) -> bytes:
         self.budget.tick()
         data = self.raw.read(CHUNK if n < 0 or n > CHUNK else n)
+        if data.strip(b"\0"):
+            self.data_end = self.seen + len(data.rstrip(b"\0"))
         self.seen += len(data)
         if self.seen > self.cap:
             raise Refused(f"decompressed tarball exceeds {_mib(self.cap)}")
         return data
+
+    def drain(self) -> None:
+        while self.read(CHUNK):
+            pass
 
 
 class _CappedInfo(tarfile.TarInfo):
@@ -456,8 +463,9 @@ def _read_tarball(tarball: Path, budget: _Budget, name: str) -> tuple[dict[str, 
         with (
             os.fdopen(os.dup(fd), "rb") as raw,
             gzip.GzipFile(fileobj=raw, mode="rb") as gz,
-            tarfile.open(fileobj=_Guard(gz, budget), mode="r|", tarinfo=_CappedInfo) as tar,
-        ):
+            tarfile.open(fileobj=(guard := _Guard(gz, budget)), mode="r|",
+                         tarinfo=_CappedInfo) as tar,
+        ):  # fmt: skip
             for member in tar:
                 top, _, rel = member.name.partition("/")
                 tops.add(top)
@@ -479,6 +487,9 @@ def _read_tarball(tarball: Path, budget: _Budget, name: str) -> tuple[dict[str, 
                     problems.append(f"{rel}: duplicate tar member (a reader could take either)")
                     continue
                 files[rel] = got
+            guard.drain()
+            if guard.data_end > tar.offset:  # `tar --ignore-zeros` would read on
+                problems.append("data after the tar end-of-archive marker")
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
         raise ValueError(f"{tarball}: not a readable .tar.gz ({exc})") from None
     finally:

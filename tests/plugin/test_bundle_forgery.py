@@ -443,6 +443,37 @@ def tar_symlink_member(c: Ctx) -> Path:
     return tarball
 
 
+def tar_hardlink_member(c: Ctx) -> Path:
+    tarball = c.tarball(c.b)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for p in sorted(c.b.rglob("*")):
+            if p.is_file() and p.name != "summary.md":
+                tar.add(p, f"{RUN_B}/{p.relative_to(c.b).as_posix()}")
+        link = tarfile.TarInfo(f"{RUN_B}/summary.md")
+        link.type, link.linkname = tarfile.LNKTYPE, f"{RUN_B}/verdict.json"
+        tar.addfile(link)
+    tarball.write_bytes(gzip.compress(buf.getvalue()))
+    seal_tarball(tarball)
+    return tarball
+
+
+def tar_appended_after_end_of_archive(c: Ctx) -> Path:
+    """A second archive after the end marker: `tar --ignore-zeros` reads its verdict.json."""
+    tarball = c.tarball(c.b)
+    first = gzip.decompress(tarball.read_bytes())
+    forged = read_json(c.a, "verdict.json") | {"run_id": RUN_B}
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo(f"{RUN_B}/verdict.json")
+        data = bundle.dumps(forged)
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    tarball.write_bytes(gzip.compress(first + buf.getvalue()))
+    seal_tarball(tarball)
+    return tarball
+
+
 def tar_two_top_folders(c: Ctx) -> Path:
     tarball = c.tarball(c.b)
     retar(c.b, tarball, [(f"{RUN_A}/verdict.json", (c.a / "verdict.json").read_bytes())])
@@ -530,6 +561,8 @@ CASES: dict[str, tuple[Callable[[Ctx], Path], str]] = {
     "huge_pax_header_in_tarball": (huge_pax_header_in_tarball, "rejected"),
     "tar_symlink_member": (tar_symlink_member, "rejected"),
     "tar_two_top_folders": (tar_two_top_folders, "rejected"),
+    "tar_hardlink_member": (tar_hardlink_member, "rejected"),
+    "tar_appended_after_end_of_archive": (tar_appended_after_end_of_archive, "rejected"),
     "tarball_renamed": (tarball_renamed, "rejected"),
     "sidecar_missing": (sidecar_missing, "rejected"),
     "tarball_byte_appended": (tarball_byte_appended, "rejected"),
