@@ -37,7 +37,7 @@ from .waivers import Waiver
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-FORMAT = "pytest-spark-bundle/1"
+FORMAT = "pytest-spark-bundle/2"  # 2: signed DSSE attestation binding release, run, scope
 UNHASHED = frozenset({"manifest.json", "attestation.json"})
 
 
@@ -209,7 +209,7 @@ CHUNK = MIB
 
 @dataclass(frozen=True)
 class Limits:
-    """Caps for one verification (defaults far above a real bundle: ~1 MiB for 28 checks)."""
+    """Caps for one verification (the defaults are far above any real bundle's sizes)."""
 
     member_bytes: int = 64 * MIB
     total_bytes: int = 512 * MIB
@@ -605,6 +605,11 @@ def _verify_files(
     manifest = _load_json(files, "manifest.json", problems)
     if not isinstance(manifest, dict):
         return VerifyResult(problems or ["manifest.json: not an object"], "unknown")
+    if manifest.get("format") != FORMAT:
+        problems.append(
+            f"manifest.json: format {manifest.get('format')!r}; this pytest-spark verifies "
+            f"{FORMAT!r} (re-run the suite to get a bundle of this format)"
+        )
     listed = set()
     for entry in manifest.get("files", []):
         rel = entry["path"]

@@ -685,6 +685,14 @@ def test_a_huge_tar_header_extension_is_refused_before_it_is_read(ctx):
     ]
 
 
+def test_a_bundle_of_another_format_says_so(ctx):
+    edit_json(ctx.b / "manifest.json", lambda m: m.update(format="pytest-spark-bundle/1"))
+    assert verify(ctx.b).problems[0] == (
+        "manifest.json: format 'pytest-spark-bundle/1'; this pytest-spark verifies "
+        "'pytest-spark-bundle/2' (re-run the suite to get a bundle of this format)"
+    )
+
+
 def test_missing_sidecar_is_reported(ctx):
     path = sidecar_missing(ctx)
     assert verify(path).problems == [
