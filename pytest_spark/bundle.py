@@ -10,6 +10,7 @@ envelope (signing.py) and ``verify(path, key=PUB)`` proves who produced it.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import gzip
 import hashlib
@@ -656,8 +657,9 @@ def _open_attestation(files: Mapping[str, Member], key: Any, result: VerifyResul
     if "attestation.json" in files and not isinstance(doc, dict):
         result.problems.append("attestation.json: not an in-toto Statement (not a JSON object)")
         return None
-    if isinstance(doc, dict) and files["attestation.json"].data != dumps(doc):
-        # the one file no digest covers: one byte layout, so no byte of it is free to change
+    if isinstance(doc, dict) and files["attestation.json"].data != dumps(_canonical(doc)):
+        # the one file no digest covers: one byte layout (and one base64 alphabet, though
+        # DSSE readers accept two), so no byte of it is free to change
         result.problems.append("attestation.json: not in the canonical layout verify writes")
     if not signing.is_envelope(doc):
         return doc
@@ -675,6 +677,25 @@ def _open_attestation(files: Mapping[str, Member], key: Any, result: VerifyResul
         result.problems.append("attestation.json: DSSE payload is not an in-toto Statement")
         return None
     return statement
+
+
+def _canonical(doc: dict[str, Any]) -> Any:
+    """The attestation as write_bundle lays it out: envelopes in padded standard base64."""
+    if not signing.is_envelope(doc):
+        return doc
+    try:
+        out = dict(doc, payload=base64.b64encode(signing.b64decode(doc.get("payload"), "")))
+        out["payload"] = out["payload"].decode()
+        if isinstance(doc.get("signatures"), list):
+            out["signatures"] = [
+                dict(s, sig=base64.b64encode(signing.b64decode(s.get("sig"), "")).decode())
+                if isinstance(s, dict)
+                else s
+                for s in doc["signatures"]
+            ]
+    except signing.SigningError:
+        return doc  # open_envelope names what is wrong with it
+    return out
 
 
 def _bindings(

@@ -88,9 +88,10 @@ def open_envelope(
 ) -> tuple[bytes, list[str]]:
     """(payload bytes, keyids that signed it) after the DSSE checks.
 
-    With ``public_key`` the envelope must carry a signature by that key over PAE
-    (any keyid: the hint is not trusted), else SigningError. Without a key the
-    payload is returned unauthenticated and the caller must say so.
+    With ``public_key`` the envelope must carry a signature by that key over PAE,
+    else SigningError; a signature whose keyid hint names another key is not tried
+    (the hint narrows, never decides). Without a key the payload is returned
+    unauthenticated and the caller must say so.
     """
     if set(envelope) - {"payload", "payloadType", "signatures"}:
         extra = ", ".join(sorted(set(envelope) - {"payload", "payloadType", "signatures"}))

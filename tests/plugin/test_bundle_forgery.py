@@ -374,6 +374,17 @@ def signature_unused_bits_set(c: Ctx) -> Path:
     return c.b
 
 
+def signature_in_the_url_safe_alphabet(c: Ctx) -> Path:
+    """Same signature bytes in the other base64 form DSSE readers accept (URL-safe, no pad)."""
+    edit_json(
+        c.b / "attestation.json",
+        lambda e: e["signatures"][0].update(
+            sig=e["signatures"][0]["sig"].replace("+", "-").replace("/", "_").rstrip("=")
+        ),
+    )
+    return c.b
+
+
 def payload_type_changed(c: Ctx) -> Path:
     edit_json(c.b / "attestation.json", lambda e: e.update(payloadType="application/json"))
     return c.b
@@ -551,6 +562,7 @@ CASES: dict[str, tuple[Callable[[Ctx], Path], str]] = {
     "keyid_hint_changed": (keyid_hint_changed, "unchecked"),
     "attestation_whitespace_changed": (attestation_whitespace_changed, "rejected"),
     "signature_unused_bits_set": (signature_unused_bits_set, "rejected"),
+    "signature_in_the_url_safe_alphabet": (signature_in_the_url_safe_alphabet, "rejected"),
     # siblings: hostile JSON
     "duplicate_keys_in_plain_statement": (duplicate_keys_in_plain_statement, "rejected"),
     "duplicate_keys_in_check_record": (duplicate_keys_in_check_record, "rejected"),
