@@ -73,7 +73,8 @@ def run_benchmark(n_records: int = 10_000, runs: int = 5, where: Path | None = N
                 data = bundle.RunData(
                     run_id="bench", release="bench", records=records, artifacts=artifacts,
                     verdict=v, waivers=[], policy={"exempt": []},
-                    run={"start": "2026-11-26T00:00:00+00:00", "end": "2026-11-26T00:00:05+00:00"},
+                    run={"start": "2026-11-26T00:00:00+00:00", "end": "2026-11-26T00:00:05+00:00",
+                         "run_id": "bench", "release": "bench"},
                 )  # fmt: skip
                 folder, tarball = bundle.write_bundle(Path(tmp), data)
                 written = time.perf_counter()

@@ -14,10 +14,31 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pytest-spark", description="Spark release GO/NO-GO tooling (pytest-spark-deploy)"
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    v = sub.add_parser("verify", help="re-hash a bundle and recompute its verdict")
+    v = sub.add_parser(
+        "verify", help="re-hash a bundle, recompute its verdict, check its signature"
+    )
     v.add_argument("bundle", type=Path, help="bundle folder or .tar.gz")
+    v.add_argument(
+        "--key",
+        type=Path,
+        metavar="PUB",
+        help="trusted Ed25519 public key (PEM): the bundle must be signed by it",
+    )
+    v.add_argument(
+        "--require-signature",
+        action="store_true",
+        help="fail unless the attestation is signed by --key (an unsigned bundle fails)",
+    )
+    v.add_argument("--release", help="fail unless the bundle is for this release")
+    v.add_argument("--max-file-mib", type=float, default=64, help="per-file cap (default 64)")
+    v.add_argument("--max-total-mib", type=float, default=512, help="total cap (default 512)")
+    v.add_argument("--deadline-s", type=float, default=120, help="total deadline (default 120)")
     v.add_argument("--json", action="store_true", help="machine-readable result")
     v.set_defaults(func=cmd_verify)
+    k = sub.add_parser("keygen", help="make an Ed25519 key pair for signing bundles")
+    k.add_argument("private", type=Path, help="private key file to create (PEM, mode 0600)")
+    k.add_argument("--public", type=Path, help="public key file (default: PRIVATE.pub)")
+    k.set_defaults(func=cmd_keygen)
     c = sub.add_parser("catalog", help="print the check catalog as a markdown table")
     c.set_defaults(func=cmd_catalog)
     r = sub.add_parser("config-reference", help="print every spark.toml setting")
@@ -32,22 +53,69 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from .bundle import verify
+    from .bundle import MIB, Limits, verify
+    from .signing import load_public_key
 
+    if args.require_signature and args.key is None:
+        print("pytest-spark verify: --require-signature needs --key PUB", file=sys.stderr)
+        return 2
+    limits = Limits(
+        member_bytes=int(args.max_file_mib * MIB),
+        total_bytes=int(args.max_total_mib * MIB),
+        deadline_s=args.deadline_s,
+    )
     try:
-        result = verify(args.bundle)
-    except (ValueError, OSError) as exc:  # not a bundle at all (missing, unreadable)
+        key = load_public_key(args.key) if args.key is not None else None
+        result = verify(
+            args.bundle,
+            key=key,
+            require_signature=args.require_signature,
+            release=args.release,
+            limits=limits,
+        )
+    except (ValueError, OSError) as exc:  # not a bundle or key at all (missing, unreadable)
         print(f"pytest-spark verify: {exc}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps({"ok": result.ok, "verdict": result.verdict, "problems": result.problems}))
+        print(
+            json.dumps(
+                {
+                    "ok": result.ok,
+                    "verdict": result.verdict,
+                    "release": result.release,
+                    "run_id": result.run_id,
+                    "signature": result.signature,
+                    "keyids": result.keyids,
+                    "authenticated": result.authenticated,
+                    "problems": result.problems,
+                }
+            )
+        )
     elif result.ok:
-        print(f"OK: {args.bundle} is intact; verdict {result.verdict} recomputed and confirmed")
+        print(
+            f"OK: {args.bundle} is intact; verdict {result.verdict} recomputed and confirmed "
+            f"(release {result.release}, run {result.run_id}); {result.trust}"
+        )
     else:
         print(f"TAMPERED: {args.bundle} does not verify ({len(result.problems)} problem(s)):")
         for problem in result.problems:
             print(f"  - {problem}")
     return 0 if result.ok else 1
+
+
+def cmd_keygen(args: argparse.Namespace) -> int:
+    from .signing import SigningError, generate
+
+    public = args.public or args.private.with_name(args.private.name + ".pub")
+    try:
+        kid = generate(args.private, public)
+    except (SigningError, OSError) as exc:
+        print(f"pytest-spark keygen: {exc}", file=sys.stderr)
+        return 2
+    print(f"private key {args.private} (keep secret; evidence.signing_key / --spark-signing-key)")
+    print(f"public key  {public} (give to verifiers: pytest-spark verify BUNDLE --key {public})")
+    print(f"keyid       {kid}")
+    return 0
 
 
 def cmd_catalog(args: argparse.Namespace) -> int:

@@ -149,6 +149,15 @@ SCHEMA: dict[str, dict[str, Key]] = {
         ),
         "pitr_sentinel_table": _k(str, "spark_pitr_sentinel", "RT-08 drill's sentinel table"),
     },
+    "evidence": {
+        "signing_key": _k(
+            str,
+            "",
+            "Ed25519 private key (PEM file path, or PEM text via ${ENV}) that signs the "
+            "attestation as a DSSE envelope (also --spark-signing-key); empty: unsigned",
+            True,
+        ),
+    },
 }
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -164,6 +173,7 @@ class SparkConfig:
     policy: Mapping[str, Any]
     thresholds: Mapping[str, Any]
     schema: Mapping[str, Any]
+    evidence: Mapping[str, Any] = field(default_factory=lambda: {"signing_key": ""})
     env: str = ""
     source: str = ""
     redactor: Redactor = field(default_factory=Redactor, compare=False)
@@ -281,9 +291,14 @@ def merge_layer(
 
 
 def remember_dsn_secret(value: str, redactor: Redactor) -> None:
-    """Register the password inside a DSN so it is masked even in free text."""
+    """Register the password inside a DSN (or PEM key text) so it is masked even in free text."""
     from .dsn import dsn_password
 
+    if value.lstrip().startswith("-----BEGIN"):
+        redactor.add(value)
+        for line in value.splitlines():
+            redactor.add(line.strip() if len(line.strip()) >= 16 else None)
+        return
     redactor.add(dsn_password(value))
 
 
@@ -385,6 +400,13 @@ def validate(values: Mapping[str, Mapping[str, Any]]) -> None:
                 raise ConfigError(f"targets.{key}: {exc}") from None
     if values["policy"]["production"] and values["policy"]["allow_disruptive"]:
         raise ConfigError("policy.allow_disruptive is refused when policy.production = true")
+    if values["evidence"]["signing_key"]:
+        from .signing import SigningError, load_private_key
+
+        try:  # found out now, not after every check has run
+            load_private_key(values["evidence"]["signing_key"])
+        except SigningError as exc:
+            raise ConfigError(f"evidence.signing_key: {exc}") from None
 
 
 def reference_markdown() -> str:

@@ -71,6 +71,12 @@ def add_options(parser: pytest.Parser) -> None:
         help="set any spark.toml setting, e.g. thresholds.ntp_max_offset_s=0.001 (repeatable)",
     )
     group.addoption(
+        "--spark-signing-key",
+        default=None,
+        metavar="PATH",
+        help="Ed25519 private key (PEM) that signs the bundle's attestation (evidence.signing_key)",
+    )
+    group.addoption(
         "--spark-no-bundle",
         action="store_true",
         default=False,
@@ -88,7 +94,13 @@ def overrides(
     config: pytest.Config, base: dict[str, dict[str, object]] | None = None
 ) -> dict[str, dict[str, object]]:
     """The CLI's contribution to the config (over ``base``, e.g. the sandbox's targets)."""
-    out: dict[str, dict[str, object]] = {"targets": {}, "policy": {}, "release": {}, "schema": {}}
+    out: dict[str, dict[str, object]] = {
+        "targets": {},
+        "policy": {},
+        "release": {},
+        "schema": {},
+        "evidence": {},
+    }
     for sec, values in (base or {}).items():
         if sec in out:
             out[sec].update(values)
@@ -100,6 +112,7 @@ def overrides(
     cli["policy"]["allow_writes"] = config.getoption("spark_allow_writes")
     cli["policy"]["allow_disruptive"] = config.getoption("spark_allow_disruptive")
     cli["release"]["version"] = config.getoption("release")
+    cli["evidence"]["signing_key"] = config.getoption("spark_signing_key")
     for sec, values in cli.items():
         out[sec].update({k: v for k, v in values.items() if v is not None})
     return out

@@ -379,6 +379,7 @@ def finish(state: SparkState, rootdir: Path, extra_files: dict[str, Path]) -> No
         policy=policy,
         run=run,
         extra_files=extra_files,
+        signing_key=signing_key(state.config),
     )
     state.bundle_path, state.tarball = bundle.write_bundle(state.evidence_dir, data)
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
@@ -391,6 +392,16 @@ def finish(state: SparkState, rootdir: Path, extra_files: dict[str, Path]) -> No
                 f"pytest-spark: warning: cannot append to $GITHUB_STEP_SUMMARY: {exc}",
                 file=sys.stderr,
             )
+
+
+def signing_key(cfg: SparkConfig) -> Any:
+    """The configured Ed25519 key (validated at start), or None for an unsigned bundle."""
+    value = cfg.evidence["signing_key"]
+    if not value:
+        return None
+    from .signing import load_private_key
+
+    return load_private_key(value)
 
 
 def summary_lines(v: dict[str, Any]) -> list[str]:

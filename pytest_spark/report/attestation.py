@@ -2,7 +2,10 @@
 
 The subject is the release artifact when its digest is known, else the
 manifest; either way the predicate carries the verdict and the policy digest,
-so a deploy pipeline can gate on a signed-able, standard document.
+so a deploy pipeline can gate on a standard document. When a key is configured
+the Statement is the payload of a DSSE envelope (signing.py), so everything it
+names is signed: release, run id (= the bundle's folder name), scope, verdict
+digest, policy digest and the manifest digest (which hashes every other file).
 """
 
 from __future__ import annotations
@@ -19,11 +22,22 @@ def statement(
     verdict: Mapping[str, Any],
     *,
     manifest_sha256: str,
+    verdict_sha256: str,
     artifact_digest: str,
     time_verified: str,
     tool_version: str,
 ) -> dict[str, Any]:
     release = verdict.get("release") or "unreleased"
+    spark: dict[str, Any] = {
+        "verdict": verdict.get("verdict"),
+        "release": verdict.get("release"),
+        "runId": verdict.get("run_id"),
+        "bundle": verdict.get("run_id"),  # the folder / <name>.tar.gz the bundle must carry
+        "verdictDigest": {"sha256": verdict_sha256},
+        "reasons": [r["check"] for r in verdict.get("reasons", [])],
+    }
+    if "scope" in verdict:
+        spark["scope"] = verdict["scope"]
     if artifact_digest:
         algo, _, hexdigest = artifact_digest.partition(":")
         subject = {"name": f"spark@{release}", "digest": {algo: hexdigest}}
@@ -44,17 +58,17 @@ def statement(
             "verificationResult": "PASSED" if verdict.get("verdict") == "GO" else "FAILED",
             "verifiedLevels": [],
             "manifestDigest": {"sha256": manifest_sha256},
-            "spark": {
-                "verdict": verdict.get("verdict"),
-                "runId": verdict.get("run_id"),
-                "reasons": [r["check"] for r in verdict.get("reasons", [])],
-            },
+            "spark": spark,
         },
     }
 
 
 def check(
-    stmt: Mapping[str, Any], manifest_sha256: str, run: Mapping[str, Any], verdict: Any
+    stmt: Mapping[str, Any],
+    manifest_sha256: str,
+    verdict_sha256: str,
+    run: Mapping[str, Any],
+    verdict: Any,
 ) -> list[str]:
     """What in the attestation differs from the one the bundle's own files imply.
 
@@ -64,11 +78,16 @@ def check(
     """
     if stmt.get("_type") != STATEMENT_TYPE:
         return ["attestation.json: not an in-toto Statement v1"]
+    predicate = stmt.get("predicate")
+    digest = predicate.get("manifestDigest") if isinstance(predicate, Mapping) else None
+    if digest != {"sha256": manifest_sha256}:
+        return [f"attestation.json: manifestDigest {digest!r} is not manifest.json's"]
     if not isinstance(verdict, Mapping):
         return []
     expected = statement(
         verdict,
         manifest_sha256=manifest_sha256,
+        verdict_sha256=verdict_sha256,
         artifact_digest=run.get("artifact_digest", ""),
         time_verified=run.get("end", ""),
         tool_version=run.get("tool", {}).get("pytest-spark-deploy", ""),

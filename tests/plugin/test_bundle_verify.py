@@ -107,7 +107,7 @@ def test_cli_verify_exit_codes(bundle, tmp_path):
         check=False,
     )
     assert ok.returncode == 0 and ok.stdout.startswith("OK:")
-    copy = tmp_path / "b"
+    copy = tmp_path / "b" / bundle.folder.name
     shutil.copytree(bundle.folder, copy)
     (copy / "summary.md").write_text("all good, ship it")
     bad = subprocess.run(
@@ -120,7 +120,7 @@ def test_cli_verify_exit_codes(bundle, tmp_path):
 
 
 def tampered(bundle, tmp_path):
-    copy = tmp_path / "copy"
+    copy = tmp_path / "copy" / bundle.folder.name  # verify binds the folder name to the run id
     shutil.copytree(bundle.folder, copy)
     return copy
 
