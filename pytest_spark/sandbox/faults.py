@@ -184,8 +184,10 @@ def _migration_behind_revert(sandbox: Sandbox, data: Data) -> None:
 # --- BS-03 PgBouncer
 
 
-def _pgbouncer_reconfigure(sandbox: Sandbox, **settings: Any) -> None:
-    """Rewrite pgbouncer.ini and RELOAD it through the admin console."""
+def _pgbouncer_reconfigure(
+    sandbox: Sandbox, users: dict[str, str] | None = None, **settings: Any
+) -> None:
+    """Rewrite pgbouncer.ini (``users``: a ``[users]`` section) and RELOAD it."""
     import psycopg
 
     layout = sandbox.layout
@@ -195,6 +197,8 @@ def _pgbouncer_reconfigure(sandbox: Sandbox, **settings: Any) -> None:
         run_dir=layout.pg_run,
         **settings,
     )
+    if users:
+        ini += "\n[users]\n" + "".join(f"{u} = {v}\n" for u, v in users.items())
     c.write_private(layout.pgbouncer_ini, ini, service=True)
     with psycopg.connect(
         sandbox.endpoints.pgbouncer_admin_dsn,
@@ -217,6 +221,17 @@ def _pgb_no_wait_apply(sandbox: Sandbox) -> Data:
 
 def _pgb_revert(sandbox: Sandbox, data: Data) -> None:
     _pgbouncer_reconfigure(sandbox)
+
+
+def _pgb_user_session_apply(sandbox: Sandbox) -> Data:
+    _pgbouncer_reconfigure(sandbox, users={"spark_app": "pool_mode=session"})
+    return {}
+
+
+def _pgb_restart_revert(sandbox: Sandbox, data: Data) -> None:
+    """PgBouncer 1.18 keeps a user's pool_mode when its [users] line is removed and the
+    config reloaded (seen on the sandbox: SHOW USERS still says session): restart it."""
+    sandbox.start_component("pgbouncer")
 
 
 # --- BS-04 / RT-06 decimals
@@ -702,6 +717,13 @@ _ALL: list[Fault] = [
         ("BS-03",),
         _pgb_session_apply,
         _pgb_revert,
+    ),
+    Fault(
+        "pgbouncer-user-session-mode",
+        "PgBouncer [users] spark_app = pool_mode=session (global pool_mode stays transaction)",
+        ("BS-03",),
+        _pgb_user_session_apply,
+        _pgb_restart_revert,
     ),
     Fault(
         "pgbouncer-no-query-wait-timeout",

@@ -79,6 +79,18 @@ def test_bs03_fails_on_session_pool_mode(run_checks: Any, sandbox: Any) -> None:
     assert_caught(run, "BS-03", r"PgBouncer pool_mode is session, expected transaction")
 
 
+def test_bs03_fails_on_a_per_user_session_pool_mode(run_checks: Any, sandbox: Any) -> None:
+    """[users] spark_app = pool_mode=session: SHOW CONFIG still says transaction."""
+    with sandbox.inject("pgbouncer-user-session-mode"):
+        run = run_checks("BS-03")
+    message = assert_caught(
+        run, "BS-03", r"PgBouncer user spark_app: pool_mode override is session"
+    )
+    assert "PgBouncer pool_mode is" not in message  # the global setting is fine
+    after = run_checks("BS-03")  # the revert (a restart) really restored the mode
+    assert after.outcome("BS-03") == "passed", after.message("BS-03")
+
+
 def test_bs03_fails_on_infinite_query_wait(run_checks: Any, sandbox: Any) -> None:
     with sandbox.inject("pgbouncer-no-query-wait-timeout"):
         run = run_checks("BS-03")

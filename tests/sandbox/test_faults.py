@@ -157,6 +157,32 @@ def test_pgbouncer_faults(
     assert _pgbouncer_config(endpoints)[key] == healthy
 
 
+def _show_users(endpoints: Endpoints) -> dict[str, str | None]:
+    with psycopg.connect(
+        endpoints.pgbouncer_admin_dsn,
+        autocommit=True,
+        connect_timeout=5,
+        cursor_factory=psycopg.ClientCursor,
+    ) as conn:
+        cur = conn.execute("SHOW USERS")
+        cols = [d.name for d in cur.description or ()]
+        return {r[0]: r[cols.index("pool_mode")] for r in cur.fetchall()}
+
+
+def test_pgbouncer_user_session_mode(sandbox: Sandbox, endpoints: Endpoints) -> None:
+    """A per-user override; the global pool_mode stays transaction. Reverted by a restart:
+    PgBouncer 1.18 keeps the override when the [users] line goes and the config reloads."""
+    assert not _show_users(endpoints).get("spark_app")
+    with sandbox.inject("pgbouncer-user-session-mode"):
+        assert _show_users(endpoints)["spark_app"] == "session"
+        assert _pgbouncer_config(endpoints)["pool_mode"] == "transaction"
+        with psycopg.connect(endpoints.pgbouncer_dsn, connect_timeout=5) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    assert not _show_users(endpoints).get("spark_app")
+    with psycopg.connect(endpoints.pgbouncer_dsn, connect_timeout=5) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
 def _connection_usage(endpoints: Endpoints) -> float:
     used = one(
         endpoints, "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
