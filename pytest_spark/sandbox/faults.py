@@ -336,6 +336,32 @@ def _sequence_apply(sandbox: Sandbox, ratio: float = 0.9) -> Data:
     return {"before": int(before[0]), "fault_value": value}
 
 
+TEXT_DEFAULT_TABLE = "spark_fault_tickets"
+TEXT_DEFAULT_SEQUENCE = "spark_fault_ticket_seq"
+
+
+def _text_default_apply(sandbox: Sandbox, ratio: float = 0.9) -> Data:
+    """An int4 column fed by a bigint sequence through DEFAULT nextval('s'::text): the
+    sequence is named by a text value resolved at insert time, so pg_depend has no link."""
+    value = math.ceil(INT4_MAX * ratio)
+    _exec(
+        sandbox,
+        f"CREATE SEQUENCE {TEXT_DEFAULT_SEQUENCE} AS bigint",
+        f"CREATE TABLE {TEXT_DEFAULT_TABLE} ("
+        f"id integer NOT NULL DEFAULT nextval('{TEXT_DEFAULT_SEQUENCE}'::text), note text)",
+        f"SELECT setval('{TEXT_DEFAULT_SEQUENCE}', {value})",
+    )
+    return {"fault_value": value}
+
+
+def _text_default_revert(sandbox: Sandbox, data: Data) -> None:
+    _exec(
+        sandbox,
+        f"DROP TABLE IF EXISTS {TEXT_DEFAULT_TABLE}",
+        f"DROP SEQUENCE IF EXISTS {TEXT_DEFAULT_SEQUENCE}",
+    )
+
+
 def _sequence_revert(sandbox: Sandbox, data: Data) -> None:
     """Back to the pre-fault value; orders created meanwhile get fresh low ids."""
     floor = int(data["fault_value"])
@@ -759,6 +785,14 @@ _ALL: list[Fault] = [
         ("PF-06",),
         _sequence_apply,
         _sequence_revert,
+    ),
+    Fault(
+        "sequence-text-default-near-int4-limit",
+        "an int4 column fed by DEFAULT nextval('s'::text) (no pg_depend row) "
+        "from a bigint sequence at 90 % of int4",
+        ("PF-06",),
+        _text_default_apply,
+        _text_default_revert,
     ),
     Fault(
         "positions-index-dropped",

@@ -235,6 +235,18 @@ def test_sequence_near_int4_limit(sandbox: Sandbox, endpoints: Endpoints) -> Non
     assert _order(endpoints) / INT4_MAX < 0.7
 
 
+def test_sequence_text_default_near_int4_limit(sandbox: Sandbox, endpoints: Endpoints) -> None:
+    links = """SELECT count(*) FROM pg_depend d JOIN pg_attrdef ad ON ad.oid = d.objid
+        WHERE d.classid = 'pg_attrdef'::regclass AND ad.adrelid = 'spark_fault_tickets'::regclass
+          AND d.refclassid = 'pg_class'::regclass AND d.refobjsubid = 0"""
+    with sandbox.inject("sequence-text-default-near-int4-limit"):
+        assert one(endpoints, links) == 0  # the point of the fault: no dependency row
+        seq = one(endpoints, "SELECT last_value FROM spark_fault_ticket_seq")
+        assert seq / INT4_MAX >= 0.9
+    assert one(endpoints, "SELECT to_regclass('spark_fault_tickets')") is None
+    assert one(endpoints, "SELECT to_regclass('spark_fault_ticket_seq')") is None
+
+
 INDEX_QUERY = """
 SELECT i.indisunique, i.indisvalid, pg_get_expr(i.indpred, i.indrelid),
        bool_and(coalesce(col.collisdeterministic, true))
