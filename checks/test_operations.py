@@ -37,6 +37,7 @@ BLOCKS_DRILL = {
     "archive-mode-off",
     "archive-wal-level",
     "archive-command-missing",
+    "archive-command-noop",
     "archive-failing",
 }
 

@@ -595,6 +595,23 @@ def _archive_fail_apply(sandbox: Sandbox, timeout: float = 15.0) -> Data:
     return {}
 
 
+def _archive_noop_apply(sandbox: Sandbox, timeout: float = 15.0) -> Data:
+    """archive_command '/bin/true': every segment 'archived' (exit 0), none copied."""
+    archived_before, _, _, _ = _archiver(sandbox)
+    with _db(sandbox) as conn:
+        conn.execute("ALTER SYSTEM SET archive_command = '/bin/true'")
+        conn.execute("SELECT pg_reload_conf()")
+    time.sleep(0.2)  # let the archiver read the new setting before it has work
+    _switch_wal(sandbox)
+    c.wait_until(
+        "a segment counted as archived by /bin/true",
+        lambda: _archiver(sandbox)[0] > archived_before,
+        timeout,
+        interval=0.2,
+    )
+    return {}
+
+
 def _archive_fail_revert(sandbox: Sandbox, data: Data, timeout: float = 15.0) -> None:
     with _db(sandbox) as conn:
         conn.execute("ALTER SYSTEM RESET archive_command")
@@ -834,6 +851,13 @@ _ALL: list[Fault] = [
         "archive_command set to 'false': WAL archiving fails",
         ("RT-08",),
         _archive_fail_apply,
+        _archive_fail_revert,
+    ),
+    Fault(
+        "archive-command-noop",
+        "archive_command set to '/bin/true': segments count as archived, none is copied",
+        ("RT-08",),
+        _archive_noop_apply,
         _archive_fail_revert,
     ),
     Fault(

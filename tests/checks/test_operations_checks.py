@@ -130,6 +130,19 @@ def test_rt07_fails_on_leaked_connections(run_checks: Any, sandbox: Any, pyteste
     assert_caught(run, "RT-07", r"(no new request|idle in transaction) for [\d.]+ s \(limit 2 s\)")
 
 
+def test_rt08_says_a_noop_archive_command_archives_nothing(run_checks: Any, sandbox: Any) -> None:
+    """'/bin/true' exits 0: pg_stat_archiver looks healthy, the archive gets nothing."""
+    with sandbox.inject("archive-command-noop"):
+        run = run_checks("RT-08", disruptive=True)
+    assert_caught(
+        run,
+        "RT-08",
+        r"archive_command '/bin/true' uses neither %p nor %f.*the archive receives nothing",
+    )
+    drill = next(o["data"] for o in run.record("RT-08")["observations"] if o["name"] == "drill")
+    assert drill.startswith("not run")
+
+
 def test_rt08_fails_when_archive_command_fails(run_checks: Any, sandbox: Any) -> None:
     with sandbox.inject("archive-command-failing"):
         run = run_checks("RT-08", disruptive=True)
