@@ -137,7 +137,7 @@ SELECT seq.sequence_schema,
 #: ``nextval('s'::text)`` names its sequence by a text value resolved on every
 #: insert, so pg_depend has no row for it (SEQUENCES_SQL cannot see the link);
 #: ``rules.sequences.nextval_arguments`` parses these with PostgreSQL's own
-#: parser (pglast). The LIKE is only a pre-filter. Bind: ``schemas``.
+#: parser (pglast). The strpos is only a pre-filter. Bind: ``schemas``.
 SEQUENCE_DEFAULTS_SQL = """
 SELECT n.nspname AS table_schema,
        c.relname AS table_name,
@@ -154,7 +154,7 @@ SELECT n.nspname AS table_schema,
   JOIN pg_catalog.pg_type AS bt
     ON bt.oid = CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE ty.oid END
  WHERE n.nspname = ANY(%(schemas)s::text[])
-   AND pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) ILIKE '%%nextval%%'
+   AND pg_catalog.strpos(lower(pg_catalog.pg_get_expr(ad.adbin, ad.adrelid)), 'nextval') > 0
  ORDER BY 1, 2, 3
 """
 
@@ -169,8 +169,9 @@ SELECT r.name, r.table_schema, sn.nspname AS sequence_schema, s.relname AS seque
        SELECT coalesce(
                 pg_catalog.to_regclass(r.name),
                 CASE WHEN array_length(pg_catalog.parse_ident(r.name), 1) = 1
-                     THEN pg_catalog.to_regclass(pg_catalog.format(
-                              '%%I.%%I', r.table_schema, (pg_catalog.parse_ident(r.name))[1]))
+                     THEN pg_catalog.to_regclass(
+                              pg_catalog.quote_ident(r.table_schema) || '.'
+                              || pg_catalog.quote_ident((pg_catalog.parse_ident(r.name))[1]))
                 END) AS oid
   ) AS x ON true
   LEFT JOIN pg_catalog.pg_class AS s ON s.oid = x.oid AND s.relkind = 'S'
