@@ -672,6 +672,10 @@ def _sbom_apply_for(variant: str) -> ApplyFn:
             path.write_text(json.dumps(sbom_mod.invalid_variant()))
         elif variant == "wrong-version":
             path.write_text(json.dumps(sbom_mod.other_version_variant(original, version)))
+        elif variant == "duplicate-bom-ref":  # schema-valid; CycloneDX: bom-refs are unique
+            dup = json.loads(json.dumps(original))
+            dup["components"][0]["bom-ref"] = dup["metadata"]["component"]["bom-ref"]
+            path.write_text(json.dumps(dup))
         else:
             path.write_text(json.dumps(sbom_mod.other_build_variant(original)))
         return {"backup": str(backup)}
@@ -886,6 +890,13 @@ _ALL: list[Fault] = [
         "the SBOM describes release 1.3.1",
         ("BS-09",),
         _sbom_apply_for("wrong-version"),
+        _sbom_revert,
+    ),
+    Fault(
+        "sbom-duplicate-bom-ref",
+        "the SBOM's first component reuses metadata.component's bom-ref (schema-valid)",
+        ("BS-09",),
+        _sbom_apply_for("duplicate-bom-ref"),
         _sbom_revert,
     ),
     Fault(

@@ -395,6 +395,12 @@ def _sbom(endpoints: Endpoints) -> dict[str, Any] | None:
             lambda bom, ep: bom["metadata"]["component"]["version"] == "1.3.1",
         ),
         ("sbom-other-build", lambda bom, ep: build_sha(bom) not in (None, ep.git_sha)),
+        (
+            "sbom-duplicate-bom-ref",
+            lambda bom, ep: (
+                bom["components"][0]["bom-ref"] == bom["metadata"]["component"]["bom-ref"]
+            ),
+        ),
     ],
 )
 def test_sbom_faults(sandbox: Sandbox, endpoints: Endpoints, fault: str, broken: Any) -> None:
