@@ -228,10 +228,14 @@ def _pgb_user_session_apply(sandbox: Sandbox) -> Data:
     return {}
 
 
-def _pgb_restart_revert(sandbox: Sandbox, data: Data) -> None:
+def _pgb_user_revert(sandbox: Sandbox, data: Data) -> None:
     """PgBouncer 1.18 keeps a user's pool_mode when its [users] line is removed and the
-    config reloaded (seen on the sandbox: SHOW USERS still says session): restart it."""
-    sandbox.start_component("pgbouncer")
+    config reloaded (SHOW USERS still says session). A [users] line without pool_mode
+    resets it to inherit (max_user_connections=0 is the default: no per-user cap); then
+    the pristine file is reloaded. No restart: that would break the API's pooled
+    connections (a burst of 503s in the SLO data)."""
+    _pgbouncer_reconfigure(sandbox, users={"spark_app": "max_user_connections=0"})
+    _pgbouncer_reconfigure(sandbox)
 
 
 # --- BS-04 / RT-06 decimals
@@ -770,7 +774,7 @@ _ALL: list[Fault] = [
         "PgBouncer [users] spark_app = pool_mode=session (global pool_mode stays transaction)",
         ("BS-03",),
         _pgb_user_session_apply,
-        _pgb_restart_revert,
+        _pgb_user_revert,
     ),
     Fault(
         "pgbouncer-no-query-wait-timeout",

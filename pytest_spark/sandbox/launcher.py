@@ -506,7 +506,6 @@ class Sandbox:
             "api-1": lambda: self._start_api(state, layout, 0, time.monotonic() + 15, env),
             "api-2": lambda: self._start_api(state, layout, 1, time.monotonic() + 15, env),
             "prometheus": lambda: self._start_prometheus(state, layout, time.monotonic() + 15),
-            "pgbouncer": lambda: self._start_pgbouncer(state, layout, 10.0),
         }
         if name not in starters:
             raise SandboxError(f"cannot restart component {name!r}")

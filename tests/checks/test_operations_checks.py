@@ -87,7 +87,7 @@ def test_bs03_fails_on_a_per_user_session_pool_mode(run_checks: Any, sandbox: An
         run, "BS-03", r"PgBouncer user spark_app: pool_mode override is session"
     )
     assert "PgBouncer pool_mode is" not in message  # the global setting is fine
-    after = run_checks("BS-03")  # the revert (a restart) really restored the mode
+    after = run_checks("BS-03")  # the revert really restored the mode
     assert after.outcome("BS-03") == "passed", after.message("BS-03")
 
 

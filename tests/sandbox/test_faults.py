@@ -170,15 +170,18 @@ def _show_users(endpoints: Endpoints) -> dict[str, str | None]:
 
 
 def test_pgbouncer_user_session_mode(sandbox: Sandbox, endpoints: Endpoints) -> None:
-    """A per-user override; the global pool_mode stays transaction. Reverted by a restart:
-    PgBouncer 1.18 keeps the override when the [users] line goes and the config reloads."""
+    """A per-user override; the global pool_mode stays transaction. PgBouncer 1.18 keeps
+    the override when the [users] line goes and the config reloads: the revert resets it
+    (without a restart, so the API's pooled connections survive)."""
     assert not _show_users(endpoints).get("spark_app")
+    pid = sandbox.record("pgbouncer").pid
     with sandbox.inject("pgbouncer-user-session-mode"):
         assert _show_users(endpoints)["spark_app"] == "session"
         assert _pgbouncer_config(endpoints)["pool_mode"] == "transaction"
         with psycopg.connect(endpoints.pgbouncer_dsn, connect_timeout=5) as conn:
             assert conn.execute("SELECT 1").fetchone() == (1,)
     assert not _show_users(endpoints).get("spark_app")
+    assert sandbox.record("pgbouncer").pid == pid  # not restarted: app connections kept
     with psycopg.connect(endpoints.pgbouncer_dsn, connect_timeout=5) as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,)
 
