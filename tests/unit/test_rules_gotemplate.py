@@ -29,6 +29,13 @@ from pytest_spark.rules.gotemplate import ANY, outputs
         ("{{ if a }}x", {(ANY,)}),  # no end: Prometheus prints an error text
         ("{{ end }}", {(ANY,)}),
         ("a {{- 3 }}", {("a", ANY)}),
+        ("{{- if gt $value 1.0 -}} page {{- else -}} ticket {{- end -}}", {("page",), ("ticket",)}),
+        (
+            '{{ if eq $labels.env "prod" }}page{{ else }}{{ $labels.sev }}{{ end }}',
+            {("page",), (ANY,)},
+        ),
+        ('{{ template "x" . }}', {(ANY,)}),
+        ("{{- /* c */ -}} page", {("page",)}),
     ],
 )
 def test_outputs(template, expected):
