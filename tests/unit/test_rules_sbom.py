@@ -364,3 +364,14 @@ def test_reference_rule_never_crashes_on_arbitrary_json(doc: Any) -> None:
     as_bom = doc if isinstance(doc, dict) else {"components": doc, "dependencies": doc}
     for finding in _refs(as_bom):
         assert finding.message
+
+
+def test_the_library_does_not_check_bom_ref_uniqueness_itself() -> None:
+    """Why reference_findings exists: cyclonedx-python-lib deserialises a BOM whose root and
+    a component share a bom-ref without complaint. If this starts failing, the library
+    checks it: use the library and delete our walker."""
+    from cyclonedx.model.bom import Bom
+
+    doc = bom()
+    doc["components"][0]["bom-ref"] = "spark-api@1.4.0"
+    Bom.from_json(doc)  # type: ignore[attr-defined]  # no exception
