@@ -132,6 +132,7 @@ def test_bs03_pgbouncer_config(
         expected_pool_mode=mode,
         databases=databases.rows,
         pools=pools.rows,
+        users=users.rows,
     )
     findings += operations.evaluate_database_pool_modes(databases.rows, mode)
     findings += pgbouncer.evaluate_pool_modes(

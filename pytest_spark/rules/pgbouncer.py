@@ -100,10 +100,11 @@ def evaluate_config(
     *,
     databases: Iterable[Mapping[str, Any]] | None = None,
     pools: Iterable[Mapping[str, Any]] | None = None,
+    users: Iterable[Mapping[str, Any]] | None = None,
 ) -> list[Finding]:
     """BS-03 findings for a ``parse_show_config`` dict.
 
-    ``databases`` / ``pools``: SHOW DATABASES / SHOW POOLS rows, for the
+    ``databases`` / ``pools`` / ``users``: SHOW DATABASES / POOLS / USERS rows, for the
     effective per-database pool sizes and the user+database pairs (see
     :func:`server_connection_bound`); without them the global settings are
     used for ``n_databases`` databases and one user.
@@ -161,7 +162,7 @@ def evaluate_config(
             )
     if "default_pool_size" in cfg:
         bound = server_connection_bound(
-            cfg, n_databases=n_databases, databases=databases, pools=pools
+            cfg, n_databases=n_databases, databases=databases, pools=pools, users=users
         )
         usable = pg_max_connections - reserved
         if bound is None:
@@ -197,6 +198,7 @@ def server_connection_bound(
     n_databases: int = 1,
     databases: Iterable[Mapping[str, Any]] | None = None,
     pools: Iterable[Mapping[str, Any]] | None = None,
+    users: Iterable[Mapping[str, Any]] | None = None,
     admin_db: str = _ADMIN_DB,
 ) -> tuple[int, str] | None:
     """(most server connections the pools can open, how it is computed); None: not a number.
@@ -208,9 +210,11 @@ def server_connection_bound(
     database over all its users, ``max_user_connections`` a user over all
     databases. SHOW DATABASES prints the *effective* per-database values
     (pool_size, reserve_pool -- reserve_pool_size in newer versions --,
-    max_connections), so they are read from there when given. Users per
-    database: 1 with ``force_user``, else the users SHOW POOLS has pools
-    for (at least 1) -- every further user that logs in adds a pool.
+    max_connections), so they are read from there when given; newer
+    versions' SHOW USERS adds per-user pool_size / reserve_pool_size /
+    max_user_connections, used when present. Users per database: 1 with
+    ``force_user``, else the users SHOW POOLS has pools for (at least 1) --
+    every further user that logs in adds a pool.
     """
     default = _int(cfg.get("default_pool_size"))
     if default is None:
@@ -218,12 +222,23 @@ def server_connection_bound(
     reserve = _int(cfg.get("reserve_pool_size", 0)) or 0
     db_cap = _int(cfg.get("max_db_connections", 0)) or 0
     user_cap = _int(cfg.get("max_user_connections", 0)) or 0
-    pool_rows = [r for r in pools or () if r.get("database") not in (None, "", admin_db)]
-    users_by_db: dict[str, set[str]] = {}
-    for row in pool_rows:
-        users_by_db.setdefault(str(row["database"]), set()).add(str(row.get("user") or ""))
-    entries: list[tuple[str, int, int, int, int]] = []  # name, size, reserve, cap, users
-    databases_given = False
+    per_user: dict[str, tuple[int | None, int | None, int]] = {}  # size, reserve, cap
+    for row in users or ():
+        size = _first_int(row, "pool_size")
+        spare = _first_int(row, "reserve_pool_size", "reserve_pool")
+        cap = _first_int(row, "max_user_connections")
+        per_user[str(row.get("name") or "")] = (
+            size if size and size > 0 else None,
+            spare if spare and spare > 0 else None,
+            cap if cap and cap > 0 else user_cap,
+        )
+    users_by_db: dict[str, list[str]] = {}
+    for row in pools or ():
+        db = str(row.get("database") or "")
+        if db and db != admin_db:
+            users_by_db.setdefault(db, []).append(str(row.get("user") or ""))
+    # name, pool_size, reserve, cap, users of its pools, how many such databases
+    entries: list[tuple[str, int, int, int, list[str], int]] = []
     for row in databases or ():
         name = str(row.get("name") or "")
         if not name or name == admin_db:
@@ -231,35 +246,48 @@ def server_connection_bound(
         size = _first_int(row, "pool_size")
         spare = _first_int(row, "reserve_pool", "reserve_pool_size")
         cap = _first_int(row, "max_connections", "max_db_connections")
-        users = 1 if row.get("force_user") else max(1, len(users_by_db.get(name, ())))
-        databases_given = True
+        forced = row.get("force_user")
+        who = [str(forced)] if forced else sorted(set(users_by_db.get(name, ()))) or [""]
         entries.append(
             (
                 name,
                 default if size is None else size,
                 reserve if spare is None else spare,
                 db_cap if cap is None else cap,
-                users,
+                who,
+                1,
             )
         )
     if not entries:  # no SHOW DATABASES: the global settings, n_databases alike
-        users = max([1, *(len(u) for u in users_by_db.values())])
-        entries = [(f"each of {n_databases} database(s)", default, reserve, db_cap, users)]
-    total = 0
+        who = sorted({u for us in users_by_db.values() for u in us}) or [""]
+        entries = [
+            (f"each of {n_databases} database(s)", default, reserve, db_cap, who, n_databases)
+        ]
+    by_db_total = 0
+    by_user: dict[str, int] = {}
     parts: list[str] = []
-    for name, size, spare, cap, users in entries:
-        per_db = (size + spare) * users
-        capped = min(per_db, cap) if cap > 0 else per_db
-        total += capped * (n_databases if not databases_given else 1)
-        text = f"{name}: (pool_size {size} + reserve {spare}) x {users} user+database pool(s)"
-        if cap > 0 and cap < per_db:
+    for name, size, spare, cap, who, copies in entries:
+        pools_here = [
+            (per_user.get(u, (None, None, 0))[0] or size)
+            + (per_user.get(u, (None, None, 0))[1] or spare)
+            for u in who
+        ]
+        raw = sum(pools_here)
+        by_db_total += (min(raw, cap) if cap > 0 else raw) * copies
+        for u, count in zip(who, pools_here, strict=True):
+            by_user[u] = by_user.get(u, 0) + count * copies
+        text = f"{name}: (pool_size {size} + reserve {spare}) x {len(who)} user+database pool(s)"
+        if raw != (size + spare) * len(who):
+            text += f" = {raw} with per-user pool sizes"
+        if 0 < cap < raw:
             text += f", capped by max_db_connections {cap}"
         parts.append(text)
-    all_users = {u for us in users_by_db.values() for u in us} or {""}
-    if user_cap > 0 and user_cap * len(all_users) < total:
-        total = user_cap * len(all_users)
-        parts.append(f"capped by max_user_connections {user_cap} x {len(all_users)} user(s)")
-    return total, "; ".join(parts)
+    capped_users = [(u, n, per_user.get(u, (None, None, user_cap))[2]) for u, n in by_user.items()]
+    by_user_total = sum(min(n, cap) if cap > 0 else n for _, n, cap in capped_users)
+    if by_user_total < by_db_total:
+        caps = ", ".join(f"{u or '?'} {cap}" for u, n, cap in capped_users if 0 < cap < n)
+        parts.append(f"capped by max_user_connections ({caps})")
+    return min(by_db_total, by_user_total), "; ".join(parts)
 
 
 def evaluate_pool_modes(

@@ -319,6 +319,29 @@ def test_newer_column_names_are_read() -> None:
     assert server_connection_bound(cfg(), databases=[row])[0] == 17  # type: ignore[index]
 
 
+def test_newer_show_users_per_user_sizes_and_caps() -> None:
+    """PgBouncer 1.24's SHOW USERS: a user's pool_size beats the database's; its
+    max_user_connections caps it over every database."""
+    pools = [pool(user="spark_app"), pool(user="batch")]
+    big = [{"name": "batch", "pool_size": 80, "reserve_pool_size": 0, "pool_mode": None,
+            "max_user_connections": 0}]  # fmt: skip
+    bound = server_connection_bound(cfg(), databases=[db_row(pool_size=20)], pools=pools, users=big)
+    assert bound is not None and bound[0] == 100  # 20 (spark_app) + 80 (batch)
+    assert "= 100 with per-user pool sizes" in bound[1]
+    capped = [{**big[0], "max_user_connections": 30}]
+    bound = server_connection_bound(
+        cfg(), databases=[db_row(pool_size=20)], pools=pools, users=capped
+    )
+    assert bound is not None and bound[0] == 50
+    assert "capped by max_user_connections (batch 30)" in bound[1]
+    # 1.18's SHOW USERS has only name and pool_mode: nothing changes
+    plain = [{"name": "batch", "pool_mode": "session"}]
+    bound = server_connection_bound(
+        cfg(), databases=[db_row(pool_size=20)], pools=pools, users=plain
+    )
+    assert bound is not None and bound[0] == 40
+
+
 # --- BS-03: effective pool mode ------------------------------------------------------
 
 USERS = [{"name": "spark_admin", "pool_mode": None}, {"name": "pgbouncer", "pool_mode": ""}]
@@ -517,3 +540,31 @@ def test_growth_finding_iff_a_long_enough_rising_run(counts: list[int]) -> None:
             if j - i + 1 >= 3 and counts[j] - counts[i] > 5:
                 expected = True
     assert found == expected
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 200),  # pool_size
+            st.integers(0, 50),  # reserve_pool
+            st.integers(0, 300),  # max_db_connections (0: none)
+            st.sets(st.sampled_from(["a", "b", "c"]), max_size=3),  # users with pools
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    st.integers(0, 300),
+)
+def test_bound_is_every_pool_full_unless_capped(dbs: list[Any], user_cap: int) -> None:
+    rows = [
+        db_row(f"db{i}", pool_size=s, reserve_pool=r, max_connections=c)
+        for i, (s, r, c, _) in enumerate(dbs)
+    ]
+    pools = [pool(database=f"db{i}", user=u) for i, (*_, us) in enumerate(dbs) for u in us]
+    full = sum((s + r) * max(1, len(us)) for s, r, _, us in dbs)
+    uncapped = [db_row(f"db{i}", pool_size=s, reserve_pool=r) for i, (s, r, _, _) in enumerate(dbs)]
+    assert server_connection_bound(cfg(), databases=uncapped, pools=pools)[0] == full  # type: ignore[index]
+    capped = server_connection_bound(
+        cfg(max_user_connections=str(user_cap)), databases=rows, pools=pools
+    )
+    assert capped is not None and 0 <= capped[0] <= full
