@@ -368,7 +368,8 @@ def test_pf04_pending_migrations_rehearse_and_lint_clean(
 
 @pytest.mark.spark_check("PF-06")
 def test_pf06_no_sequence_near_exhaustion(db: Any, thresholds: Any, evidence: Recorder) -> None:
-    """Every sequence, measured against the narrower of itself and the column it feeds."""
+    """Every sequence, measured against the narrower of itself and the column it feeds
+    (found through pg_depend and through nextval() in column defaults)."""
     limits = {
         "fail_at": thresholds["sequence_fail_ratio"],
         "warn_at": thresholds["sequence_warn_ratio"],
@@ -379,14 +380,35 @@ def test_pf06_no_sequence_near_exhaustion(db: Any, thresholds: Any, evidence: Re
             r["schema_name"] for r in query(conn, evidence, "schemas", tools.USER_SCHEMAS_SQL)
         ]
         found = query(conn, evidence, "sequences", dbsql.SEQUENCES_SQL, {"schemas": schemas})
+        defaults = query(
+            conn, evidence, "sequence_defaults", dbsql.SEQUENCE_DEFAULTS_SQL, {"schemas": schemas}
+        )
+        names = [
+            (name, str(d["table_schema"]))
+            for d in defaults
+            for name in sequences.nextval_arguments(str(d["default_expr"] or ""))[0]
+        ]
+        resolved = (
+            query(
+                conn,
+                evidence,
+                "sequence_default_names",
+                dbsql.SEQUENCE_NAMES_SQL,
+                {"names": [n for n, _ in names], "table_schemas": [t for _, t in names]},
+            )
+            if names
+            else []
+        )
         database = conn.info.dbname
     evidence.observe("sequences_examined", len(found))
     if not found:
         raise ProbeError(
             f"no sequences visible in {database}: wrong database or missing privileges?"
         )
-    evidence.observe("usage", [u.to_dict() for u in sequences.measure_sequences(found)])
-    conclude(evidence, sequences.evaluate_sequences(found, **limits))
+    # defaults like nextval('s'::text) leave no pg_depend row: link them from the text
+    linked, notes = sequences.default_links(found, defaults, resolved)
+    evidence.observe("usage", [u.to_dict() for u in sequences.measure_sequences(linked)])
+    conclude(evidence, [*sequences.evaluate_sequences(linked, **limits), *notes])
 
 
 # ---------------------------------------------------------------------------

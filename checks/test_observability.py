@@ -284,6 +284,11 @@ def test_bs08_slo_budget_and_burn_rates(
         ("6h", "30m", float(thresholds["burn_slow"]), "slow"),
     )
     usable = {w: r for w, r in ratios.items() if r is not None and not math.isnan(r)}
+    # how much of the 30 days Prometheus really holds: a "30d" ratio over 2 h of data
+    # is a 2 h ratio
+    covered = _value(
+        _promql(prometheus, evidence, burnrate.coverage_query(mc.HTTP_REQUESTS, api_job, "30d"))
+    )
     evidence.observe(
         "slo",
         {
@@ -295,9 +300,13 @@ def test_bs08_slo_budget_and_burn_rates(
                 burnrate.budget_remaining(usable["30d"], slo) if "30d" in usable else None
             ),
             "pairs": [list(p) for p in pairs],
+            "data_covers_s_of_30d": covered,
         },
     )
-    _judge(evidence, burnrate.evaluate_burn(ratios, slo, pairs=pairs, budget_window="30d"))
+    _judge(
+        evidence,
+        burnrate.evaluate_burn(ratios, slo, pairs=pairs, budget_window="30d", covered_s=covered),
+    )
 
 
 # --- PF-08

@@ -37,6 +37,7 @@ BLOCKS_DRILL = {
     "archive-mode-off",
     "archive-wal-level",
     "archive-command-missing",
+    "archive-command-noop",
     "archive-failing",
 }
 
@@ -92,10 +93,18 @@ def pgbouncer_admin(spark_config: Any, timeout: float) -> Callable[[], AbstractC
 def test_bs03_pgbouncer_config(
     pgbouncer_admin: Any, db: Any, thresholds: Any, timeout: float, evidence: Any
 ) -> None:
-    """PgBouncer pools in transaction mode, never queues forever, and fits PostgreSQL."""
+    """PgBouncer pools in transaction mode, never queues forever, and fits PostgreSQL.
+
+    The *effective* configuration: per-user and per-database pool_mode
+    overrides (SHOW USERS, SHOW DATABASES, SHOW POOLS' pool_mode), and every
+    server connection the pools can open (per-database pool_size + reserve,
+    one pool per user+database pair, max_db/max_user_connections caps).
+    """
     with pgbouncer_admin() as admin:
         config = _show(admin, "CONFIG", timeout, evidence)
         databases = _show(admin, "DATABASES", timeout, evidence)
+        users = _show(admin, "USERS", timeout, evidence)
+        pools = _show(admin, "POOLS", timeout, evidence)
     with db() as conn:
         pg = rows(conn, dbsql.CONNECTION_SETTINGS_SQL)[0]
     cfg = pgbouncer.parse_show_config(config.rows)
@@ -104,9 +113,11 @@ def test_bs03_pgbouncer_config(
         "pool_mode", "query_wait_timeout", "max_client_conn", "default_pool_size",
         "max_db_connections", "reserve_pool_size", "max_user_connections",
     )  # fmt: skip
-    evidence.observe("show", [config.command, databases.command])
+    evidence.observe("show", [r.command for r in (config, databases, users, pools)])
     evidence.observe("pgbouncer_config", {k: cfg.get(k) for k in keys})
     evidence.observe("pgbouncer_databases", databases.rows)
+    evidence.observe("pgbouncer_users", users.rows)
+    evidence.observe("pgbouncer_pools", pools.rows)
     evidence.observe("sql", dbsql.CONNECTION_SETTINGS_SQL)
     evidence.observe("postgres_settings", pg)
     mode = thresholds["pgbouncer_pool_mode"]
@@ -119,8 +130,14 @@ def test_bs03_pgbouncer_config(
         n_databases=max(1, len(app_dbs)),
         expected_app_connections=min_clients,
         expected_pool_mode=mode,
+        databases=databases.rows,
+        pools=pools.rows,
+        users=users.rows,
     )
     findings += operations.evaluate_database_pool_modes(databases.rows, mode)
+    findings += pgbouncer.evaluate_pool_modes(
+        pools.rows, users.rows, mode, global_mode=cfg.get("pool_mode")
+    )
     _report(evidence, applied, [replace(f, message=f"PgBouncer {f.message}") for f in findings])
 
 

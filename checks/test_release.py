@@ -117,6 +117,7 @@ def test_bs09_sbom_valid_cyclonedx_for_release(
     found = sbom_rules.format_findings(doc)
     found += sbom_rules.release_findings(doc, service=service, version=version)
     found += sbom_rules.purl_findings(doc)
+    found += sbom_rules.reference_findings(doc, sbom_probe.schema_document())
     evidence.observe("findings", [f.to_dict() for f in found])
     problems += fail_messages(found)
     assert not problems, summary(problems)

@@ -163,15 +163,17 @@ DETAILS: dict[str, Detail] = {
         "the SQL, the applied rows, the expected version, findings",
     ),
     "BS-03": Detail(
-        "PgBouncer `SHOW CONFIG`: pool_mode, query_wait_timeout > 0, max_client_conn and "
-        "default_pool_size x databases against PostgreSQL max_connections minus reserved.",
+        "PgBouncer's effective configuration: pool_mode including per-user and per-database "
+        "overrides (SHOW USERS, SHOW POOLS), query_wait_timeout > 0, max_client_conn, and every "
+        "server connection the pools can open (pool_size + reserve per user+database pool, "
+        "max_db/max_user caps) against PostgreSQL max_connections minus reserved.",
         (
             _T + "pgbouncer_admin_dsn",
             _T + "db_dsn",
             _TH + "pgbouncer_pool_mode",
             _TH + "pgbouncer_min_client_conn",
         ),
-        "SHOW CONFIG as returned (raw and parsed), max_connections, findings",
+        "SHOW CONFIG/DATABASES/USERS/POOLS as returned (raw and parsed), max_connections, findings",
     ),
     "BS-04": Detail(
         "No money-like column in the configured tables is real/double/money/unconstrained "
@@ -200,7 +202,8 @@ DETAILS: dict[str, Detail] = {
     ),
     "BS-08": Detail(
         "30-day error budget left and multi-window burn rates below the paging thresholds "
-        "(14.4x over 1h and 5m, 6x over 6h and 30m).",
+        "(14.4x over 1h and 5m, 6x over 6h and 30m); says how much of the 30 days the "
+        "Prometheus data really covers.",
         (
             _T + "prometheus_url",
             _TH + "slo_availability",
@@ -211,7 +214,8 @@ DETAILS: dict[str, Detail] = {
     ),
     "BS-09": Detail(
         "The release's CycloneDX SBOM exists, validates offline against the 1.6 schema, names "
-        "the service at the release version and gives components purls.",
+        "the service at the release version, gives components purls, keeps bom-refs unique "
+        "and every reference pointing at one.",
         (_R2 + "sbom", _R2 + "service", _R2 + "version"),
         "the SBOM's digest, validation errors, metadata.component, components without purl",
     ),
@@ -258,8 +262,8 @@ DETAILS: dict[str, Detail] = {
         "headers as received, score, grade, each penalty",
     ),
     "PF-06": Detail(
-        "No sequence near exhaustion, measured against the owning column's type for int2/int4 "
-        "columns fed by bigint sequences.",
+        "No sequence near exhaustion, measured against the type of every int2/int4 column it "
+        "feeds (owned-by, identity, or a nextval() column default parsed with pglast).",
         (_T + "db_dsn", _TH + "sequence_fail_ratio", _TH + "sequence_warn_ratio"),
         "the SQL, every sequence with usage and limiting type, findings",
     ),
@@ -360,7 +364,8 @@ DETAILS: dict[str, Detail] = {
         "sentinel comparison",
     ),
     "RT-09": Detail(
-        "No active Alertmanager silence matches an SLO or rollback alert.",
+        "No active Alertmanager silence matches an SLO or rollback alert (RE2 matchers "
+        "anchored as Alertmanager does; templated rule labels by what they can expand to).",
         (_T + "alertmanager_url", _T + "prometheus_url", _T + "slo_alert_patterns"),
         "silences returned, alert names considered, matches",
     ),

@@ -31,7 +31,7 @@ from typing import Any
 
 from . import ProbeError
 
-__all__ = ["SbomFile", "read", "schema_errors"]
+__all__ = ["SbomFile", "read", "schema_document", "schema_errors"]
 
 MAX_ERRORS = 20
 
@@ -134,3 +134,19 @@ def schema_errors(doc: Any, *, limit: int = MAX_ERRORS) -> list[str]:
         result = validator.validate_str(json.dumps(doc), all_errors=True)
         found = [_describe(e.data) for _, e in zip(range(limit), result or (), strict=False)]
     return found
+
+
+@lru_cache(maxsize=1)
+def schema_document() -> dict[str, Any]:
+    """The CycloneDX 1.6 JSON schema the library validates against (its bundled copy).
+
+    The reference rule (``rules.sbom.reference_findings``) reads from it which
+    fields define a bom-ref and which refer to one.
+    """
+    schema = getattr(_validator(), "schema", None)
+    if isinstance(schema, dict):
+        return schema
+    from cyclonedx.schema import SchemaVersion  # pragma: no cover - library internals changed
+    from cyclonedx.schema._res import BOM_JSON
+
+    return json.loads(Path(str(BOM_JSON[SchemaVersion.V1_6])).read_text("utf-8"))

@@ -24,6 +24,7 @@ from .findings import Finding
 __all__ = [
     "age_s",
     "evaluate_archiver",
+    "noop_archive_command",
     "settings_dict",
     "to_utc",
 ]
@@ -100,6 +101,27 @@ def _fmt_age(seconds: float) -> str:
     return f"{seconds:.1f} s"
 
 
+_PLACEHOLDER = re.compile(r"%(.)")
+
+
+def noop_archive_command(command: str) -> str:
+    """Why ``command`` cannot put WAL into an archive ("" when it may).
+
+    PostgreSQL runs archive_command once per segment, replacing ``%p`` with
+    the segment's path and ``%f`` with its file name (``%%`` is a literal
+    %). A command that uses neither cannot know which file to archive --
+    ``/bin/true``, ``true``, ``:``, ``exit 0``, ``cd .`` -- yet exits 0, so
+    the segment counts as archived and is recycled. One that sends the
+    segment only to ``/dev/null`` is the same.
+    """
+    used = {m.group(1) for m in _PLACEHOLDER.finditer(command)}
+    if not used & {"p", "f"}:
+        return "uses neither %p nor %f, so it never reads a WAL segment"
+    if "/dev/null" in command and "f" not in used:
+        return "sends each segment to /dev/null"
+    return ""
+
+
 def evaluate_archiver(
     settings: Iterable[Mapping[str, Any]] | Mapping[str, Any],
     stats: Mapping[str, Any],
@@ -112,7 +134,7 @@ def evaluate_archiver(
     ``observed_at`` (the DB clock, the same clock as the archiver's times).
 
     Codes: archive-mode-off, archive-wal-level, archive-command-missing,
-    archive-never-archived, archive-failing, archive-stale.
+    archive-command-noop, archive-never-archived, archive-failing, archive-stale.
     """
     cfg = settings_dict(settings)
     findings: list[Finding] = []
@@ -140,9 +162,22 @@ def evaluate_archiver(
         findings.append(
             Finding(
                 "archive-command-missing",
-                "neither archive_command nor archive_library is set: WAL is never archived",
+                "neither archive_command nor archive_library is set: WAL is never archived, "
+                "the archive receives nothing (PostgreSQL keeps the segments in pg_wal "
+                "until a command is set)",
             )
         )
+    elif not library:
+        why = noop_archive_command(command)
+        if why:
+            findings.append(
+                Finding(
+                    "archive-command-noop",
+                    f"archive_command {command!r} {why}: PostgreSQL counts every segment as "
+                    "archived (pg_stat_archiver looks healthy) but the archive receives nothing, "
+                    "so there is nothing to restore from",
+                )
+            )
 
     now_at = to_utc(now if now is not None else stats.get("observed_at"))
     if now_at is None:

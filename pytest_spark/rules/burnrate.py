@@ -9,6 +9,12 @@ is significant, the short one that it is still happening.
 Missing data is never a pass. Prometheus answers an error ratio with no
 traffic as NaN (0/0) or with no sample at all; both become a "no data"
 finding, because a canary that cannot see is not a canary that saw nothing.
+
+A "30d" ratio is computed over whatever Prometheus holds: on a fresh or
+short-retention server it covers hours, and "budget left over 30d" would
+then be a claim about hours. So the span the data really covers
+(:func:`coverage_query`: time since the request counter's first sample in
+the window) is part of every budget message, and a short span is a warning.
 """
 
 from __future__ import annotations
@@ -17,13 +23,15 @@ import math
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
-from pytest_spark.rules.findings import Finding
+from pytest_spark.rules.findings import WARN, Finding
+from pytest_spark.rules.metrics_catalog import duration_seconds, label_value
 
 __all__ = [
     "DEFAULT_PAIRS",
     "BurnPair",
     "budget_remaining",
     "burn_rate",
+    "coverage_query",
     "evaluate_baseline",
     "evaluate_burn",
 ]
@@ -69,6 +77,30 @@ def budget_remaining(error_ratio_30d: float, slo: float = 0.99) -> float:
     return 1.0 - burn_rate(error_ratio_30d, slo)
 
 
+def coverage_query(counter: str, job: str, window: str = "30d", step: str = "1m") -> str:
+    """PromQL: seconds of ``window`` that ``counter`` of ``job`` has data for.
+
+    ``timestamp(count(...))`` is the evaluation time of each subquery step
+    that saw a sample, so its minimum over the window is the first step with
+    data (to ``step`` precision), and ``time()`` minus it the covered span.
+    Subquery steps are aligned to multiples of ``step``, so data younger than
+    one step shows in none: the last hour is asked again at 5 s steps, and
+    data younger than that counts as 0 s.
+    """
+    series = f"count({counter}{{job={label_value(job)}}})"
+    coarse = f"time() - min_over_time(timestamp({series})[{window}:{step}])"
+    fine = f"time() - min_over_time(timestamp({series})[1h:5s])"
+    return f"({coarse}) or ({fine}) or (vector(0) and {series})"
+
+
+def _fmt_span(seconds: float) -> str:
+    if seconds >= 86400:
+        return f"{seconds / 86400:.1f} d"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 60:.0f} min"
+
+
 def _usable(name: str, value: object) -> tuple[float | None, Finding | None]:
     if value is None:
         return None, Finding(f"no-data-{name}", f"no data for window {name}")
@@ -90,8 +122,14 @@ def evaluate_burn(
     *,
     pairs: Sequence[BurnPair] = DEFAULT_PAIRS,
     budget_window: str = "30d",
+    covered_s: float | None = None,
 ) -> list[Finding]:
     """BS-08: budget left and no paging burn.
+
+    ``covered_s``: how many seconds of ``budget_window`` the data really
+    covers (see :func:`coverage_query`); a shorter span than the window is
+    named in the budget finding and reported as a warning
+    (``budget-window-partial``), None when not measured.
 
     ``windows`` maps a window name ("5m", "30m", "1h", "6h", "30d") to the
     error ratio (errors / requests) over it. Every window a pair or the
@@ -126,6 +164,13 @@ def evaluate_burn(
                     f"{short_w} (paging threshold {threshold}x, SLO {slo:.4%})",
                 )
             )
+    span = ""
+    if covered_s is not None and not math.isnan(covered_s):
+        window_s = duration_seconds(budget_window)
+        if covered_s < window_s * 0.99:
+            span = (
+                f"; the {budget_window} figures cover only {_fmt_span(max(0.0, covered_s))} of data"
+            )
     if budget_window in usable:
         spent = usable[budget_window] / budget
         remaining = 1.0 - spent
@@ -134,7 +179,16 @@ def evaluate_burn(
                 Finding(
                     "budget-exhausted",
                     f"error budget exhausted: {remaining:.1%} left over {budget_window} "
-                    f"(error ratio {usable[budget_window]:.4%} vs budget {budget:.4%})",
+                    f"(error ratio {usable[budget_window]:.4%} vs budget {budget:.4%}{span})",
+                )
+            )
+        elif span:
+            out.append(
+                Finding(
+                    "budget-window-partial",
+                    f"error budget {remaining:.1%} left over {budget_window}{span}: Prometheus "
+                    f"holds less history than the SLO window, the figure is for that span only",
+                    WARN,
                 )
             )
     return out

@@ -34,6 +34,8 @@ __all__ = [
     "OUTBOX_LAG_SQL",
     "SCHEMA_MIGRATIONS_SQL",
     "SEQUENCES_SQL",
+    "SEQUENCE_DEFAULTS_SQL",
+    "SEQUENCE_NAMES_SQL",
     "TABLE_EXISTS_SQL",
     "UNIQUE_INDEXES_SQL",
     "idempotency_keys_sql",
@@ -131,6 +133,51 @@ SELECT seq.sequence_schema,
           seq.min_value, seq.max_value, seq.increment_by, seq.cycle, seq.last_value,
           seq.readable, tn.nspname, t.relname, a.attname, a.atttypid, a.atttypmod, bt.typname
  ORDER BY seq.sequence_schema, seq.sequence_name, tn.nspname, t.relname, a.attname
+"""
+
+#: Column defaults that call nextval(), as PostgreSQL prints them. A default
+#: ``nextval('s'::text)`` names its sequence by a text value resolved on every
+#: insert, so pg_depend has no row for it (SEQUENCES_SQL cannot see the link);
+#: ``rules.sequences.nextval_arguments`` parses these with PostgreSQL's own
+#: parser (pglast). The strpos is only a pre-filter. Bind: ``schemas``.
+SEQUENCE_DEFAULTS_SQL = """
+SELECT n.nspname AS table_schema,
+       c.relname AS table_name,
+       a.attname AS column_name,
+       format_type(a.atttypid, a.atttypmod) AS column_type,
+       bt.typname AS column_base_type,
+       pg_catalog.pg_get_expr(ad.adbin, ad.adrelid) AS default_expr
+  FROM pg_catalog.pg_attrdef AS ad
+  JOIN pg_catalog.pg_class AS c ON c.oid = ad.adrelid
+  JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+  JOIN pg_catalog.pg_attribute AS a
+    ON a.attrelid = ad.adrelid AND a.attnum = ad.adnum AND NOT a.attisdropped
+  JOIN pg_catalog.pg_type AS ty ON ty.oid = a.atttypid
+  JOIN pg_catalog.pg_type AS bt
+    ON bt.oid = CASE WHEN ty.typtype = 'd' THEN ty.typbasetype ELSE ty.oid END
+ WHERE n.nspname = ANY(%(schemas)s::text[])
+   AND pg_catalog.strpos(lower(pg_catalog.pg_get_expr(ad.adbin, ad.adrelid)), 'nextval') > 0
+ ORDER BY 1, 2, 3
+"""
+
+#: The sequences those nextval() texts name, resolved by the server as an insert
+#: would: the name as written (this session's search_path), else -- if it is
+#: unqualified -- in the table's own schema. NULL columns: no such sequence.
+#: Bind: ``names`` and ``table_schemas`` (parallel text arrays).
+SEQUENCE_NAMES_SQL = """
+SELECT r.name, r.table_schema, sn.nspname AS sequence_schema, s.relname AS sequence_name
+  FROM unnest(%(names)s::text[], %(table_schemas)s::text[]) AS r(name, table_schema)
+  LEFT JOIN LATERAL (
+       SELECT coalesce(
+                pg_catalog.to_regclass(r.name),
+                CASE WHEN array_length(pg_catalog.parse_ident(r.name), 1) = 1
+                     THEN pg_catalog.to_regclass(
+                              pg_catalog.quote_ident(r.table_schema) || '.'
+                              || pg_catalog.quote_ident((pg_catalog.parse_ident(r.name))[1]))
+                END) AS oid
+  ) AS x ON true
+  LEFT JOIN pg_catalog.pg_class AS s ON s.oid = x.oid AND s.relkind = 'S'
+  LEFT JOIN pg_catalog.pg_namespace AS sn ON sn.oid = s.relnamespace
 """
 
 # ---------------------------------------------------------------------------

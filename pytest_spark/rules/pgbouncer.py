@@ -37,11 +37,13 @@ __all__ = [
     "PoolSample",
     "client_count",
     "evaluate_config",
+    "evaluate_pool_modes",
     "evaluate_pools",
     "parse_duration_s",
     "parse_show_config",
     "pool_pressure",
     "sample_time",
+    "server_connection_bound",
 ]
 
 _ADMIN_DB = "pgbouncer"
@@ -95,8 +97,17 @@ def evaluate_config(
     n_databases: int,
     expected_app_connections: int,
     expected_pool_mode: str = "transaction",
+    *,
+    databases: Iterable[Mapping[str, Any]] | None = None,
+    pools: Iterable[Mapping[str, Any]] | None = None,
+    users: Iterable[Mapping[str, Any]] | None = None,
 ) -> list[Finding]:
     """BS-03 findings for a ``parse_show_config`` dict.
+
+    ``databases`` / ``pools`` / ``users``: SHOW DATABASES / POOLS / USERS rows, for the
+    effective per-database pool sizes and the user+database pairs (see
+    :func:`server_connection_bound`); without them the global settings are
+    used for ``n_databases`` databases and one user.
 
     ``reserved``: connections PostgreSQL keeps back (superuser_reserved +
     whatever else must stay free: replication, admin, the migration runner).
@@ -150,29 +161,184 @@ def evaluate_config(
                 )
             )
     if "default_pool_size" in cfg:
-        pool = _int(cfg["default_pool_size"])
-        cap = _int(cfg.get("max_db_connections", 0)) or 0
+        bound = server_connection_bound(
+            cfg, n_databases=n_databases, databases=databases, pools=pools, users=users
+        )
         usable = pg_max_connections - reserved
-        if pool is None:
+        if bound is None:
             findings.append(
                 Finding(
                     "pgbouncer-pool-oversubscribed",
                     f"default_pool_size {cfg['default_pool_size']!r} is not a number",
                 )
             )
-        else:
-            per_db = min(pool, cap) if cap > 0 else pool
-            total = per_db * n_databases
-            if total > usable:
-                capped = f" (capped by max_db_connections {cap})" if 0 < cap < pool else ""
-                findings.append(
-                    Finding(
-                        "pgbouncer-pool-oversubscribed",
-                        f"default_pool_size {pool}{capped} x {n_databases} database(s) = "
-                        f"{total} server connections > PostgreSQL max_connections "
-                        f"{pg_max_connections} - reserved {reserved} = {usable}",
-                    )
+        elif bound[0] > usable:
+            total, how = bound
+            findings.append(
+                Finding(
+                    "pgbouncer-pool-oversubscribed",
+                    f"pools can open {how} = {total} server connections > PostgreSQL "
+                    f"max_connections {pg_max_connections} - reserved {reserved} = {usable}",
                 )
+            )
+    return findings
+
+
+def _first_int(row: Mapping[str, Any], *keys: str) -> int | None:
+    """The first of ``keys`` the row has, as an int (column names vary by version)."""
+    for key in keys:
+        if key in row:
+            return _int(row[key])
+    return None
+
+
+def server_connection_bound(
+    cfg: Mapping[str, Any],
+    *,
+    n_databases: int = 1,
+    databases: Iterable[Mapping[str, Any]] | None = None,
+    pools: Iterable[Mapping[str, Any]] | None = None,
+    users: Iterable[Mapping[str, Any]] | None = None,
+    admin_db: str = _ADMIN_DB,
+) -> tuple[int, str] | None:
+    """(most server connections the pools can open, how it is computed); None: not a number.
+
+    pgbouncer(5): a pool is one user+database pair, ``default_pool_size`` (or
+    the database's ``pool_size``) server connections each, plus
+    ``reserve_pool_size`` (or the database's ``reserve_pool``) when clients
+    wait; ``max_db_connections`` (database ``max_db_connections``) caps a
+    database over all its users, ``max_user_connections`` a user over all
+    databases. SHOW DATABASES prints the *effective* per-database values
+    (pool_size, reserve_pool -- reserve_pool_size in newer versions --,
+    max_connections), so they are read from there when given; newer
+    versions' SHOW USERS adds per-user pool_size / reserve_pool_size /
+    max_user_connections, used when present. Users per database: 1 with
+    ``force_user``, else the users SHOW POOLS has pools for (at least 1) --
+    every further user that logs in adds a pool.
+    """
+    default = _int(cfg.get("default_pool_size"))
+    if default is None:
+        return None
+    reserve = _int(cfg.get("reserve_pool_size", 0)) or 0
+    db_cap = _int(cfg.get("max_db_connections", 0)) or 0
+    user_cap = _int(cfg.get("max_user_connections", 0)) or 0
+    per_user: dict[str, tuple[int | None, int | None, int]] = {}  # size, reserve, cap
+    for row in users or ():
+        size = _first_int(row, "pool_size")
+        spare = _first_int(row, "reserve_pool_size", "reserve_pool")
+        cap = _first_int(row, "max_user_connections")
+        per_user[str(row.get("name") or "")] = (
+            size if size and size > 0 else None,
+            spare if spare and spare > 0 else None,
+            cap if cap and cap > 0 else user_cap,
+        )
+    users_by_db: dict[str, list[str]] = {}
+    for row in pools or ():
+        db = str(row.get("database") or "")
+        if db and db != admin_db:
+            users_by_db.setdefault(db, []).append(str(row.get("user") or ""))
+    # name, pool_size, reserve, cap, users of its pools, how many such databases
+    entries: list[tuple[str, int, int, int, list[str], int]] = []
+    for row in databases or ():
+        name = str(row.get("name") or "")
+        if not name or name == admin_db:
+            continue
+        size = _first_int(row, "pool_size")
+        spare = _first_int(row, "reserve_pool", "reserve_pool_size")
+        cap = _first_int(row, "max_connections", "max_db_connections")
+        forced = row.get("force_user")
+        who = [str(forced)] if forced else sorted(set(users_by_db.get(name, ()))) or [""]
+        entries.append(
+            (
+                name,
+                default if size is None else size,
+                reserve if spare is None else spare,
+                db_cap if cap is None else cap,
+                who,
+                1,
+            )
+        )
+    if not entries:  # no SHOW DATABASES: the global settings, n_databases alike
+        who = sorted({u for us in users_by_db.values() for u in us}) or [""]
+        entries = [
+            (f"each of {n_databases} database(s)", default, reserve, db_cap, who, n_databases)
+        ]
+    by_db_total = 0
+    by_user: dict[str, int] = {}
+    parts: list[str] = []
+    for name, size, spare, cap, who, copies in entries:
+        pools_here = [
+            (per_user.get(u, (None, None, 0))[0] or size)
+            + (per_user.get(u, (None, None, 0))[1] or spare)
+            for u in who
+        ]
+        raw = sum(pools_here)
+        by_db_total += (min(raw, cap) if cap > 0 else raw) * copies
+        for u, count in zip(who, pools_here, strict=True):
+            by_user[u] = by_user.get(u, 0) + count * copies
+        text = f"{name}: (pool_size {size} + reserve {spare}) x {len(who)} user+database pool(s)"
+        if raw != (size + spare) * len(who):
+            text += f" = {raw} with per-user pool sizes"
+        if 0 < cap < raw:
+            text += f", capped by max_db_connections {cap}"
+        parts.append(text)
+    capped_users = [(u, n, per_user.get(u, (None, None, user_cap))[2]) for u, n in by_user.items()]
+    by_user_total = sum(min(n, cap) if cap > 0 else n for _, n, cap in capped_users)
+    if by_user_total < by_db_total:
+        caps = ", ".join(f"{u or '?'} {cap}" for u, n, cap in capped_users if 0 < cap < n)
+        parts.append(f"capped by max_user_connections ({caps})")
+    return min(by_db_total, by_user_total), "; ".join(parts)
+
+
+def evaluate_pool_modes(
+    pools: Iterable[Mapping[str, Any]],
+    users: Iterable[Mapping[str, Any]],
+    expected_pool_mode: str = "transaction",
+    *,
+    global_mode: str | None = None,
+    admin_db: str = _ADMIN_DB,
+) -> list[Finding]:
+    """BS-03: the pool mode in *effect*, not only the global ``pool_mode``.
+
+    pgbouncer(5): ``pool_mode`` can be set per user (``[users]``) and per
+    database, and the user's wins. SHOW USERS lists the per-user overrides
+    (also for users with no pool yet); SHOW POOLS has each pool's effective
+    ``pool_mode``. A pool already explained by a user override, or by a wrong
+    global mode (``global_mode``), is not repeated. PgBouncer 1.18 keeps a
+    user's override after its ``[users]`` line is removed and the config
+    reloaded, so only SHOW USERS / SHOW POOLS tell what runs.
+
+    Codes: pgbouncer-user-pool-mode, pgbouncer-effective-pool-mode.
+    """
+    want = expected_pool_mode.strip().lower()
+    findings: list[Finding] = []
+    overridden: set[str] = set()
+    for row in users:
+        name = str(row.get("name") or "")
+        mode = str(row.get("pool_mode") or "").strip().lower()
+        if name and mode and mode != want:
+            overridden.add(name)
+            findings.append(
+                Finding(
+                    "pgbouncer-user-pool-mode",
+                    f"user {name}: pool_mode override is {mode} (per-user setting, SHOW USERS), "
+                    f"expected {expected_pool_mode}: it wins over the global pool_mode",
+                )
+            )
+    if global_mode is not None and global_mode.strip().lower() != want:
+        return findings
+    for row in pools:
+        db = str(row.get("database") or "")
+        user = str(row.get("user") or "")
+        mode = str(row.get("pool_mode") or "").strip().lower()
+        if not db or db == admin_db or not mode or mode == want or user in overridden:
+            continue
+        findings.append(
+            Finding(
+                "pgbouncer-effective-pool-mode",
+                f"pool {db}/{user} runs in {mode} mode (SHOW POOLS), expected {expected_pool_mode}",
+            )
+        )
     return findings
 
 

@@ -10,6 +10,18 @@ CycloneDX has no standard field for the build's commit, so the build id is read
 from a ``metadata.component`` property whose name ends in ``git_sha`` /
 ``git-sha`` / ``commit`` / ``revision`` (the reference stack writes
 ``spark:git_sha``); ``build_time`` is compared the same way when present.
+
+BS-09 also checks what the CycloneDX 1.6 schema cannot express (the spec's
+own words in its ``bom-ref`` descriptions): "Every bom-ref must be unique
+within the BOM", and a reference (``refLinkType``: "an element identified by
+the attribute 'bom-ref' in the same BOM document") must name one.
+cyclonedx-python-lib checks neither on deserialisation (its deprecated
+``Bom.validate`` only checks dependency refs), so :func:`reference_findings`
+walks the document *with the schema*: every value the schema types as
+``refType`` under a ``bom-ref`` key is a definition, every ``refLinkType`` (and
+the crypto ``*Ref`` fields typed ``refType``, and the string arrays titled
+"BOM references") is a reference -- so the places are the schema's, not a
+list kept here.
 """
 
 from __future__ import annotations
@@ -17,6 +29,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Mapping
 from typing import Any
+from urllib.parse import unquote
 
 from pytest_spark.rules.findings import FAIL, WARN, Finding, Severity
 from pytest_spark.rules.identity import normalize_version, sha_matches
@@ -27,6 +40,7 @@ __all__ = [
     "format_findings",
     "iter_components",
     "purl_findings",
+    "reference_findings",
     "release_findings",
     "root_component",
     "running_findings",
@@ -241,4 +255,136 @@ def running_findings(bom: Mapping[str, Any], instances: Mapping[str, Any]) -> li
                     f"SBOM {built_at[0]}={built_at[1]} but {url} reports build_time {running_time}",
                 )
             )
+    return out
+
+
+# ---------------------------------------------------------------------------
+# bom-ref uniqueness and references (CycloneDX 1.6, beyond the JSON schema)
+# ---------------------------------------------------------------------------
+
+_DEFS = "#/definitions/"
+_BOM_LINK = re.compile(
+    r"urn:cdx:([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})/([1-9][0-9]*)#(.+)\Z"
+)
+
+
+def _path(parts: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+def _walk_refs(
+    schema: Mapping[str, Any],
+    node: Any,
+    value: Any,
+    where: tuple[str | int, ...],
+    found: dict[tuple[str | int, ...], tuple[str, str]],
+    depth: int = 0,
+) -> None:
+    """Record (kind, value) by path: kind "def" (a bom-ref) or "ref" (a reference to one)."""
+    if depth > 64 or not isinstance(node, Mapping):
+        return
+    target = node.get("$ref")
+    if isinstance(target, str) and target.startswith(_DEFS):
+        name = target[len(_DEFS) :]
+        if name == "bomLinkElementType" and isinstance(value, str):
+            if value.startswith("urn:cdx:"):  # else another anyOf branch (a URL) applies
+                found.setdefault(where, ("ref", value))
+            return
+        if name in ("refType", "refLinkType") and isinstance(value, str):
+            is_def = name == "refType" and where and where[-1] == "bom-ref"
+            found.setdefault(where, ("def" if is_def else "ref", value))
+            return
+        _walk_refs(schema, schema["definitions"].get(name), value, where, found, depth + 1)
+    if node.get("title") == "BOM references" and isinstance(value, list):
+        # compositions.dependencies / .vulnerabilities: "the bom-ref identifiers of ...",
+        # typed as plain strings by the schema
+        for i, item in enumerate(value):
+            if isinstance(item, str):
+                found.setdefault((*where, i), ("ref", item))
+        return
+    for key in ("allOf", "anyOf", "oneOf"):
+        for sub in node.get(key) or ():
+            _walk_refs(schema, sub, value, where, found, depth + 1)
+    if isinstance(value, Mapping):
+        props = node.get("properties") or {}
+        for key, item in value.items():
+            if key in props:
+                _walk_refs(schema, props[key], item, (*where, key), found, depth + 1)
+    elif isinstance(value, list):
+        items = node.get("items")
+        for i, item in enumerate(value):
+            sub = items[i] if isinstance(items, list) and i < len(items) else items
+            if isinstance(sub, Mapping):
+                _walk_refs(schema, sub, item, (*where, i), found, depth + 1)
+
+
+def _this_bom_link(bom: Mapping[str, Any], link: str) -> str | None:
+    """The bom-ref a BOM-Link names when it links into *this* BOM (serial and version)."""
+    m = _BOM_LINK.match(link)
+    serial = str(bom.get("serialNumber") or "")
+    if m and serial == f"urn:uuid:{m.group(1)}" and str(bom.get("version", 1)) == m.group(2):
+        return unquote(m.group(3))
+    return None
+
+
+def reference_findings(bom: Mapping[str, Any], schema: Mapping[str, Any]) -> list[Finding]:
+    """BS-09: bom-refs unique within the BOM, every reference names an existing one.
+
+    ``schema``: the CycloneDX 1.6 JSON schema (the library's bundled copy),
+    which says where definitions and references are. BOM-Links
+    (``urn:cdx:serial/version#ref``) into this BOM are resolved; links to
+    other BOMs cannot be checked here and are left alone.
+    """
+    found: dict[tuple[str | int, ...], tuple[str, str]] = {}
+    _walk_refs(schema, schema, bom, (), found)
+    defined: dict[str, list[str]] = {}
+    for where, (kind, value) in found.items():
+        if kind == "def":
+            defined.setdefault(value, []).append(_path(where))
+    out: list[Finding] = []
+    dupes = {ref: paths for ref, paths in defined.items() if len(paths) > 1}
+    if dupes:
+        shown = "; ".join(
+            f"{ref!r} at {', '.join(p)}" for ref, p in list(dupes.items())[:_SHOW_MAX]
+        )
+        more = " ..." if len(dupes) > _SHOW_MAX else ""
+        out.append(
+            Finding(
+                "sbom-duplicate-bom-ref",
+                f"{len(dupes)} bom-ref(s) defined more than once (CycloneDX: every bom-ref must "
+                f"be unique within the BOM): {shown}{more}",
+            )
+        )
+    dangling: list[str] = []
+    for where, (kind, value) in found.items():
+        if kind != "ref":
+            continue
+        target: str | None = value
+        if value.startswith("urn:cdx:"):
+            target = _this_bom_link(bom, value)
+            if target is None:
+                continue  # a link to another BOM document
+        if target not in defined:
+            dangling.append(f"{_path(where)} = {value!r}")
+    if dangling:
+        shown = ", ".join(dangling[:_SHOW_MAX]) + (" ..." if len(dangling) > _SHOW_MAX else "")
+        out.append(
+            Finding(
+                "sbom-dangling-reference",
+                f"{len(dangling)} reference(s) name no bom-ref in this BOM: {shown}",
+            )
+        )
+    links = sorted(p for ref, paths in defined.items() if ref.startswith("urn:cdx:") for p in paths)
+    if links:
+        out.append(
+            Finding(
+                "sbom-bom-ref-looks-like-bom-link",
+                f"bom-ref at {', '.join(links[:_SHOW_MAX])} starts with 'urn:cdx:' (CycloneDX: "
+                "SHOULD not, it reads as a BOM-Link)",
+                WARN,
+            )
+        )
     return out

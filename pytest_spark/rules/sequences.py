@@ -7,13 +7,21 @@ has room for 4 billion times more. So the limit is the tighter of the two,
 and the sequence is measured against every column it feeds (owned-by,
 identity and DEFAULT nextval links, see ``dbsql.SEQUENCES_SQL``).
 
+A default ``nextval('s'::text)`` (or any nextval whose argument is not a
+regclass constant) names its sequence by a value looked up on every insert,
+so pg_depend records no link. Those defaults are read as PostgreSQL prints
+them (``dbsql.SEQUENCE_DEFAULTS_SQL``), parsed with PostgreSQL's own parser
+(pglast, :func:`nextval_arguments`), the names resolved by the server
+(``dbsql.SEQUENCE_NAMES_SQL``) and joined in by :func:`default_links`.
+
 Pure: rows in, findings and measurements out.
 """
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,8 +31,10 @@ __all__ = [
     "INT_RANGES",
     "SequenceUsage",
     "column_range",
+    "default_links",
     "evaluate_sequences",
     "measure_sequences",
+    "nextval_arguments",
     "used_ratio",
 ]
 
@@ -198,6 +208,127 @@ def measure_sequences(rows: Iterable[Mapping[str, Any]]) -> list[SequenceUsage]:
         ):
             worst[usage.sequence] = usage
     return [worst[k] for k in sorted(worst)]
+
+
+def _const_text(node: Any) -> str | None:
+    """The string constant under any casts (``'s'::text::regclass``), else None."""
+    while isinstance(node, dict) and "TypeCast" in node:
+        node = node["TypeCast"].get("arg")
+    const = node.get("A_Const") if isinstance(node, dict) else None
+    sval = const.get("sval") if isinstance(const, dict) else None
+    return str(sval["sval"]) if isinstance(sval, dict) and "sval" in sval else None
+
+
+def _nextval_calls(node: Any) -> Iterator[dict[str, Any]]:
+    """Every FuncCall to (pg_catalog.)nextval in a parse tree (pglast's JSON form)."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(reversed(item))
+        elif isinstance(item, dict):
+            call = item.get("FuncCall")
+            if isinstance(call, dict):
+                parts = [p.get("String", {}).get("sval") for p in call.get("funcname") or ()]
+                if parts and parts[-1] == "nextval" and parts[:-1] in ([], ["pg_catalog"]):
+                    yield call
+            stack.extend(reversed(list(item.values())))
+
+
+def nextval_arguments(expr: str) -> tuple[list[str], list[str]]:
+    """(sequence names, undecidable calls) of every nextval() call in a column default.
+
+    ``expr`` is ``pg_get_expr`` output, parsed as ``SELECT <expr>`` by
+    pglast (libpg_query: PostgreSQL's own parser; its JSON tree, so the
+    result does not depend on pglast's node classes). A name is the text a
+    nextval argument evaluates to (regclass syntax, possibly schema-qualified
+    or quoted). A call whose argument is not a constant
+    (``nextval(prefix || 'x')``) cannot be resolved before insert time; the
+    expression is returned for it.
+    """
+    from pglast.parser import ParseError, parse_sql_json
+
+    try:
+        tree = json.loads(parse_sql_json(f"SELECT {expr}"))
+    except (ParseError, ValueError):
+        return [], [expr]
+    names: list[str] = []
+    unknown: list[str] = []
+    for call in _nextval_calls(tree):
+        text = _const_text((call.get("args") or [None])[0])
+        if text is not None:
+            names.append(text)
+        else:
+            unknown.append(expr)
+    return names, unknown
+
+
+def default_links(
+    sequence_rows: Iterable[Mapping[str, Any]],
+    default_rows: Iterable[Mapping[str, Any]],
+    resolved: Iterable[Mapping[str, Any]],
+) -> tuple[list[dict[str, Any]], list[Finding]]:
+    """SEQUENCES_SQL rows plus one row per column a nextval() default feeds.
+
+    ``default_rows``: SEQUENCE_DEFAULTS_SQL rows; ``resolved``:
+    SEQUENCE_NAMES_SQL rows for their nextval names. A column already linked
+    (pg_depend) is not added twice. Findings (warnings): a default whose
+    sequence cannot be known before insert time, or names no sequence.
+    """
+    seqs = list(sequence_rows)
+    by_name = {(r.get("sequence_schema"), r["sequence_name"]): r for r in seqs}
+    where = {
+        (r["name"], r["table_schema"]): (r.get("sequence_schema"), r.get("sequence_name"))
+        for r in resolved
+    }
+    linked = {
+        (r.get("sequence_schema"), r["sequence_name"], r.get("table_schema"),
+         r.get("table_name"), r.get("column_name"))
+        for r in seqs
+    }  # fmt: skip
+    out = [dict(r) for r in seqs]
+    findings: list[Finding] = []
+    for col in default_rows:
+        column = f"{_qualified(col.get('table_schema'), col['table_name'])}.{col['column_name']}"
+        names, unknown = nextval_arguments(str(col.get("default_expr") or ""))
+        for arg in unknown:
+            findings.append(
+                Finding(
+                    "sequence-default-unresolved",
+                    f"column {column} DEFAULT {arg}: nextval() names its sequence only at "
+                    "insert time, its headroom is not measured",
+                    WARN,
+                )
+            )
+        for name in names:
+            seq_key = where.get((name, col.get("table_schema")), (None, None))
+            seq = by_name.get(seq_key) if seq_key[1] else None
+            if seq is None:
+                findings.append(
+                    Finding(
+                        "sequence-default-unresolved",
+                        f"column {column} DEFAULT {col.get('default_expr')}: no sequence "
+                        f"{name!r} found (inserts relying on the default fail)",
+                        WARN,
+                    )
+                )
+                continue
+            key = (*seq_key, col.get("table_schema"), col.get("table_name"), col["column_name"])
+            if key in linked:
+                continue
+            linked.add(key)
+            out.append(
+                {
+                    **seq,
+                    "table_schema": col.get("table_schema"),
+                    "table_name": col["table_name"],
+                    "column_name": col["column_name"],
+                    "column_type": col.get("column_type"),
+                    "column_base_type": col.get("column_base_type"),
+                    "link": "default-text",
+                }
+            )
+    return out, findings
 
 
 def _pct(ratio: float) -> str:

@@ -184,8 +184,10 @@ def _migration_behind_revert(sandbox: Sandbox, data: Data) -> None:
 # --- BS-03 PgBouncer
 
 
-def _pgbouncer_reconfigure(sandbox: Sandbox, **settings: Any) -> None:
-    """Rewrite pgbouncer.ini and RELOAD it through the admin console."""
+def _pgbouncer_reconfigure(
+    sandbox: Sandbox, users: dict[str, str] | None = None, **settings: Any
+) -> None:
+    """Rewrite pgbouncer.ini (``users``: a ``[users]`` section) and RELOAD it."""
     import psycopg
 
     layout = sandbox.layout
@@ -195,6 +197,8 @@ def _pgbouncer_reconfigure(sandbox: Sandbox, **settings: Any) -> None:
         run_dir=layout.pg_run,
         **settings,
     )
+    if users:
+        ini += "\n[users]\n" + "".join(f"{u} = {v}\n" for u, v in users.items())
     c.write_private(layout.pgbouncer_ini, ini, service=True)
     with psycopg.connect(
         sandbox.endpoints.pgbouncer_admin_dsn,
@@ -216,6 +220,21 @@ def _pgb_no_wait_apply(sandbox: Sandbox) -> Data:
 
 
 def _pgb_revert(sandbox: Sandbox, data: Data) -> None:
+    _pgbouncer_reconfigure(sandbox)
+
+
+def _pgb_user_session_apply(sandbox: Sandbox) -> Data:
+    _pgbouncer_reconfigure(sandbox, users={"spark_app": "pool_mode=session"})
+    return {}
+
+
+def _pgb_user_revert(sandbox: Sandbox, data: Data) -> None:
+    """PgBouncer 1.18 keeps a user's pool_mode when its [users] line is removed and the
+    config reloaded (SHOW USERS still says session). A [users] line without pool_mode
+    resets it to inherit (max_user_connections=0 is the default: no per-user cap); then
+    the pristine file is reloaded. No restart: that would break the API's pooled
+    connections (a burst of 503s in the SLO data)."""
+    _pgbouncer_reconfigure(sandbox, users={"spark_app": "max_user_connections=0"})
     _pgbouncer_reconfigure(sandbox)
 
 
@@ -319,6 +338,32 @@ def _sequence_apply(sandbox: Sandbox, ratio: float = 0.9) -> Data:
         value = math.ceil(ratio * INT4_MAX)
         conn.execute("SELECT setval('orders_id_seq', %s)", (value,))
     return {"before": int(before[0]), "fault_value": value}
+
+
+TEXT_DEFAULT_TABLE = "spark_fault_tickets"
+TEXT_DEFAULT_SEQUENCE = "spark_fault_ticket_seq"
+
+
+def _text_default_apply(sandbox: Sandbox, ratio: float = 0.9) -> Data:
+    """An int4 column fed by a bigint sequence through DEFAULT nextval('s'::text): the
+    sequence is named by a text value resolved at insert time, so pg_depend has no link."""
+    value = math.ceil(INT4_MAX * ratio)
+    _exec(
+        sandbox,
+        f"CREATE SEQUENCE {TEXT_DEFAULT_SEQUENCE} AS bigint",
+        f"CREATE TABLE {TEXT_DEFAULT_TABLE} ("
+        f"id integer NOT NULL DEFAULT nextval('{TEXT_DEFAULT_SEQUENCE}'::text), note text)",
+        f"SELECT setval('{TEXT_DEFAULT_SEQUENCE}', {value})",
+    )
+    return {"fault_value": value}
+
+
+def _text_default_revert(sandbox: Sandbox, data: Data) -> None:
+    _exec(
+        sandbox,
+        f"DROP TABLE IF EXISTS {TEXT_DEFAULT_TABLE}",
+        f"DROP SEQUENCE IF EXISTS {TEXT_DEFAULT_SEQUENCE}",
+    )
 
 
 def _sequence_revert(sandbox: Sandbox, data: Data) -> None:
@@ -554,6 +599,23 @@ def _archive_fail_apply(sandbox: Sandbox, timeout: float = 15.0) -> Data:
     return {}
 
 
+def _archive_noop_apply(sandbox: Sandbox, timeout: float = 15.0) -> Data:
+    """archive_command '/bin/true': every segment 'archived' (exit 0), none copied."""
+    archived_before, _, _, _ = _archiver(sandbox)
+    with _db(sandbox) as conn:
+        conn.execute("ALTER SYSTEM SET archive_command = '/bin/true'")
+        conn.execute("SELECT pg_reload_conf()")
+    time.sleep(0.2)  # let the archiver read the new setting before it has work
+    _switch_wal(sandbox)
+    c.wait_until(
+        "a segment counted as archived by /bin/true",
+        lambda: _archiver(sandbox)[0] > archived_before,
+        timeout,
+        interval=0.2,
+    )
+    return {}
+
+
 def _archive_fail_revert(sandbox: Sandbox, data: Data, timeout: float = 15.0) -> None:
     with _db(sandbox) as conn:
         conn.execute("ALTER SYSTEM RESET archive_command")
@@ -614,6 +676,10 @@ def _sbom_apply_for(variant: str) -> ApplyFn:
             path.write_text(json.dumps(sbom_mod.invalid_variant()))
         elif variant == "wrong-version":
             path.write_text(json.dumps(sbom_mod.other_version_variant(original, version)))
+        elif variant == "duplicate-bom-ref":  # schema-valid; CycloneDX: bom-refs are unique
+            dup = json.loads(json.dumps(original))
+            dup["components"][0]["bom-ref"] = dup["metadata"]["component"]["bom-ref"]
+            path.write_text(json.dumps(dup))
         else:
             path.write_text(json.dumps(sbom_mod.other_build_variant(original)))
         return {"backup": str(backup)}
@@ -704,6 +770,13 @@ _ALL: list[Fault] = [
         _pgb_revert,
     ),
     Fault(
+        "pgbouncer-user-session-mode",
+        "PgBouncer [users] spark_app = pool_mode=session (global pool_mode stays transaction)",
+        ("BS-03",),
+        _pgb_user_session_apply,
+        _pgb_user_revert,
+    ),
+    Fault(
         "pgbouncer-no-query-wait-timeout",
         "PgBouncer query_wait_timeout=0 (clients queue forever)",
         ("BS-03",),
@@ -737,6 +810,14 @@ _ALL: list[Fault] = [
         ("PF-06",),
         _sequence_apply,
         _sequence_revert,
+    ),
+    Fault(
+        "sequence-text-default-near-int4-limit",
+        "an int4 column fed by DEFAULT nextval('s'::text) (no pg_depend row) "
+        "from a bigint sequence at 90 % of int4",
+        ("PF-06",),
+        _text_default_apply,
+        _text_default_revert,
     ),
     Fault(
         "positions-index-dropped",
@@ -781,6 +862,13 @@ _ALL: list[Fault] = [
         _archive_fail_revert,
     ),
     Fault(
+        "archive-command-noop",
+        "archive_command set to '/bin/true': segments count as archived, none is copied",
+        ("RT-08",),
+        _archive_noop_apply,
+        _archive_fail_revert,
+    ),
+    Fault(
         "slo-silence",
         "an active Alertmanager silence on SparkErrorBudgetFastBurn",
         ("RT-09",),
@@ -806,6 +894,13 @@ _ALL: list[Fault] = [
         "the SBOM describes release 1.3.1",
         ("BS-09",),
         _sbom_apply_for("wrong-version"),
+        _sbom_revert,
+    ),
+    Fault(
+        "sbom-duplicate-bom-ref",
+        "the SBOM's first component reuses metadata.component's bom-ref (schema-valid)",
+        ("BS-09",),
+        _sbom_apply_for("duplicate-bom-ref"),
         _sbom_revert,
     ),
     Fault(

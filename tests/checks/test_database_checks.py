@@ -57,6 +57,14 @@ FAULTS = [
         [r"sequence orders_id_seq at 9\d\.\d % of int4 column orders\.id \(limit 85 %\)"],
     ),
     (
+        "sequence-text-default-near-int4-limit",
+        "PF-06",
+        [
+            r"sequence spark_fault_ticket_seq at 9\d\.\d % of int4 column "
+            r"spark_fault_tickets\.id \(limit 85 %\)"
+        ],
+    ),
+    (
         "positions-index-dropped",
         "RT-01",
         [r"no unique index on positions \(account_id, symbol\) WHERE status = 'open'"],

@@ -46,6 +46,7 @@ FAULT_CASES: list[tuple[str, str, tuple[str, ...]]] = [
     ("sbom-missing", "BS-09", ("does not exist",)),
     ("sbom-invalid", "BS-09", ("not valid CycloneDX 1.6", "'spaceship'")),
     ("sbom-wrong-version", "BS-09", ("metadata.component.version is '1.3.1'", "'1.4.0'")),
+    ("sbom-duplicate-bom-ref", "BS-09", ("defined more than once", "metadata.component.bom-ref")),
     ("sbom-other-build", "RT-10", ("SBOM build id spark:git_sha=", "runs git_sha")),
 ]
 

@@ -234,6 +234,56 @@ def test_rt09_fails_on_a_silence_of_the_fast_burn_alert(run_checks, sandbox) -> 
     assert [s["status"]["state"] for s in silences["data"]].count("active") == 1
 
 
+def _post_silence(sandbox: Any, matcher: dict[str, Any]) -> httpx.Response:
+    now = time.time()
+    body = {
+        "matchers": [matcher],
+        "startsAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+        "endsAt": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 3600)),
+        "createdBy": "pytest-spark test",
+        "comment": "RE2 matcher",
+    }
+    return httpx.post(f"{sandbox.endpoints.alertmanager_url}/api/v2/silences", json=body, timeout=5)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["Spark[[:alpha:]]+", "Foo|(?i)sparkerrorbudget.*burn", r"\QSparkErrorBudgetFastBurn\E"],
+)
+def test_rt09_judges_regex_silences_with_re2_as_alertmanager_does(
+    run_checks, sandbox, value: str
+) -> None:
+    """Alertmanager accepts these RE2 (Go) regexes; Python's re would read them otherwise."""
+    matcher = {"name": "alertname", "value": value, "isRegex": True, "isEqual": True}
+    resp = _post_silence(sandbox, matcher)
+    assert resp.status_code == 200, resp.text
+    sid = resp.json()["silenceID"]
+    try:
+        r = run_checks("RT-09")
+    finally:
+        httpx.delete(f"{sandbox.endpoints.alertmanager_url}/api/v2/silence/{sid}", timeout=5)
+    assert_fails(r, "RT-09", f'alertname=~"{value}"', "mutes SparkErrorBudgetFastBurn")
+
+
+def test_alertmanager_refuses_a_silence_that_is_not_re2(sandbox) -> None:
+    """What RT-09 says about an invalid matcher rests on this: it cannot be created."""
+    matcher = {"name": "alertname", "value": "(?!Disk).*", "isRegex": True, "isEqual": True}
+    resp = _post_silence(sandbox, matcher)
+    assert resp.status_code == 400, resp.text
+
+
+def test_bs08_says_how_much_data_its_30d_figures_cover(run_checks, sandbox) -> None:
+    """The sandbox's Prometheus holds minutes, not 30 days: the figure must say so."""
+    r = run_checks("BS-08")
+    assert r.outcome("BS-08") == "passed", r.message("BS-08")
+    (slo,) = observation(r, "BS-08", "slo")
+    assert 0 <= slo["data_covers_s_of_30d"] < 30 * 86400
+    (findings,) = observation(r, "BS-08", "findings")
+    partial = [f for f in findings if f["code"] == "budget-window-partial"]
+    assert partial and partial[0]["severity"] == "warn"
+    assert "the 30d figures cover only" in partial[0]["message"]
+
+
 # --- (3) unreachable or hung targets: ERROR within the deadline
 
 

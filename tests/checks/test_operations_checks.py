@@ -79,6 +79,18 @@ def test_bs03_fails_on_session_pool_mode(run_checks: Any, sandbox: Any) -> None:
     assert_caught(run, "BS-03", r"PgBouncer pool_mode is session, expected transaction")
 
 
+def test_bs03_fails_on_a_per_user_session_pool_mode(run_checks: Any, sandbox: Any) -> None:
+    """[users] spark_app = pool_mode=session: SHOW CONFIG still says transaction."""
+    with sandbox.inject("pgbouncer-user-session-mode"):
+        run = run_checks("BS-03")
+    message = assert_caught(
+        run, "BS-03", r"PgBouncer user spark_app: pool_mode override is session"
+    )
+    assert "PgBouncer pool_mode is" not in message  # the global setting is fine
+    after = run_checks("BS-03")  # the revert really restored the mode
+    assert after.outcome("BS-03") == "passed", after.message("BS-03")
+
+
 def test_bs03_fails_on_infinite_query_wait(run_checks: Any, sandbox: Any) -> None:
     with sandbox.inject("pgbouncer-no-query-wait-timeout"):
         run = run_checks("BS-03")
@@ -116,6 +128,19 @@ def test_rt07_fails_on_leaked_connections(run_checks: Any, sandbox: Any, pyteste
         wait_for("a transaction idle past 2 s", lambda: float(scalar(dsn, oldest)) > 2.5)
         run = run_checks("RT-07", args=("--spark-config", str(toml)))
     assert_caught(run, "RT-07", r"(no new request|idle in transaction) for [\d.]+ s \(limit 2 s\)")
+
+
+def test_rt08_says_a_noop_archive_command_archives_nothing(run_checks: Any, sandbox: Any) -> None:
+    """'/bin/true' exits 0: pg_stat_archiver looks healthy, the archive gets nothing."""
+    with sandbox.inject("archive-command-noop"):
+        run = run_checks("RT-08", disruptive=True)
+    assert_caught(
+        run,
+        "RT-08",
+        r"archive_command '/bin/true' uses neither %p nor %f.*the archive receives nothing",
+    )
+    drill = next(o["data"] for o in run.record("RT-08")["observations"] if o["name"] == "drill")
+    assert drill.startswith("not run")
 
 
 def test_rt08_fails_when_archive_command_fails(run_checks: Any, sandbox: Any) -> None:

@@ -157,6 +157,35 @@ def test_pgbouncer_faults(
     assert _pgbouncer_config(endpoints)[key] == healthy
 
 
+def _show_users(endpoints: Endpoints) -> dict[str, str | None]:
+    with psycopg.connect(
+        endpoints.pgbouncer_admin_dsn,
+        autocommit=True,
+        connect_timeout=5,
+        cursor_factory=psycopg.ClientCursor,
+    ) as conn:
+        cur = conn.execute("SHOW USERS")
+        cols = [d.name for d in cur.description or ()]
+        return {r[0]: r[cols.index("pool_mode")] for r in cur.fetchall()}
+
+
+def test_pgbouncer_user_session_mode(sandbox: Sandbox, endpoints: Endpoints) -> None:
+    """A per-user override; the global pool_mode stays transaction. PgBouncer 1.18 keeps
+    the override when the [users] line goes and the config reloads: the revert resets it
+    (without a restart, so the API's pooled connections survive)."""
+    assert not _show_users(endpoints).get("spark_app")
+    pid = sandbox.record("pgbouncer").pid
+    with sandbox.inject("pgbouncer-user-session-mode"):
+        assert _show_users(endpoints)["spark_app"] == "session"
+        assert _pgbouncer_config(endpoints)["pool_mode"] == "transaction"
+        with psycopg.connect(endpoints.pgbouncer_dsn, connect_timeout=5) as conn:
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+    assert not _show_users(endpoints).get("spark_app")
+    assert sandbox.record("pgbouncer").pid == pid  # not restarted: app connections kept
+    with psycopg.connect(endpoints.pgbouncer_dsn, connect_timeout=5) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
 def _connection_usage(endpoints: Endpoints) -> float:
     used = one(
         endpoints, "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"
@@ -207,6 +236,18 @@ def test_sequence_near_int4_limit(sandbox: Sandbox, endpoints: Endpoints) -> Non
     # the order made during the fault survived, renumbered, and its key follows it
     assert one(endpoints, "SELECT count(*) FROM orders WHERE id = %s", (during,)) == 0
     assert _order(endpoints) / INT4_MAX < 0.7
+
+
+def test_sequence_text_default_near_int4_limit(sandbox: Sandbox, endpoints: Endpoints) -> None:
+    links = """SELECT count(*) FROM pg_depend d JOIN pg_attrdef ad ON ad.oid = d.objid
+        WHERE d.classid = 'pg_attrdef'::regclass AND ad.adrelid = 'spark_fault_tickets'::regclass
+          AND d.refclassid = 'pg_class'::regclass AND d.refobjsubid = 0"""
+    with sandbox.inject("sequence-text-default-near-int4-limit"):
+        assert one(endpoints, links) == 0  # the point of the fault: no dependency row
+        seq = one(endpoints, "SELECT last_value FROM spark_fault_ticket_seq")
+        assert seq / INT4_MAX >= 0.9
+    assert one(endpoints, "SELECT to_regclass('spark_fault_tickets')") is None
+    assert one(endpoints, "SELECT to_regclass('spark_fault_ticket_seq')") is None
 
 
 INDEX_QUERY = """
@@ -357,6 +398,12 @@ def _sbom(endpoints: Endpoints) -> dict[str, Any] | None:
             lambda bom, ep: bom["metadata"]["component"]["version"] == "1.3.1",
         ),
         ("sbom-other-build", lambda bom, ep: build_sha(bom) not in (None, ep.git_sha)),
+        (
+            "sbom-duplicate-bom-ref",
+            lambda bom, ep: (
+                bom["components"][0]["bom-ref"] == bom["metadata"]["component"]["bom-ref"]
+            ),
+        ),
     ],
 )
 def test_sbom_faults(sandbox: Sandbox, endpoints: Endpoints, fault: str, broken: Any) -> None:

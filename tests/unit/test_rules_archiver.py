@@ -9,7 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_spark.rules.archiver import age_s, evaluate_archiver, settings_dict, to_utc
+from pytest_spark.rules.archiver import (
+    age_s,
+    evaluate_archiver,
+    noop_archive_command,
+    settings_dict,
+    to_utc,
+)
 from pytest_spark.rules.findings import codes
 
 NOW = datetime(2026, 5, 4, 12, 0, 0, tzinfo=UTC)
@@ -165,3 +171,38 @@ def test_age_roundtrip(then: datetime, seconds: int) -> None:
 @given(st.text(max_size=40))
 def test_to_utc_never_raises(text: str) -> None:
     to_utc(text)
+
+
+@pytest.mark.parametrize("command", ["/bin/true", "true", ":", "exit 0", "cd .", "echo %%p"])
+def test_a_command_that_never_reads_a_segment_says_the_archive_receives_nothing(
+    command: str,
+) -> None:
+    [f] = evaluate_archiver(with_setting("archive_command", command), stats())
+    assert f.code == "archive-command-noop" and f.severity == "fail"
+    assert f"archive_command {command!r} uses neither %p nor %f" in f.message
+    assert "the archive receives nothing" in f.message
+
+
+def test_empty_command_says_the_archive_receives_nothing() -> None:
+    [f] = evaluate_archiver(with_setting("archive_command", ""), stats())
+    assert "the archive receives nothing" in f.message
+
+
+@pytest.mark.parametrize(
+    ("command", "noop"),
+    [
+        ("cp %p /dev/null", True),
+        ("cat %p > /dev/null", True),
+        ("test ! -f /a/%f && cp %p /a/%f 2>/dev/null", False),
+        ("/usr/local/bin/archive-wal.sh %f", False),  # a wrapper that finds pg_wal/%f itself
+        ("pgbackrest --stanza=main archive-push %p", False),
+        ("wal-g wal-push %p", False),
+    ],
+)
+def test_noop_archive_command_kinds(command: str, noop: bool) -> None:
+    assert bool(noop_archive_command(command)) is noop
+
+
+def test_archive_library_makes_the_command_irrelevant() -> None:
+    cfg = dict(settings_dict(SETTINGS), archive_command="true", archive_library="basic_archive")
+    assert evaluate_archiver(cfg, stats()) == []

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_spark.rules import burnrate
+from pytest_spark.rules.burnrate import coverage_query, evaluate_burn
 from pytest_spark.rules.findings import codes
 
 HEALTHY = {"5m": 0.0005, "30m": 0.001, "1h": 0.001, "6h": 0.002, "30d": 0.003}
@@ -159,3 +160,42 @@ def test_budget_and_burn_are_consistent(ratio, slo):
 def test_burn_monotonic(a, b, slo):
     lo, hi = sorted((a, b))
     assert burnrate.burn_rate(lo, slo) <= burnrate.burn_rate(hi, slo)
+
+
+# --- how much of the budget window the data covers
+
+
+def _healthy(**over: float | None) -> dict[str, float | None]:
+    windows: dict[str, float | None] = {"5m": 0.0, "30m": 0.0, "1h": 0.0, "6h": 0.0, "30d": 0.002}
+    windows.update(over)
+    return windows
+
+
+def test_short_history_is_named_in_a_warning() -> None:
+    found = evaluate_burn(_healthy(), 0.99, covered_s=2.5 * 3600)
+    assert [f.code for f in found] == ["budget-window-partial"]
+    assert found[0].severity == "warn"
+    assert "error budget 80.0% left over 30d; the 30d figures cover only 2.5 h of data" in (
+        found[0].message
+    )
+
+
+def test_exhausted_budget_says_what_it_covers() -> None:
+    found = evaluate_burn(_healthy(**{"30d": 0.02}), 0.99, covered_s=1200)
+    assert [f.code for f in found] == ["budget-exhausted"]
+    assert found[0].severity == "fail"
+    assert "the 30d figures cover only 20 min of data" in found[0].message
+
+
+@pytest.mark.parametrize("covered", [30 * 86400, 30 * 86400 - 60, None, math.nan])
+def test_a_full_window_or_no_measurement_adds_nothing(covered: float | None) -> None:
+    assert evaluate_burn(_healthy(), 0.99, covered_s=covered) == []
+
+
+def test_coverage_query_quotes_the_job() -> None:
+    q = coverage_query("spark_http_requests_total", 'a"b', "30d")
+    series = 'count(spark_http_requests_total{job="a\\"b"})'
+    assert q == (
+        f"(time() - min_over_time(timestamp({series})[30d:1m])) or "
+        f"(time() - min_over_time(timestamp({series})[1h:5s])) or (vector(0) and {series})"
+    )

@@ -16,6 +16,8 @@ from pytest_spark.rules.migration_lint import split_statements
 #: constant -> the bind parameters its docstring promises
 BINDS: dict[str, set[str]] = {
     "SEQUENCES_SQL": {"schemas"},
+    "SEQUENCE_DEFAULTS_SQL": {"schemas"},
+    "SEQUENCE_NAMES_SQL": {"names", "table_schemas"},
     "MONEY_COLUMNS_SQL": {"schemas", "tables"},
     "UNIQUE_INDEXES_SQL": {"schema", "table"},
     "CONNECTION_SETTINGS_SQL": set(),

@@ -14,11 +14,13 @@ from pytest_spark.rules.pgbouncer import (
     PoolSample,
     client_count,
     evaluate_config,
+    evaluate_pool_modes,
     evaluate_pools,
     parse_duration_s,
     parse_show_config,
     pool_pressure,
     sample_time,
+    server_connection_bound,
 )
 
 T0 = datetime(2026, 5, 4, 12, 0, 0, tzinfo=UTC)
@@ -192,7 +194,10 @@ def test_pools_oversubscribe_postgres() -> None:
         expected_app_connections=10,
     )
     assert f.code == "pgbouncer-pool-oversubscribed"
-    assert "50 x 2 database(s) = 100" in f.message and "- reserved 3 = 97" in f.message
+    assert "each of 2 database(s): (pool_size 50 + reserve 0) x 1 user+database pool(s)" in (
+        f.message
+    )
+    assert "= 100 server connections" in f.message and "- reserved 3 = 97" in f.message
 
 
 def test_pools_exactly_fit() -> None:
@@ -221,6 +226,148 @@ def test_every_fault_at_once() -> None:
         "pgbouncer-max-client-conn",
         "pgbouncer-pool-oversubscribed",
     ]
+
+
+# --- BS-03: effective pool sizes (pgbouncer(5)) ------------------------------------
+
+
+# SHOW DATABASES as PgBouncer 1.18 prints it (effective per-database values)
+def db_row(name: str = "spark", **over: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "name": name,
+        "host": "127.0.0.1",
+        "port": 5432,
+        "database": name,
+        "force_user": None,
+        "pool_size": 20,
+        "min_pool_size": 0,
+        "reserve_pool": 0,
+        "pool_mode": None,
+        "max_connections": 0,
+        "current_connections": 0,
+        "paused": 0,
+        "disabled": 0,
+    }
+    row.update(over)
+    return row
+
+
+ADMIN_DB_ROW = db_row("pgbouncer", pool_size=2, pool_mode="statement", force_user="pgbouncer")
+
+
+def test_reserve_pool_counts_towards_server_connections() -> None:
+    """The issue's input: max_connections 100, 3 reserved, 90 + reserve 10 = 100 > 97."""
+    c = cfg(default_pool_size="90", reserve_pool_size="10")
+    [f] = evaluate_config(
+        c, pg_max_connections=100, reserved=3, n_databases=1, expected_app_connections=10
+    )
+    assert f.code == "pgbouncer-pool-oversubscribed"
+    assert "(pool_size 90 + reserve 10)" in f.message and "= 100 server connections" in f.message
+    # the same figures read from SHOW DATABASES
+    found = evaluate_config(
+        c,
+        pg_max_connections=100,
+        reserved=3,
+        n_databases=1,
+        expected_app_connections=10,
+        databases=[ADMIN_DB_ROW, db_row(pool_size=90, reserve_pool=10)],
+    )
+    assert codes(found) == ["pgbouncer-pool-oversubscribed"]
+    assert "spark: (pool_size 90 + reserve 10) x 1 user+database pool(s)" in found[0].message
+
+
+def test_one_pool_per_user_and_database() -> None:
+    pools = [pool(user="spark_app"), pool(user="spark_report"), pool(database="pgbouncer")]
+    bound = server_connection_bound(cfg(), databases=[db_row(pool_size=40)], pools=pools)
+    assert bound is not None and bound[0] == 80
+    assert "x 2 user+database pool(s)" in bound[1]
+    found = evaluate_config(
+        cfg(),
+        pg_max_connections=100,
+        reserved=3,
+        n_databases=1,
+        expected_app_connections=10,
+        databases=[db_row(pool_size=40)],
+        pools=[*pools, pool(user="spark_batch")],
+    )
+    assert codes(found) == ["pgbouncer-pool-oversubscribed"]  # 3 users x 40 = 120 > 97
+
+
+def test_force_user_means_one_pool_and_per_database_sizes_add_up() -> None:
+    pools = [pool(user="a"), pool(user="b")]
+    dbs = [db_row("spark", pool_size=30, force_user="app"), db_row("reports", pool_size=50)]
+    assert server_connection_bound(cfg(), databases=dbs, pools=pools)[0] == 80  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("over", "db", "expected"),
+    [
+        ({}, {"pool_size": 60, "max_connections": 50}, 50),  # max_db_connections per database
+        ({"max_user_connections": "25"}, {"pool_size": 60}, 25),  # one user, capped
+        ({"reserve_pool_size": "5"}, {"pool_size": 60, "reserve_pool": 5}, 65),
+    ],
+)
+def test_caps(over: dict[str, str], db: dict[str, Any], expected: int) -> None:
+    bound = server_connection_bound(cfg(**over), databases=[db_row(**db)], pools=[pool()])
+    assert bound is not None and bound[0] == expected
+
+
+def test_newer_column_names_are_read() -> None:
+    row = db_row(pool_size=10)
+    del row["reserve_pool"], row["max_connections"]
+    row.update(reserve_pool_size=7, max_db_connections=0)
+    assert server_connection_bound(cfg(), databases=[row])[0] == 17  # type: ignore[index]
+
+
+def test_newer_show_users_per_user_sizes_and_caps() -> None:
+    """PgBouncer 1.24's SHOW USERS: a user's pool_size beats the database's; its
+    max_user_connections caps it over every database."""
+    pools = [pool(user="spark_app"), pool(user="batch")]
+    big = [{"name": "batch", "pool_size": 80, "reserve_pool_size": 0, "pool_mode": None,
+            "max_user_connections": 0}]  # fmt: skip
+    bound = server_connection_bound(cfg(), databases=[db_row(pool_size=20)], pools=pools, users=big)
+    assert bound is not None and bound[0] == 100  # 20 (spark_app) + 80 (batch)
+    assert "= 100 with per-user pool sizes" in bound[1]
+    capped = [{**big[0], "max_user_connections": 30}]
+    bound = server_connection_bound(
+        cfg(), databases=[db_row(pool_size=20)], pools=pools, users=capped
+    )
+    assert bound is not None and bound[0] == 50
+    assert "capped by max_user_connections (batch 30)" in bound[1]
+    # 1.18's SHOW USERS has only name and pool_mode: nothing changes
+    plain = [{"name": "batch", "pool_mode": "session"}]
+    bound = server_connection_bound(
+        cfg(), databases=[db_row(pool_size=20)], pools=pools, users=plain
+    )
+    assert bound is not None and bound[0] == 40
+
+
+# --- BS-03: effective pool mode ------------------------------------------------------
+
+USERS = [{"name": "spark_admin", "pool_mode": None}, {"name": "pgbouncer", "pool_mode": ""}]
+
+
+def test_user_pool_mode_override_fails() -> None:
+    """The issue's input: [users] spark_app = pool_mode=session (SHOW USERS, PgBouncer 1.18)."""
+    users = [*USERS, {"name": "spark_app", "pool_mode": "session"}]
+    found = evaluate_pool_modes([pool(pool_mode="session")], users, "transaction")
+    assert codes(found) == ["pgbouncer-user-pool-mode"]  # the pool is explained by it
+    assert "user spark_app: pool_mode override is session" in found[0].message
+
+
+def test_effective_mode_in_show_pools_fails() -> None:
+    found = evaluate_pool_modes([pool(pool_mode="statement"), pool(user="ok")], USERS)
+    assert codes(found) == ["pgbouncer-effective-pool-mode"]
+    assert found[0].message == (
+        "pool spark/spark_app runs in statement mode (SHOW POOLS), expected transaction"
+    )
+
+
+def test_healthy_pool_modes_pass() -> None:
+    admin = pool(database="pgbouncer", user="pgbouncer", pool_mode="statement")
+    assert evaluate_pool_modes([pool(pool_mode="transaction"), admin], USERS) == []
+    # a wrong global mode is reported by evaluate_config, not again per pool
+    assert evaluate_pool_modes([pool(pool_mode="session")], USERS, global_mode="session") == []
 
 
 # --- pool pressure and client counts ---------------------------------------------
@@ -393,3 +540,31 @@ def test_growth_finding_iff_a_long_enough_rising_run(counts: list[int]) -> None:
             if j - i + 1 >= 3 and counts[j] - counts[i] > 5:
                 expected = True
     assert found == expected
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 200),  # pool_size
+            st.integers(0, 50),  # reserve_pool
+            st.integers(0, 300),  # max_db_connections (0: none)
+            st.sets(st.sampled_from(["a", "b", "c"]), max_size=3),  # users with pools
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    st.integers(0, 300),
+)
+def test_bound_is_every_pool_full_unless_capped(dbs: list[Any], user_cap: int) -> None:
+    rows = [
+        db_row(f"db{i}", pool_size=s, reserve_pool=r, max_connections=c)
+        for i, (s, r, c, _) in enumerate(dbs)
+    ]
+    pools = [pool(database=f"db{i}", user=u) for i, (*_, us) in enumerate(dbs) for u in us]
+    full = sum((s + r) * max(1, len(us)) for s, r, _, us in dbs)
+    uncapped = [db_row(f"db{i}", pool_size=s, reserve_pool=r) for i, (s, r, _, _) in enumerate(dbs)]
+    assert server_connection_bound(cfg(), databases=uncapped, pools=pools)[0] == full  # type: ignore[index]
+    capped = server_connection_bound(
+        cfg(max_user_connections=str(user_cap)), databases=rows, pools=pools
+    )
+    assert capped is not None and 0 <= capped[0] <= full

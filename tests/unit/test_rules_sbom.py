@@ -242,3 +242,136 @@ def test_read_unreadable_is_probe_error(tmp_path: Path) -> None:
 
     with pytest.raises(ProbeError, match="cannot read SBOM"):
         probe.read(tmp_path)  # a directory
+
+
+# ------------------------------------------ bom-refs: unique, and references resolve
+
+
+def _refs(doc: Any) -> list[Any]:
+    return sbom.reference_findings(doc, probe.schema_document())
+
+
+def test_a_clean_bom_has_unique_resolving_refs() -> None:
+    doc = bom()
+    doc["dependencies"] = [{"ref": "spark-api@1.4.0", "dependsOn": ["jinja2==3.1.6"]}]
+    assert _refs(doc) == []
+
+
+def test_root_and_component_sharing_a_bom_ref_fails() -> None:
+    doc = bom()
+    doc["components"][0]["bom-ref"] = "spark-api@1.4.0"  # the root's bom-ref
+    found = _refs(doc)
+    assert codes(found) == ["sbom-duplicate-bom-ref"]
+    assert failures(found) == found
+    assert "'spark-api@1.4.0' at metadata.component.bom-ref, components[0].bom-ref" in (
+        found[0].message
+    )
+    assert probe.schema_errors(doc) == []  # the schema alone cannot see it
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        lambda d, ref: (
+            d["components"][0]
+            .setdefault("components", [])
+            .append({"type": "library", "name": "nested", "bom-ref": ref})
+        ),
+        lambda d, ref: d.setdefault("services", []).append({"name": "svc", "bom-ref": ref}),
+        lambda d, ref: d.setdefault("vulnerabilities", []).append({"id": "CVE-1", "bom-ref": ref}),
+        lambda d, ref: (
+            d["metadata"]["component"]
+            .setdefault("components", [])
+            .append({"type": "library", "name": "inner", "bom-ref": ref})
+        ),
+    ],
+    ids=["nested-component", "service", "vulnerability", "inside-root"],
+)
+def test_duplicates_anywhere_in_the_bom_fail(where: Any) -> None:
+    doc = bom()
+    where(doc, "jinja2==3.1.6")
+    assert codes(_refs(doc)) == ["sbom-duplicate-bom-ref"]
+
+
+@pytest.mark.parametrize(
+    ("section", "path"),
+    [
+        ({"dependencies": [{"ref": "spark-api@1.4.0", "dependsOn": ["gone"]}]}, "dependsOn[0]"),
+        ({"dependencies": [{"ref": "gone"}]}, "dependencies[0].ref"),
+        ({"compositions": [{"aggregate": "complete", "assemblies": ["gone"]}]}, "assemblies[0]"),
+        (
+            {"compositions": [{"aggregate": "complete", "dependencies": ["gone"]}]},
+            "dependencies[0]",
+        ),
+        (
+            {"vulnerabilities": [{"id": "CVE-1", "affects": [{"ref": "gone"}]}]},
+            "vulnerabilities[0].affects[0].ref",
+        ),
+        (
+            {
+                "annotations": [
+                    {
+                        "subjects": ["gone"],
+                        "annotator": {"organization": {"name": "x"}},
+                        "timestamp": "2026-01-01T00:00:00Z",
+                        "text": "t",
+                    }
+                ]
+            },
+            "annotations[0].subjects[0]",
+        ),
+    ],
+)
+def test_dangling_references_fail(section: dict[str, Any], path: str) -> None:
+    doc = {**bom(), **section}
+    found = _refs(doc)
+    assert codes(found) == ["sbom-dangling-reference"]
+    assert path in found[0].message and "'gone'" in found[0].message
+
+
+def test_bom_links_into_this_bom_are_resolved_others_left_alone() -> None:
+    serial = "3e671687-395b-41f5-a30f-a58921a69b79"
+    doc = {**bom(), "serialNumber": f"urn:uuid:{serial}"}
+    doc["vulnerabilities"] = [
+        {"id": "CVE-1", "affects": [{"ref": f"urn:cdx:{serial}/1#jinja2%3D%3D3.1.6"}]},
+        {"id": "CVE-2", "affects": [{"ref": f"urn:cdx:{serial}/1#missing"}]},
+        {"id": "CVE-3", "affects": [{"ref": "urn:cdx:aaaaaaaa-395b-41f5-a30f-a58921a69b79/1#x"}]},
+    ]
+    found = _refs(doc)
+    assert codes(found) == ["sbom-dangling-reference"]
+    assert "vulnerabilities[1]" in found[0].message and "CVE-1" not in found[0].message
+    assert "vulnerabilities[0]" not in found[0].message and "vulnerabilities[2]" not in (
+        found[0].message
+    )
+
+
+def test_a_bom_ref_that_reads_as_a_bom_link_warns() -> None:
+    doc = bom()
+    doc["components"][0]["bom-ref"] = "urn:cdx:x"
+    found = _refs(doc)
+    assert codes(found) == ["sbom-bom-ref-looks-like-bom-link"]
+    assert failures(found) == []
+
+
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(),
+        lambda c: st.lists(c) | st.dictionaries(st.sampled_from(["bom-ref", "ref", "x"]), c),
+        max_leaves=20,
+    )
+)
+def test_reference_rule_never_crashes_on_arbitrary_json(doc: Any) -> None:
+    as_bom = doc if isinstance(doc, dict) else {"components": doc, "dependencies": doc}
+    for finding in _refs(as_bom):
+        assert finding.message
+
+
+def test_the_library_does_not_check_bom_ref_uniqueness_itself() -> None:
+    """Why reference_findings exists: cyclonedx-python-lib deserialises a BOM whose root and
+    a component share a bom-ref without complaint. If this starts failing, the library
+    checks it: use the library and delete our walker."""
+    from cyclonedx.model.bom import Bom
+
+    doc = bom()
+    doc["components"][0]["bom-ref"] = "spark-api@1.4.0"
+    Bom.from_json(doc)  # type: ignore[attr-defined]  # no exception

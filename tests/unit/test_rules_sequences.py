@@ -10,8 +10,10 @@ from pytest_spark.rules.findings import FAIL, WARN, codes
 from pytest_spark.rules.sequences import (
     INT_RANGES,
     column_range,
+    default_links,
     evaluate_sequences,
     measure_sequences,
+    nextval_arguments,
     used_ratio,
 )
 
@@ -296,3 +298,109 @@ def test_findings_agree_with_thresholds(type_name: str, share: float) -> None:
         assert [f.severity for f in found] == [WARN]
     else:
         assert codes(found) == []
+
+
+# --- columns fed through nextval() in their DEFAULT, with no pg_depend row ------------
+
+TICKET_SEQ = seq_row(
+    sequence_name="ticket_seq",
+    sequence_type="bigint",
+    max_value=INT8_MAX,
+    last_value=int(INT4_MAX * 0.9),
+    table_schema=None,
+    table_name=None,
+    column_name=None,
+    column_type=None,
+    column_base_type=None,
+    link=None,
+)
+
+
+def default_row(expr: str, **over: object) -> dict[str, object]:
+    """A SEQUENCE_DEFAULTS_SQL row (pg_get_expr prints the text form with its casts)."""
+    row: dict[str, object] = {
+        "table_schema": "public",
+        "table_name": "tickets",
+        "column_name": "id",
+        "column_type": "integer",
+        "column_base_type": "int4",
+        "default_expr": expr,
+    }
+    row.update(over)
+    return row
+
+
+RESOLVED = [
+    {"name": "ticket_seq", "table_schema": "public", "sequence_schema": "public",
+     "sequence_name": "ticket_seq"},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("expr", "names", "unknown"),
+    [
+        ("nextval(('ticket_seq'::text)::regclass)", ["ticket_seq"], []),  # the issue's input
+        ("nextval('ticket_seq'::regclass)", ["ticket_seq"], []),
+        ("pg_catalog.nextval('app.\"Tickets\"'::regclass)", ['app."Tickets"'], []),
+        ("('T-'::text || nextval('ticket_seq'::regclass))", ["ticket_seq"], []),
+        ("COALESCE(NULL::integer, (nextval('a'::regclass))::integer)", ["a"], []),
+        ("nextval((('t_'::text || 'seq'::text))::regclass)", [], ["nextval((('t_'"]),
+        ("now()", [], []),
+        ("myschema.nextval('x')", [], []),  # not PostgreSQL's nextval
+    ],
+)
+def test_nextval_arguments_parsed_by_postgres_grammar(
+    expr: str, names: list[str], unknown: list[str]
+) -> None:
+    got_names, got_unknown = nextval_arguments(expr)
+    assert got_names == names
+    assert [u[: len(p)] for u, p in zip(got_unknown, unknown, strict=True)] == unknown
+
+
+def test_text_default_links_the_column_and_fails_at_int4_limit() -> None:
+    """The issue's input: int4 column, bigint sequence at 90 % of int4, nextval('s'::text)."""
+    rows, notes = default_links(
+        [TICKET_SEQ], [default_row("nextval(('ticket_seq'::text)::regclass)")], RESOLVED
+    )
+    assert notes == []
+    [finding] = evaluate_sequences(rows)
+    assert finding.severity == FAIL
+    assert finding.message.startswith(
+        "sequence ticket_seq at 90.0 % of int4 column tickets.id (limit 85 %)"
+    )
+    assert codes(evaluate_sequences([TICKET_SEQ])) == []  # without the default: missed
+
+
+def test_a_column_already_linked_by_pg_depend_is_not_added_twice() -> None:
+    linked = seq_row(sequence_name="ticket_seq", table_name="tickets", link="default")
+    rows, _ = default_links([linked], [default_row("nextval('ticket_seq'::regclass)")], RESOLVED)
+    assert len(rows) == 1
+
+
+def test_smallint_column_behind_a_text_default() -> None:
+    seq = {**TICKET_SEQ, "last_value": 30000}
+    rows, _ = default_links(
+        [seq],
+        [default_row("nextval(('ticket_seq'::text)::regclass)", column_base_type="int2")],
+        RESOLVED,
+    )
+    assert "of int2 column tickets.id" in evaluate_sequences(rows)[0].message
+
+
+def test_defaults_that_cannot_be_resolved_warn() -> None:
+    computed = default_row("nextval((('t_'::text || 'seq'::text))::regclass)")
+    missing = default_row("nextval(('gone'::text)::regclass)", column_name="ref")
+    unresolved = [{"name": "gone", "table_schema": "public", "sequence_schema": None,
+                   "sequence_name": None}]  # fmt: skip
+    rows, notes = default_links([TICKET_SEQ], [computed, missing], unresolved)
+    assert len(rows) == 1
+    assert codes(notes) == ["sequence-default-unresolved"] * 2
+    assert all(n.severity == WARN for n in notes)
+    assert "names its sequence only at insert time" in notes[0].message
+    assert "no sequence 'gone' found" in notes[1].message
+
+
+@given(st.text(max_size=60))
+def test_nextval_arguments_never_crash(expr: str) -> None:
+    names, unknown = nextval_arguments(expr)
+    assert isinstance(names, list) and isinstance(unknown, list)

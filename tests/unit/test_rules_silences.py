@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
+import re2
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -159,7 +158,7 @@ def test_matcher_from_api_defaults_and_rendering():
 
 
 LABEL = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=8)
-VALUE = st.text(max_size=12)
+VALUE = st.text(max_size=12).filter(lambda v: "{{" not in v)  # "{{" makes a template
 
 
 @given(st.dictionaries(LABEL, VALUE, min_size=1), st.data())
@@ -169,7 +168,7 @@ def test_equality_regex_and_negation_agree(labels, data):
     value = labels[name]
     eq = Matcher(name, other)
     assert eq.matches(labels) is (other == value)
-    assert Matcher(name, re.escape(other), is_regex=True).matches(labels) is (other == value)
+    assert Matcher(name, re2.escape(other), is_regex=True).matches(labels) is (other == value)
     assert Matcher(name, other, is_equal=False).matches(labels) is (other != value)
     assert silences.silence_effect([Matcher(name, value)], labels) == "match"
 
@@ -190,7 +189,162 @@ def test_equality_regex_and_negation_agree(labels, data):
 )
 def test_arbitrary_matchers_never_crash(matchers, labels):
     parsed = [Matcher.from_api(m) for m in matchers]
-    assert silences.silence_effect(parsed, labels) in ("match", "likely", "possible", "none")
+    assert silences.silence_effect(parsed, labels) in (
+        "match",
+        "templated",
+        "likely",
+        "possible",
+        "none",
+    )
     alert = ProtectedAlert("SparkErrorBudgetFastBurn", labels, "label slo")
     for finding in silences.evaluate_silences([_silence(*matchers)], [alert]):
         assert finding.message
+
+
+# --- RE2, as Alertmanager compiles it: regexp.Compile("^(?:" + value + ")$")
+
+FAST = ProtectedAlert("SparkErrorBudgetFastBurn", {"severity": "page", "slo": "availability"}, "x")
+SLO_FAST = ProtectedAlert("SLOFastBurn", {"severity": "page"}, "name matches /slo/")
+
+
+@pytest.mark.parametrize(
+    ("matcher", "alert"),
+    [
+        # RE2 flag groups apply from where they stand: the second branch is case-insensitive
+        (_m("alertname", "Foo|(?i)slo.*burn", regex=True), SLO_FAST),
+        # POSIX classes inside brackets are RE2 syntax (Python re reads a character set)
+        (_m("alertname", "Spark[[:alpha:]]+", regex=True), FAST),
+        # siblings: Unicode classes and \Q...\E quoting are RE2 syntax too
+        (_m("alertname", r"Spark\pL+", regex=True), FAST),
+        (_m("alertname", r"\QSparkErrorBudgetFastBurn\E", regex=True), FAST),
+        (_m("alertname", r"(?i:sparkerrorbudget)FastBurn", regex=True), FAST),
+        (_m("alertname", r"(?U)Spark.+", regex=True), FAST),  # ungreedy: still anchored
+        (_m("alertname", "Foo|SLO.*", regex=True), SLO_FAST),  # the group keeps | inside
+    ],
+)
+def test_re2_matchers_that_mute_fail(matcher, alert):
+    found = silences.evaluate_silences([_silence(matcher)], [alert])
+    assert codes(found) == ["silence-mutes-slo-alert"]
+    assert failures(found) == found
+    assert alert.name in found[0].message
+
+
+@pytest.mark.parametrize(
+    "matcher",
+    [
+        _m("alertname", "Spark", regex=True),  # anchored at both ends
+        _m("alertname", "ErrorBudget", regex=True),
+        _m("alertname", "Spark[[:digit:]]+", regex=True),
+        _m("alertname", "Spark.*", regex=True, equal=False),  # !~
+        _m("alertname", "SparkErrorBudgetFastBurn", equal=False),  # !=
+        _m("alertname", "sparkerrorbudgetfastburn", regex=True),  # case-sensitive by default
+        _m("slo", "avail", regex=True),
+    ],
+)
+def test_re2_matchers_that_do_not_mute_pass(matcher):
+    assert silences.evaluate_silences([_silence(matcher)], [FAST]) == []
+
+
+def test_negative_matchers_mute_when_the_value_differs():
+    found = silences.evaluate_silences(
+        [_silence(_m("alertname", "Disk.*", regex=True, equal=False), _m("severity", "page"))],
+        [FAST],
+    )
+    assert codes(found) == ["silence-mutes-slo-alert"]
+    assert (
+        silences.silence_effect(
+            [Matcher("severity", "ticket", is_equal=False)], {"severity": "page"}
+        )
+        == "match"
+    )
+
+
+def test_dot_does_not_match_newline_and_dollar_is_end_of_text():
+    # Go/RE2: "." excludes "\n" unless (?s); "$" outside (?m) is the end of the text only
+    assert Matcher("a", "x.y", is_regex=True).matches({"a": "x\ny"}) is False
+    assert Matcher("a", "(?s)x.y", is_regex=True).matches({"a": "x\ny"}) is True
+    assert Matcher("a", "x", is_regex=True).matches({"a": "x\n"}) is False
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        ("Spark(", "missing )"),
+        ("(?!Disk).*", "invalid perl operator"),  # lookahead: Python re has it, RE2 does not
+        (r"(a)\1", "invalid escape"),  # backreferences neither
+    ],
+)
+def test_a_matcher_alertmanager_would_refuse_is_undecidable_and_fails(value, error):
+    matcher = Matcher("alertname", value, is_regex=True)
+    assert error in matcher.error
+    assert matcher.matches({"alertname": "SparkX"}) is None
+    found = silences.evaluate_silences([_silence(_m("alertname", value, regex=True))], [FAST])
+    assert codes(found) == ["silence-matcher-invalid"]
+    assert failures(found) == found
+    assert "not valid RE2" in found[0].message and "HTTP 400" in found[0].message
+
+
+def test_an_invalid_matcher_beside_one_that_rules_the_alert_out_says_nothing():
+    silence = _silence(_m("alertname", "DiskFull"), _m("x", "(", regex=True))
+    assert silences.evaluate_silences([silence], [FAST]) == []
+
+
+def test_name_patterns_are_re2_case_insensitive():
+    groups = [{"rules": [{"type": "alerting", "name": "SLOFastBurn", "labels": {}}]}]
+    assert [a.why for a in silences.protected_alerts(groups, (r"slo\pL*",))] == [
+        r"name matches /slo\pL*/"
+    ]
+    assert silences.protected_alerts(groups, ("(",)) == []  # a bad pattern matches nothing
+
+
+# --- rule labels are Go templates Prometheus expands when the alert fires
+
+PAGE_OR_TICKET = "{{ if gt $value 14.4 }}page{{ else }}ticket{{ end }}"
+
+
+def _templated(severity: str) -> ProtectedAlert:
+    return ProtectedAlert("SparkErrorBudgetFastBurn", {"severity": severity, "slo": "a"}, "x")
+
+
+def test_a_silence_on_one_expansion_of_a_templated_label_fails_saying_why():
+    found = silences.evaluate_silences(
+        [_silence(_m("severity", "page"))], [_templated(PAGE_OR_TICKET)]
+    )
+    assert codes(found) == ["silence-mutes-slo-alert"]
+    assert failures(found) == found
+    assert "whenever it fires with that value" in found[0].message
+    assert f"its label severity is the template {PAGE_OR_TICKET!r}" in found[0].message
+    assert 'can expand to "page"' in found[0].message
+
+
+@pytest.mark.parametrize(
+    ("severity", "matcher", "effect"),
+    [
+        (PAGE_OR_TICKET, Matcher("severity", "page"), "templated"),
+        (PAGE_OR_TICKET, Matcher("severity", "page|ticket", is_regex=True), "match"),
+        (PAGE_OR_TICKET, Matcher("severity", "critical"), "none"),
+        (PAGE_OR_TICKET, Matcher("severity", "ticket", is_equal=False), "templated"),
+        ("{{ if gt $value 14.4 }}page{{ end }}", Matcher("severity", ""), "templated"),
+        ('{{- "page" -}}', Matcher("severity", "page"), "match"),  # a constant, trimmed
+        (
+            "{{ if gt $value 14.4 }}page{{ else if gt $value 6 }}ticket{{ else }}info{{ end }}",
+            Matcher("severity", "info"),
+            "templated",
+        ),
+        ("{{ $labels.severity }}", Matcher("severity", "page"), "possible"),  # fire-time only
+        ("sev-{{ $value }}", Matcher("severity", "page"), "none"),  # can never equal it
+        ("sev-{{ $value }}", Matcher("severity", "sev-1"), "possible"),
+        ("{{ if $value }}page", Matcher("severity", "page"), "possible"),  # unparsable
+    ],
+)
+def test_templated_labels_are_judged_by_what_they_can_print(severity, matcher, effect):
+    labels = {"severity": severity, "alertname": "A"}
+    assert silences.silence_effect([matcher], labels) == effect
+
+
+def test_an_alertname_aimed_silence_with_a_templated_label_is_likely():
+    labels = {"severity": "{{ $labels.sev }}", "alertname": "A"}
+    assert (
+        silences.silence_effect([Matcher("alertname", "A"), Matcher("severity", "page")], labels)
+        == "likely"
+    )
