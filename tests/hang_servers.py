@@ -3,11 +3,12 @@
 Each is a real TCP server speaking just enough HTTP or PostgreSQL to get a
 client into the state under test, then hanging, trickling or flooding:
 
-* ``http_server(kind)``: ``trickle-body`` (headers, then 1 byte/s), ``trickle-
+* ``http_server(kind)``: ``ok``, ``gzip`` / ``deflate`` (the same JSON,
+  compressed; deflate raw), ``trickle-body`` (headers, then 1 byte/s), ``trickle-
   headers`` (the status line, then a header byte every 0.2 s), ``endless-body``
   (chunked, never ends), ``oversized`` (Content-Length beyond any cap),
   ``oversized-chunked`` (no length, 2 MiB), ``gzip-bomb`` (1 MiB on the wire,
-  64 MiB decoded), ``silent`` (reads the request, never answers), ``ok``.
+  64 MiB decoded), ``silent`` (reads the request, never answers).
 * ``FreezingProxy``: forwards to a real PostgreSQL, and after the server's
   ``freeze_after``-th ReadyForQuery stops forwarding the server's bytes (the
   socket stays open): a database that goes silent after session set-up.
@@ -23,6 +24,7 @@ import socket
 import struct
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 
 HTTP_KINDS = (
@@ -35,6 +37,22 @@ HTTP_KINDS = (
     "silent",
 )
 GZIP_BOMB = gzip.compress(b"\0" * (64 * 1024 * 1024), compresslevel=9)
+
+
+OK_BODY = b'{"ok": true}'
+
+
+def _head(coding: str, length: int) -> bytes:
+    return (
+        "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/json\r\n"
+        f"Content-Encoding: {coding}\r\nContent-Length: {length}\r\n\r\n"
+    ).encode()
+
+
+def _raw_deflate(data: bytes) -> bytes:
+    """ "deflate" as many servers send it: raw DEFLATE, no zlib wrapper (RFC 9110 8.4.1.2)."""
+    z = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    return z.compress(data) + z.flush()
 
 
 def _read_request(conn: socket.socket) -> None:
@@ -50,33 +68,43 @@ def _serve_one(kind: str, conn: socket.socket, stop: threading.Event) -> None:
     with contextlib.suppress(OSError), conn:
         _read_request(conn)
         if kind == "ok":
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            )
             conn.sendall(b'Content-Length: 12\r\n\r\n{"ok": true}')
         elif kind == "trickle-body":
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            )
             conn.sendall(b"Content-Length: 1000000\r\n\r\n")
             while not stop.wait(1.0):
                 conn.sendall(b" ")
         elif kind == "trickle-headers":
-            conn.sendall(b"HTTP/1.1 200 OK\r\n")
+            conn.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n")
             while not stop.wait(0.2):
                 conn.sendall(b"X")
         elif kind == "endless-body":
-            conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n"
+            )
             chunk = b"10000\r\n" + b"x" * 0x10000 + b"\r\n"
             while not stop.is_set():
                 conn.sendall(chunk)
         elif kind == "oversized":
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1099511627776\r\n\r\n")
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1099511627776\r\n\r\n"
+            )
             while not stop.is_set():
                 conn.sendall(b"y" * 0x10000)
         elif kind == "oversized-chunked":
             conn.sendall(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
             conn.sendall(b"z" * (2 * 1024 * 1024))
         elif kind == "gzip-bomb":
-            head = f"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {len(GZIP_BOMB)}"
-            conn.sendall(head.encode() + b"\r\n\r\n" + GZIP_BOMB)
+            conn.sendall(_head("gzip", len(GZIP_BOMB)) + GZIP_BOMB)
             stop.wait(5)
+        elif kind in ("gzip", "deflate"):
+            body = gzip.compress(OK_BODY) if kind == "gzip" else _raw_deflate(OK_BODY)
+            conn.sendall(_head(kind, len(body)) + body)
         elif kind == "silent":
             stop.wait(60)
         else:  # pragma: no cover - a typo in a test

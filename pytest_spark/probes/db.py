@@ -35,7 +35,7 @@ GRACE_S = 0.5
 #: psycopg never waits less than this for a connection (its conninfo.timeout_from_conninfo).
 CONNECT_FLOOR_S = 2
 #: What a cancel request may cost when the run is interrupted.
-CANCEL_S = 0.5
+CANCEL_S = 0.25
 
 
 class Session(psycopg.Connection[Any]):

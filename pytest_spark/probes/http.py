@@ -7,8 +7,10 @@ the body, and a byte cap on the body:
 
 * ``request`` sets the call's deadline (a context variable, so threads and
   concurrent checks each have their own) and reads the body in chunks, counting
-  bytes: beyond the cap the connection is dropped and it is a ``TooLarge``
-  ("response from URL exceeded N MiB"); memory never grows past the cap.
+  bytes on the wire and decoded (gzip/deflate are decoded here, each step
+  bounded, so a small bomb cannot balloon): beyond the cap the connection is
+  dropped and it is a ``TooLarge`` ("response from URL exceeded N MiB");
+  memory never grows past the cap.
 * The client's transport is httpcore's connection pool on a network backend
   that clips every socket operation (DNS, connect, TLS handshake, each send and
   recv) to the time left, so headers trickled byte by byte are cut too; then
@@ -27,6 +29,7 @@ import socket
 import ssl
 import threading
 import time
+import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -333,7 +336,8 @@ def make_client(
     max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> ProbeClient:
     """A client whose every call ends within ``timeout`` s total and reads at most ``max_bytes``."""
-    headers = {"User-Agent": "pytest-spark/0.1"}
+    # Only what _read_capped can decode with a bound (RFC 9110 section 12.5.3).
+    headers = {"User-Agent": "pytest-spark/0.1", "Accept-Encoding": "gzip, deflate"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
     return ProbeClient(
@@ -351,20 +355,64 @@ def _mib(max_bytes: int) -> str:
     return f"{max_bytes / MIB:g}"
 
 
+class _Inflater:
+    """gzip / deflate decoding with a bound on the output of every step (zlib's max_length),
+    so a small compressed body cannot balloon in memory before the cap is checked."""
+
+    def __init__(self, coding: str, url: str) -> None:
+        self.coding, self.url = coding, url
+        gzip = coding in ("gzip", "x-gzip")
+        self._z = zlib.decompressobj(zlib.MAX_WBITS | 16 if gzip else zlib.MAX_WBITS)
+        self._fed = False
+
+    def feed(self, data: bytes, room: int) -> bytes | None:
+        """Decoded ``data``; None when it decodes to more than ``room`` bytes."""
+        try:
+            out = self._z.decompress(data, room + 1)
+        except zlib.error as exc:
+            if self.coding != "deflate" or self._fed:
+                raise ProbeError(
+                    f"{self.url} sent a {self.coding} body that does not decode ({exc})"
+                ) from None
+            self._z = zlib.decompressobj(-zlib.MAX_WBITS)  # "deflate" sent raw, as some servers do
+            out = self._z.decompress(data, room + 1)
+        self._fed = True
+        return None if len(out) > room or self._z.unconsumed_tail else out
+
+    def flush(self) -> bytes:
+        return self._z.flush()
+
+
+def _codings(resp: httpx.Response) -> list[str]:
+    value = ",".join(resp.headers.get_list("content-encoding"))
+    return [c.strip().lower() for c in value.split(",") if c.strip() and c.strip() != "identity"]
+
+
 def _read_capped(resp: httpx.Response, url: str, max_bytes: int, deadline: float) -> bytes:
-    """The decoded body, chunk by chunk: ``TooLarge`` past ``max_bytes``, never buffered past it."""
+    """The body as sent (gzip/deflate decoded): ``TooLarge`` past ``max_bytes`` on the wire or
+    decoded, never buffered past it. Other codings are kept as received (as httpx does)."""
+    too_large = f"response from {url} exceeded {_mib(max_bytes)} MiB"
     declared = resp.headers.get("content-length", "")
     if declared.strip().isdigit() and int(declared) > max_bytes:
-        raise TooLarge(
-            f"response from {url} exceeded {_mib(max_bytes)} MiB (Content-Length: {int(declared)})"
-        )
+        raise TooLarge(f"{too_large} (Content-Length: {int(declared)})")
+    codings = _codings(resp)
+    inflater = None
+    if len(codings) == 1 and codings[0] in ("gzip", "x-gzip", "deflate"):
+        inflater = _Inflater(codings[0], url)
     body = bytearray()
-    for chunk in resp.iter_bytes(_CHUNK):
-        body += chunk
-        if len(body) > max_bytes:
-            raise TooLarge(f"response from {url} exceeded {_mib(max_bytes)} MiB")
+    wire = 0
+    for chunk in resp.iter_raw(_CHUNK):
+        wire += len(chunk)
+        part = inflater.feed(chunk, max_bytes - len(body)) if inflater else chunk
+        if part is None or wire > max_bytes or len(body) + len(part) > max_bytes:
+            raise TooLarge(too_large)
+        body += part
         if time.monotonic() > deadline:
             raise httpx.ReadTimeout("deadline of the call passed")
+    if inflater:
+        body += inflater.flush()
+        if len(body) > max_bytes:
+            raise TooLarge(too_large)
     return bytes(body)
 
 

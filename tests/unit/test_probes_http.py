@@ -48,6 +48,14 @@ def test_a_healthy_answer_is_kept_as_received(serve, opened) -> None:
     assert ("Content-Type", "application/json") in resp.headers
 
 
+@pytest.mark.parametrize("kind", ["gzip", "deflate"])
+def test_a_compressed_answer_is_decoded(kind, serve, opened) -> None:
+    base, client = serve(kind), opened(make_client(timeout=DEADLINE))
+    resp = get(client, f"{base}/version")
+    assert resp.json() == {"ok": True}
+    assert resp.header("content-encoding") == kind  # headers stay as received
+
+
 @pytest.mark.parametrize("kind", ["trickle-body", "trickle-headers", "silent"])
 def test_a_trickling_or_silent_server_times_out_at_the_total_deadline(kind, serve, opened) -> None:
     base, client = serve(kind), opened(make_client(timeout=DEADLINE))
