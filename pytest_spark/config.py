@@ -90,7 +90,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "exempt": _k(list, [], "Blocker ids whose policy skip does not block the verdict"),
         "timeout_s": _k(float, 5.0, "Deadline for every network call, seconds"),
         "max_response_mib": _k(
-            float, 16.0, "Size cap of every HTTP response body, MiB (larger: ERROR)"
+            float,
+            16.0,
+            "Size cap of every response body and SBOM a check reads, MiB (larger: ERROR)",
         ),
     },
     "thresholds": {

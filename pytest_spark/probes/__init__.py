@@ -11,6 +11,10 @@ parsing its text.
 
 from __future__ import annotations
 
+MIB = 1024 * 1024
+#: The size cap of a body or file when none is configured (policy.max_response_mib's default).
+DEFAULT_MAX_BYTES = 16 * MIB
+
 
 class ProbeError(Exception):
     """The target could not be asked: unreachable, timed out, refused, malformed answer."""

@@ -38,7 +38,7 @@ from typing import Any
 import httpcore
 import httpx
 
-from . import ProbeError, TimedOut, TooLarge
+from . import DEFAULT_MAX_BYTES, MIB, ProbeError, TimedOut, TooLarge
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -51,9 +51,6 @@ __all__ = [
     "request",
 ]
 
-MIB = 1024 * 1024
-#: The size cap when none is configured (policy.max_response_mib's default).
-DEFAULT_MAX_BYTES = 16 * MIB
 _CHUNK = 64 * 1024
 
 #: Monotonic time at which the current call must be over (None: no call running).
@@ -332,10 +329,13 @@ def make_client(
     timeout: float,
     verify: bool | str = True,
     token: str = "",
-    follow_redirects: bool = False,
     max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> ProbeClient:
-    """A client whose every call ends within ``timeout`` s total and reads at most ``max_bytes``."""
+    """A client whose every call ends within ``timeout`` s total and reads at most ``max_bytes``.
+
+    It never follows redirects itself (httpx would read each hop's body whole,
+    uncapped): :func:`.pages.follow` follows them hop by hop, each under the cap.
+    """
     # Only what _read_capped can decode with a bound (RFC 9110 section 12.5.3).
     headers = {"User-Agent": "pytest-spark/0.1", "Accept-Encoding": "gzip, deflate"}
     if token:
@@ -346,7 +346,7 @@ def make_client(
         timeout=httpx.Timeout(timeout),
         transport=_DeadlineTransport(verify),
         headers=headers,
-        follow_redirects=follow_redirects,
+        follow_redirects=False,
         trust_env=False,
     )
 
@@ -429,7 +429,7 @@ def request(
 
     Transport failures are ProbeErrors naming the URL: ``TimedOut`` ("timed out
     after N s talking to URL"), ``TooLarge`` ("response from URL exceeded N MiB"),
-    else "cannot reach URL: ...". Redirects (if the client follows them) share the deadline.
+    else "cannot reach URL: ...".
     """
     deadline_s = getattr(client, "deadline_s", None) or client.timeout.read or 5.0
     max_bytes = getattr(client, "max_bytes", DEFAULT_MAX_BYTES)
