@@ -44,6 +44,11 @@ def blackhole() -> Iterator[str]:
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
+def _default_sigint() -> None:
+    """A job started in the background ignores SIGINT, and so would the child: undo that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def serve(kind: str) -> contextlib.AbstractContextManager[str]:
     return blackhole() if kind == "blackhole" else http_server(kind)
 
@@ -124,6 +129,7 @@ def signal_cases(server: _pg.PgServer) -> Iterator[tuple[str, float, str]]:
         with FreezingProxy(("127.0.0.1", server.port), freeze_after=2) as proxy:
             proc = subprocess.Popen(
                 [sys.executable, "-c", STUCK.format(dsn=proxy.dsn(url))],
+                preexec_fn=_default_sigint,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
                 text=True,

@@ -23,6 +23,11 @@ API_IDS = ("BS-04", "PF-01", "PF-05")
 pytestmark = pytest.mark.timeout(240)
 
 
+def _default_sigint() -> None:
+    """A job started in the background ignores SIGINT, and so would the child: undo that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def short_config(directory: Path, extra: str = "") -> str:
     path = directory / "spark-deadlines.toml"
     path.write_text(f"[policy]\ntimeout_s = {DEADLINE_S}\nmax_response_mib = 1\n{extra}")
@@ -114,7 +119,12 @@ def test_an_interrupt_ends_a_run_stuck_on_a_silent_database(
             "--spark-db-dsn", proxy.dsn(sandbox.endpoints.db_dsn),
         ]  # fmt: skip
         proc = subprocess.Popen(
-            argv, cwd=pytester.path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            argv,
+            cwd=pytester.path,
+            preexec_fn=_default_sigint,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         try:
             wait_for(proxy.frozen, timeout=120)  # PF-06's query sent, its answer held back

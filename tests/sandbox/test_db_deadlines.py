@@ -28,6 +28,11 @@ TIMEOUT = 0.5
 pytestmark = pytest.mark.timeout(60)
 
 
+def _default_sigint() -> None:
+    """A job started in the background ignores SIGINT, and so would the child: undo that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def url(server: PgServer) -> str:
     return f"postgresql://postgres@127.0.0.1:{server.port}/postgres"
 
@@ -116,7 +121,11 @@ def test_an_interrupt_ends_a_process_stuck_on_a_silent_server(pg, freezing, sig)
     proxy = freezing(2)  # start-up and the session check answered, then silence
     script = STUCK.format(dsn=proxy.dsn(url(pg)))
     proc = subprocess.Popen(
-        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-c", script],
+        preexec_fn=_default_sigint,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         wait_for(proxy.frozen)  # the query is sent, its answer held back; 60 s deadline away
