@@ -21,6 +21,8 @@ from requests.utils import get_encoding_from_headers
 from . import ProbeError, TimedOut, TooLarge, http
 from .http import DEFAULT_MAX_BYTES, ProbeClient, make_client
 
+#: Request headers the probe client sets itself (only codings it decodes with a bound).
+_OURS = ("accept-encoding", "connection")
 #: Headers that described the body on the wire; the body handed back is already decoded.
 _WIRE_ONLY = ("content-encoding", "content-length", "transfer-encoding")
 
@@ -46,7 +48,7 @@ class DeadlineAdapter(BaseAdapter):
             self.client,
             request.method or "GET",
             request.url or "",
-            headers=dict(request.headers),
+            headers={k: v for k, v in request.headers.items() if k.lower() not in _OURS},
             content=body,
         )
         resp = requests.Response()
