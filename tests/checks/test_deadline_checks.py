@@ -45,9 +45,9 @@ def assert_could_not_verify(r: Any, ids: tuple[str, ...], *fragments: str) -> No
             assert fragment in reasons[cid], (cid, reasons[cid])
 
 
-@pytest.mark.parametrize("kind", ["trickle-body", "trickle-headers"])
-def test_a_trickling_api_is_could_not_verify(run_checks, pytester, kind) -> None:
-    with http_server(kind) as api:
+def test_a_trickling_api_is_could_not_verify(run_checks, pytester) -> None:
+    """Headers, then 1 byte/s (trickled headers are proven per client in tests/unit)."""
+    with http_server("trickle-body") as api:
         r = run_checks(
             *API_IDS, args=("--spark-config", short_config(pytester.path), "--spark-api-url", api)
         )
@@ -62,11 +62,15 @@ def test_an_endless_api_body_is_could_not_verify(run_checks, pytester) -> None:
     assert_could_not_verify(r, API_IDS, f"response from {api}/", "exceeded 1 MiB")
 
 
-@pytest.mark.parametrize("kind", ["trickle-body", "trickle-headers", "endless-body"])
+@pytest.mark.parametrize(
+    ("prom_kind", "am_kind"),
+    [("trickle-headers", "trickle-body"), ("endless-body", "endless-body")],
+    ids=["trickling", "endless"],
+)
 def test_a_misbehaving_prometheus_or_alertmanager_is_could_not_verify(
-    run_checks, pytester, kind
+    run_checks, pytester, prom_kind, am_kind
 ) -> None:
-    with http_server(kind) as prom, http_server(kind) as am:
+    with http_server(prom_kind) as prom, http_server(am_kind) as am:
         r = run_checks(
             "BS-01",
             "PF-08",
@@ -76,7 +80,7 @@ def test_a_misbehaving_prometheus_or_alertmanager_is_could_not_verify(
                 "--spark-alertmanager-url", am,
             ),
         )  # fmt: skip
-    if kind == "endless-body":
+    if prom_kind == "endless-body":
         assert_could_not_verify(r, ("BS-01",), f"response from {prom}/", "exceeded 1 MiB")
         assert_could_not_verify(r, ("PF-08",), f"response from {am}/-/ready exceeded 1 MiB")
     else:
@@ -85,10 +89,12 @@ def test_a_misbehaving_prometheus_or_alertmanager_is_could_not_verify(
         assert_could_not_verify(r, ("PF-08",), f"{said} {am}/-/ready")
 
 
-@pytest.mark.parametrize("freeze_after", [1, 2], ids=["after-start-up", "after-session-check"])
 def test_a_database_silent_after_set_up_is_could_not_verify(
-    run_checks, pytester, sandbox: Any, freeze_after: int
+    run_checks, pytester, sandbox: Any
 ) -> None:
+    """Start-up and the session check answered, then silence (each ReadyForQuery position is
+    proven at the probe level in tests/sandbox/test_db_deadlines.py)."""
+    freeze_after = 2
     host, port = "127.0.0.1", int(sandbox.endpoints.db_dsn.rsplit(":", 1)[1].split("/")[0])
     with FreezingProxy((host, port), freeze_after=freeze_after) as proxy:
         dsn = proxy.dsn(sandbox.endpoints.db_dsn)
