@@ -50,6 +50,14 @@ def timeout(spark_config: SparkConfig) -> float:
 
 
 @pytest.fixture(scope="session")
+def max_bytes(spark_config: SparkConfig) -> int:
+    """Size cap of every HTTP response body (policy.max_response_mib): larger is an ERROR."""
+    from pytest_spark.probes.http import MIB
+
+    return max(1, int(float(spark_config.policy["max_response_mib"]) * MIB))
+
+
+@pytest.fixture(scope="session")
 def thresholds(spark_config: SparkConfig) -> Any:
     return spark_config.thresholds
 
@@ -70,24 +78,25 @@ def api_urls(spark_config: SparkConfig) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def http(spark_config: SparkConfig, timeout: float) -> Iterator[Any]:
-    """One httpx client for the run: deadline on every request, TLS verified by default."""
+def http(spark_config: SparkConfig, timeout: float, max_bytes: int) -> Iterator[Any]:
+    """One httpx client for the run: total deadline and size cap on every request, TLS verified."""
     from pytest_spark.probes.http import make_client
 
     targets = spark_config.targets
     verify: bool | str = targets["ca_bundle"] or targets["verify_tls"]
-    with make_client(timeout=timeout, verify=verify, token=targets["auth_token"]) as client:
+    token = targets["auth_token"]
+    with make_client(timeout=timeout, verify=verify, token=token, max_bytes=max_bytes) as client:
         yield client
 
 
 @pytest.fixture(scope="session")
-def anonymous_http(spark_config: SparkConfig, timeout: float) -> Iterator[Any]:
+def anonymous_http(spark_config: SparkConfig, timeout: float, max_bytes: int) -> Iterator[Any]:
     """Same deadline and TLS settings as ``http``, but never the API's bearer token."""
     from pytest_spark.probes.http import make_client
 
     targets = spark_config.targets
     verify: bool | str = targets["ca_bundle"] or targets["verify_tls"]
-    with make_client(timeout=timeout, verify=verify) as client:
+    with make_client(timeout=timeout, verify=verify, max_bytes=max_bytes) as client:
         yield client
 
 
@@ -112,8 +121,12 @@ def db(spark_config: SparkConfig, timeout: float) -> Callable[..., AbstractConte
 
 
 @pytest.fixture
-def prometheus(spark_config: SparkConfig, timeout: float) -> Any:
+def prometheus(spark_config: SparkConfig, timeout: float, max_bytes: int) -> Iterator[Any]:
+    """Prometheus queries, each under the run's total deadline and size cap."""
     from pytest_spark.probes.prometheus import Prometheus
 
     url = require(spark_config, "targets", "prometheus_url")
-    return Prometheus(url, timeout=timeout, verify=bool(spark_config.targets["verify_tls"]))
+    targets = spark_config.targets
+    verify: bool | str = targets["ca_bundle"] or targets["verify_tls"]
+    with Prometheus(url, timeout=timeout, verify=verify, max_bytes=max_bytes) as client:
+        yield client

@@ -42,7 +42,7 @@ SCRAPE_AGE_FACTOR = 2.0  # PF-08: a target is stale after 2 x its scrape interva
 
 @pytest.fixture(scope="session")
 def alertmanager(
-    spark_config: SparkConfig, configured: Any, timeout: float
+    spark_config: SparkConfig, configured: Any, timeout: float, max_bytes: int
 ) -> Iterator[Alertmanager]:
     """Alertmanager API v2 client with the run's deadline (no API token sent to it).
 
@@ -51,7 +51,7 @@ def alertmanager(
     targets = spark_config.targets
     verify: bool | str = targets["ca_bundle"] or targets["verify_tls"]
     url = configured("targets.alertmanager_url")
-    with Alertmanager(url, timeout=timeout, verify=verify) as client:
+    with Alertmanager(url, timeout=timeout, verify=verify, max_bytes=max_bytes) as client:
         yield client
 
 

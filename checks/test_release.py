@@ -93,14 +93,14 @@ def test_pf01_instances_run_the_release(
 
 @pytest.mark.spark_check("BS-09")
 def test_bs09_sbom_valid_cyclonedx_for_release(
-    spark_config: SparkConfig, configured: Callable[[str], Any], evidence: Recorder
+    spark_config: SparkConfig, configured: Callable[[str], Any], evidence: Recorder, max_bytes: int
 ) -> None:
     """The release SBOM exists, is schema-valid CycloneDX 1.6, names the release, has purls."""
     path = str(configured("release.sbom"))
     service = spark_config.release["service"]
     version = _release_version(spark_config)
     evidence.observe("expected", {"path": path, "service": service, "version": version})
-    sbom_file = sbom_probe.read(path)
+    sbom_file = sbom_probe.read(path, max_bytes=max_bytes)
     assert sbom_file is not None, f"release SBOM {path} does not exist"
     evidence.observe(
         "sbom", {"path": path, "sha256": sbom_file.sha256, "bytes": len(sbom_file.raw)}
@@ -129,12 +129,13 @@ def test_rt10_sbom_attached_and_matches_running_build(
     api_urls: list[str],
     configured: Callable[[str], Any],
     evidence: Recorder,
+    max_bytes: int,
 ) -> None:
     """The SBOM goes into the evidence with its digest, and its build is the one that runs."""
     path = str(configured("release.sbom"))
     docs = json_docs(http, api_urls, "/version")
     evidence.observe("instances", docs)
-    sbom_file = sbom_probe.read(path)
+    sbom_file = sbom_probe.read(path, max_bytes=max_bytes)
     assert sbom_file is not None, f"release SBOM {path} does not exist: nothing to attach"
     attached = evidence.attach(Path(path).name or "sbom.json", sbom_file.raw)
     evidence.observe(

@@ -96,6 +96,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "production": _k(bool, False, "Target is production: disruptive checks are refused"),
         "exempt": _k(list, [], "Blocker ids whose policy skip does not block the verdict"),
         "timeout_s": _k(float, 5.0, "Deadline for every network call, seconds"),
+        "max_response_mib": _k(
+            float,
+            16.0,
+            "Size cap of every response body and SBOM a check reads, MiB (larger: ERROR)",
+        ),
     },
     "thresholds": {
         "clock_skew_s": _k(float, 1.0, "BS-01 max pairwise clock skew"),
@@ -378,6 +383,8 @@ def validate(values: Mapping[str, Mapping[str, Any]]) -> None:
             raise ConfigError(f"policy.exempt names unknown check id {cid!r}")
     if values["policy"]["timeout_s"] <= 0:
         raise ConfigError("policy.timeout_s must be > 0")
+    if values["policy"]["max_response_mib"] <= 0:
+        raise ConfigError("policy.max_response_mib must be > 0")
     for key in ("html_paths", "api_paths"):
         if not values["targets"][key]:
             raise ConfigError(f"targets.{key} must name at least one path (else nothing is judged)")

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from . import ProbeError
-from .http import HttpResponse, make_client, request
+from .http import DEFAULT_MAX_BYTES, HttpResponse, make_client, request
 
 __all__ = ["Alertmanager"]
 
@@ -21,10 +21,19 @@ __all__ = ["Alertmanager"]
 class Alertmanager:
     """A small client for the endpoints the checks read: readiness, status, silences."""
 
-    def __init__(self, url: str, *, timeout: float, verify: bool | str = True) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float,
+        verify: bool | str = True,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
-        self._client: httpx.Client = make_client(timeout=timeout, verify=verify)
+        self._client: httpx.Client = make_client(
+            timeout=timeout, verify=verify, max_bytes=max_bytes
+        )
 
     def close(self) -> None:
         self._client.close()

@@ -1,24 +1,38 @@
-"""SNTP (ntplib, protocol v4) with a hard deadline per server.
+"""SNTP (RFC 4330, protocol v4) with ONE deadline per server, and a message that says what happened.
 
-ntplib's own timeout only bounds each socket read; name resolution and a
-stream of foreign packets are not bounded. Each query therefore runs in a
-worker thread and the caller waits at most the deadline (plus a small grace
-for thread hand-over), so a dead or hung server costs ``timeout`` seconds and
-never blocks the run. Servers are asked in parallel: N servers cost one
-deadline, not N.
+ntplib builds and reads the packets (``NTPPacket``, ``NTPStats``); the
+exchange itself is ours, so that:
+
+* the deadline is total: name resolution, send and every receive share it
+  (ntplib's timeout bounds each socket read, and a resolver is not bounded);
+* the socket is connected to the server, so the kernel drops datagrams from
+  anyone else and reports an ICMP "port unreachable" as a refusal;
+* the answer is judged as RFC 4330 section 5 asks of a client, and each way it
+  can be wrong has its own message: no answer within the deadline, a refusal,
+  a short or malformed packet, a mode other than server (4), a reply whose
+  originate timestamp is not our transmit timestamp (not an answer to this
+  query), a kiss-o'-death (stratum 0, RFC 4330 section 8), a zero transmit
+  timestamp. A garbage answer in 0.1 s is "malformed after 0.1 s", never
+  "timed out after 5.0 s".
+
+Each server is asked in its own thread and the caller waits at most the
+deadline (plus a small grace for thread hand-over), so N servers cost one
+deadline, and a resolver stuck past it is reported as such.
 """
 
 from __future__ import annotations
 
 import socket
+import struct
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import ntplib
 
 from ..rules.clocks import NtpSample
-from . import ProbeError
+from . import ProbeError, TimedOut
 
 __all__ = ["DEFAULT_PORT", "parse_server", "query", "query_all"]
 
@@ -26,6 +40,9 @@ DEFAULT_PORT = 123
 NTP_VERSION = 4
 _GRACE_S = 0.25
 _SERVER_MODE = 4  # RFC 4330 "server" mode; anything else is not an answer to our query
+_PACKET_BYTES = 48  # RFC 4330 section 4: the header without extensions or authenticator
+_ORIGINATE = slice(24, 32)  # the reply's Originate Timestamp ...
+_TRANSMIT = slice(40, 48)  # ... must be the request's Transmit Timestamp (RFC 4330 section 5)
 
 
 def parse_server(spec: str) -> tuple[str, int]:
@@ -53,24 +70,101 @@ def parse_server(spec: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
-def _ask(host: str, port: int, timeout: float) -> ntplib.NTPStats:
-    return ntplib.NTPClient().request(host, version=NTP_VERSION, port=port, timeout=timeout)
+@dataclass
+class _Exchange:
+    """One server's query, run in a worker thread; ``phase`` says where it stands."""
 
+    server: str
+    host: str
+    port: int
+    timeout: float
+    phase: str = "resolving its name"
+    result: NtpSample | ProbeError | None = None
+    started: float = field(default_factory=time.monotonic)
 
-def _sample(server: str, stats: ntplib.NTPStats) -> NtpSample:
-    if int(stats.mode) != _SERVER_MODE:
-        raise ProbeError(f"NTP server {server} answered in mode {stats.mode}, not server mode 4")
-    return NtpSample.from_ntplib(server, stats)
+    def run(self) -> None:
+        try:
+            self.result = self._ask()
+        except ProbeError as exc:
+            self.result = exc
+        except Exception as exc:  # anything else still ends as "could not ask"
+            self.result = ProbeError(
+                f"NTP server {self.server} gave an unusable answer: {type(exc).__name__}: {exc}"
+            )
 
+    def _left(self) -> float:
+        return self.started + self.timeout - time.monotonic()
 
-def _error(server: str, timeout: float, exc: BaseException) -> ProbeError:
-    if isinstance(exc, (ntplib.NTPException, TimeoutError)):
-        return ProbeError(f"timed out after {timeout} s waiting for NTP server {server}")
-    if isinstance(exc, socket.gaierror):
-        return ProbeError(f"cannot resolve NTP server {server}: {exc.strerror or exc}")
-    if isinstance(exc, OSError):
-        return ProbeError(f"cannot reach NTP server {server}: {exc.strerror or exc}")
-    return ProbeError(f"NTP server {server} gave an unusable answer: {type(exc).__name__}: {exc}")
+    def timed_out(self) -> TimedOut:
+        return TimedOut(
+            f"timed out after {self.timeout} s waiting for NTP server {self.server} ({self.phase})"
+        )
+
+    def _ask(self) -> NtpSample:
+        try:
+            infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_DGRAM)
+        except socket.gaierror as exc:
+            msg = f"cannot resolve NTP server {self.server}: {exc.strerror or exc}"
+            raise ProbeError(msg) from None
+        family, _, _, _, address = infos[0]
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            try:
+                sock.connect(address)
+                query = ntplib.NTPPacket(
+                    mode=3, version=NTP_VERSION, tx_timestamp=ntplib.system_to_ntp_time(time.time())
+                ).to_data()
+                sock.send(query)
+                self.phase = "no answer"
+                while True:
+                    left = self._left()
+                    if left <= 0:
+                        raise self.timed_out()
+                    sock.settimeout(left)
+                    try:
+                        data = sock.recv(1024)
+                    except TimeoutError:
+                        continue
+                    t4 = ntplib.system_to_ntp_time(time.time())
+                    return self._judge(query, data, t4)
+            except ConnectionRefusedError:
+                raise ProbeError(
+                    f"NTP server {self.server} refused the query (ICMP port unreachable)"
+                ) from None
+            except OSError as exc:
+                raise ProbeError(
+                    f"cannot reach NTP server {self.server}: {exc.strerror or exc}"
+                ) from None
+
+    def _judge(self, query: bytes, data: bytes, t4: float) -> NtpSample:
+        """The reply as a sample, or a ProbeError naming what is wrong with it (RFC 4330 s. 5)."""
+        after = f"after {time.monotonic() - self.started:.1f} s"
+        who = f"NTP server {self.server}"
+        if len(data) < _PACKET_BYTES:
+            raise ProbeError(
+                f"{who} sent a malformed answer {after}: {len(data)} bytes, "
+                f"an NTP packet has at least {_PACKET_BYTES}"
+            )
+        stats = ntplib.NTPStats()
+        try:
+            stats.from_data(data)
+        except (ntplib.NTPException, struct.error, ValueError) as exc:
+            raise ProbeError(f"{who} sent a malformed answer {after}: {exc}") from None
+        stats.dest_timestamp = t4
+        if int(stats.mode) != _SERVER_MODE:
+            raise ProbeError(
+                f"{who} answered in mode {stats.mode}, not server mode {_SERVER_MODE} ({after})"
+            )
+        if data[_ORIGINATE] != query[_TRANSMIT]:
+            raise ProbeError(
+                f"{who} sent an answer that is not a reply to this query {after}: its originate "
+                "timestamp is not the query's transmit timestamp"
+            )
+        if int(stats.stratum) == 0:
+            code = data[12:16].decode("ascii", "replace").strip("\0") or "?"
+            raise ProbeError(f"{who} sent a kiss-o'-death ({code}) {after}: it refuses to serve")
+        if not any(data[40:48]):
+            raise ProbeError(f"{who} sent an answer without a transmit timestamp {after}")
+        return NtpSample.from_ntplib(self.server, stats)
 
 
 def query(server: str, *, timeout: float) -> NtpSample:
@@ -84,35 +178,21 @@ def query(server: str, *, timeout: float) -> NtpSample:
 def query_all(servers: Sequence[str], *, timeout: float) -> dict[str, NtpSample | ProbeError]:
     """Ask every server at once; each maps to its sample or to the ProbeError saying why not."""
     out: dict[str, NtpSample | ProbeError] = {}
-    answers: dict[str, ntplib.NTPStats | BaseException] = {}
-    threads: dict[str, threading.Thread] = {}
+    running: dict[str, tuple[_Exchange, threading.Thread]] = {}
     for server in dict.fromkeys(servers):
         try:
             host, port = parse_server(server)
         except ValueError as exc:
             out[server] = ProbeError(str(exc))
             continue
-
-        def ask(server: str = server, host: str = host, port: int = port) -> None:
-            try:
-                answers[server] = _ask(host, port, timeout)
-            except BaseException as exc:  # handed to the caller as a ProbeError
-                answers[server] = exc
-
+        exchange = _Exchange(server, host, port, timeout)
         # daemon: a resolver stuck past the deadline must not hold up interpreter exit
-        threads[server] = threading.Thread(target=ask, name=f"spark-ntp-{server}", daemon=True)
-        threads[server].start()
+        thread = threading.Thread(target=exchange.run, name=f"spark-ntp-{server}", daemon=True)
+        thread.start()
+        running[server] = (exchange, thread)
     deadline = time.monotonic() + timeout + _GRACE_S
-    for server, thread in threads.items():
+    for server, (exchange, thread) in running.items():
         thread.join(max(0.0, deadline - time.monotonic()))
-        answer = answers.get(server)
-        if thread.is_alive() or answer is None:
-            out[server] = _error(server, timeout, TimeoutError())
-        elif isinstance(answer, BaseException):
-            out[server] = _error(server, timeout, answer)
-        else:
-            try:
-                out[server] = _sample(server, answer)
-            except ProbeError as err:
-                out[server] = err
+        result = exchange.result
+        out[server] = exchange.timed_out() if thread.is_alive() or result is None else result
     return {s: out[s] for s in dict.fromkeys(servers)}

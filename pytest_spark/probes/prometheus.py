@@ -1,28 +1,102 @@
-"""Prometheus through prometheus-api-client, with an explicit deadline on every query."""
+"""Prometheus through prometheus-api-client, every request through :mod:`.http`'s deadline.
+
+The library talks ``requests``, whose timeouts bound each socket read: a
+Prometheus that trickles its answer would hang the run. So the library gets a
+session of ours whose transport adapter hands every request to
+:func:`.http.request` (total deadline, size cap): one place for both, and the
+client's own retries (3, with backoff: ~26 s for a hung port at a 5 s deadline)
+never happen.
+"""
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
-from . import ProbeError
+import requests
+from requests.adapters import BaseAdapter
+from requests.structures import CaseInsensitiveDict
+from requests.utils import get_encoding_from_headers
+
+from . import ProbeError, TimedOut, TooLarge, http
+from .http import DEFAULT_MAX_BYTES, ProbeClient, make_client
+
+#: Request headers the probe client sets itself (only codings it decodes with a bound).
+_OURS = ("accept-encoding", "connection")
+#: Headers that described the body on the wire; the body handed back is already decoded.
+_WIRE_ONLY = ("content-encoding", "content-length", "transfer-encoding")
+
+
+class DeadlineAdapter(BaseAdapter):
+    """A ``requests`` transport adapter that sends through a :class:`.http.ProbeClient`."""
+
+    def __init__(self, client: ProbeClient) -> None:
+        super().__init__()
+        self.client = client
+
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: Any = None,
+        verify: Any = True,
+        cert: Any = None,
+        proxies: Any = None,
+    ) -> requests.Response:
+        body = request.body.encode() if isinstance(request.body, str) else request.body
+        got = http.request(
+            self.client,
+            request.method or "GET",
+            request.url or "",
+            headers={k: v for k, v in request.headers.items() if k.lower() not in _OURS},
+            content=body,
+        )
+        resp = requests.Response()
+        resp.status_code = got.status
+        resp.headers = CaseInsensitiveDict(
+            {k: v for k, v in got.header_map().items() if k not in _WIRE_ONLY}
+        )
+        resp.encoding = get_encoding_from_headers(resp.headers)
+        resp.raw = io.BytesIO(got.body)
+        resp.url = got.url
+        resp.reason = ""
+        resp.request = request
+        return resp
+
+    def close(self) -> None:
+        pass  # the client belongs to the Prometheus probe, which closes it
 
 
 class Prometheus:
-    def __init__(self, url: str, *, timeout: float, verify: bool = True) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        timeout: float,
+        verify: bool | str = True,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
         from prometheus_api_client import PrometheusConnect
-        from urllib3.util.retry import Retry
 
         self.url = url.rstrip("/")
         self.timeout = timeout
-        # The client's default (3 retries, exponential backoff) turns a 5 s deadline into
-        # ~7 s for a refused port and ~26 s for a hung one: one attempt, one deadline.
-        self._api = PrometheusConnect(
-            url=self.url,
-            disable_ssl=not verify,
-            timeout=timeout,
-            retry=Retry(total=0, raise_on_status=False),
-        )
-        self._session = self._api._session
+        self._client = make_client(timeout=timeout, verify=verify, max_bytes=max_bytes)
+        self._session = requests.Session()
+        self._api = PrometheusConnect(url=self.url, session=self._session, timeout=timeout)
+        # The library mounts its own HTTPAdapter on its URL; ours replaces it (same prefix),
+        # and also serves any other URL the session might be asked for.
+        for prefix in ("http://", "https://", self._api.url):
+            self._session.mount(prefix, DeadlineAdapter(self._client))
+
+    def close(self) -> None:
+        self._session.close()
+        self._client.close()
+
+    def __enter__(self) -> Prometheus:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def query(self, promql: str) -> list[dict[str, Any]]:
         """Instant query; returns the raw result list (metric + value) as the API gave it."""
@@ -33,21 +107,23 @@ class Prometheus:
 
     def api(self, path: str, params: dict[str, str] | None = None) -> Any:
         """GET /api/v1/<path> (targets, rules, status/...): data of a success response."""
-        import requests
-
         url = f"{self.url}/api/v1/{path}"
         try:
             resp = self._session.get(url, params=params, timeout=self.timeout)
             body = resp.json()
-        except (requests.RequestException, ValueError) as exc:
+        except (requests.RequestException, ValueError, ProbeError) as exc:
             raise _probe_error(url, self.timeout, exc) from None
+        if not isinstance(body, dict):
+            raise ProbeError(f"{url}: answer is not a JSON object")
         if body.get("status") != "success":
             raise ProbeError(f"{url}: {body.get('errorType')}: {body.get('error')}")
         return body["data"]
 
 
 def _probe_error(url: str, timeout: float, exc: Exception) -> ProbeError:
+    if isinstance(exc, TimedOut):
+        return TimedOut(f"timed out after {timeout} s talking to Prometheus at {url}")
+    if isinstance(exc, TooLarge):
+        return exc
     text = str(exc)
-    if "timed out" in text.lower() or "timeout" in type(exc).__name__.lower():
-        return ProbeError(f"timed out after {timeout} s talking to Prometheus at {url}")
     return ProbeError(f"cannot query Prometheus at {url}: {type(exc).__name__}: {text[:200]}")

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -29,7 +31,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from . import ProbeError
+from . import DEFAULT_MAX_BYTES, MIB, ProbeError, TooLarge
 
 __all__ = ["SbomFile", "read", "schema_document", "schema_errors"]
 
@@ -50,18 +52,31 @@ class SbomFile:
         return hashlib.sha256(self.raw).hexdigest()
 
 
-def read(path: str | Path) -> SbomFile | None:
+def read(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> SbomFile | None:
     """The file at ``path``, or None when there is none (a missing SBOM is a finding).
 
-    An unreadable file (permissions, a directory) is a ProbeError: could not verify.
+    Only a regular file is read, and at most ``max_bytes`` of it: a FIFO would
+    block the run and /dev/zero would fill memory. An unreadable path (a
+    directory, a device, permissions) is a ProbeError (could not verify), a
+    larger file a ``TooLarge``.
     """
     p = Path(path)
     try:
-        raw = p.read_bytes()
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO opens at once, and is refused below
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise ProbeError(f"cannot read SBOM {p}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ProbeError(f"cannot read SBOM {p}: not a regular file")
+    with os.fdopen(fd, "rb") as f:
+        try:
+            raw = f.read(max_bytes + 1)
+        except OSError as exc:
+            raise ProbeError(f"cannot read SBOM {p}: {exc.strerror or exc}") from None
+    if len(raw) > max_bytes:
+        raise TooLarge(f"SBOM {p} exceeded {max_bytes / MIB:g} MiB")
     try:
         doc = json.loads(raw)
     except ValueError as exc:

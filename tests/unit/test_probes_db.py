@@ -68,7 +68,7 @@ def session(monkeypatch: pytest.MonkeyPatch) -> Any:
             made["kwargs"] = kwargs
             return fake
 
-        monkeypatch.setattr(db_probe.psycopg, "connect", fake_connect)
+        monkeypatch.setattr(db_probe.Session, "connect", fake_connect)
         made["session"] = fake
         return fake
 
