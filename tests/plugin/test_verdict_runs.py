@@ -30,15 +30,24 @@ def suite(bs01: str = "pass", pf01: str = "pass") -> str:
     return SUITE.format(bs01=bs01, pf01=pf01)
 
 
-def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest("-p", "no:cacheprovider", "--release", "v1.4.0", *args)
+SUITE_IDS = "BS-01,PF-01,RT-02"
+
+
+def run(pytester: pytest.Pytester, *args: str, ids: str | None = SUITE_IDS) -> pytest.RunResult:
+    """A release run scoped to the synthetic suite's ids (the rest of the catalog is out of
+    scope; without --spark-check every catalog check is in scope and missing ones block)."""
+    scope = ("--spark-check", ids) if ids else ()
+    return pytester.runpytest("-p", "no:cacheprovider", "--release", "v1.4.0", *scope, *args)
 
 
 def test_all_pass_with_writes_allowed_is_go_exit_0(pytester, bundle_of):
     pytester.makepyfile(suite())
     result = run(pytester, "--spark-allow-writes")
     assert result.ret == 0
-    assert result.outlines[-1].startswith("SPARK VERDICT: GO -- bundle: ")
+    assert result.outlines[-1].startswith(
+        "SPARK VERDICT: GO for --spark-check BS-01,PF-01,RT-02 (3 of 3), PARTIAL: 3 of 28 "
+        "catalog checks -- bundle: "
+    )
     assert bundle_of().verdict["verdict"] == "GO"
 
 
@@ -46,7 +55,9 @@ def test_blocker_failure_is_no_go_and_evidence_is_written(pytester, bundle_of):
     pytester.makepyfile(suite(bs01="assert False, 'skew 5.1 s between api and db (limit 1 s)'"))
     result = run(pytester, "--spark-allow-writes")
     assert result.ret == 1
-    result.stdout.fnmatch_lines(["SPARK VERDICT: NO-GO -- BS-01 failed -- bundle: *"])
+    result.stdout.fnmatch_lines(
+        ["SPARK VERDICT: NO-GO for *(3 of 3)* -- BS-01 failed -- bundle: *"]
+    )
     b = bundle_of()
     rec = b.check("BS-01")
     assert rec["outcome"] == "failed" and rec["effective_outcome"] == "failed"
@@ -77,7 +88,7 @@ def test_error_in_a_fixture_is_an_error_with_evidence_record(pytester, bundle_of
             pass
         """
     )
-    assert run(pytester).ret == 1
+    assert run(pytester, ids="BS-02").ret == 1
     rec = bundle_of().check("BS-02")
     assert rec["outcome"] == "error" and "connection refused" in rec["message"]
 
@@ -108,10 +119,10 @@ def test_disruptive_is_refused_in_production_even_when_allowed(pytester, bundle_
         """
     )
     pytester.makefile(".toml", spark="[policy]\nproduction = true\n")
-    result = run(pytester, "--spark-allow-disruptive")
+    result = run(pytester, "--spark-allow-disruptive", ids="RT-08")
     assert result.ret == 4  # contradictory policy is a usage error before any test
     result.stderr.fnmatch_lines(["*allow_disruptive is refused when policy.production = true*"])
-    result = run(pytester)
+    result = run(pytester, ids="RT-08")
     assert result.ret == 1
     assert "target is production" in bundle_of().verdict["reasons"][0]["message"]
 
@@ -132,7 +143,7 @@ def test_warning_never_blocks(pytester, monkeypatch, bundle_of):
         def test_warn(): assert False, "1 migration behind"
         """
     )
-    result = run(pytester)
+    result = run(pytester, ids="BS-01,BS-02")
     assert result.ret == 0
     assert bundle_of().verdict["warnings"][0]["message"] == "1 migration behind"
 
@@ -188,7 +199,9 @@ def test_nothing_ran_is_no_go(pytester, bundle_of):
     pytester.makepyfile(suite())
     result = run(pytester, "-k", "no_such_test")
     assert result.ret != 0
-    assert bundle_of().verdict["reasons"][0]["outcome"] == "nothing-ran"
+    reasons = bundle_of().verdict["reasons"]
+    assert reasons[-1]["outcome"] == "nothing-ran"
+    assert [r["check"] for r in reasons[:-1]] == ["BS-01", "PF-01", "RT-02"]  # -k left them out
 
 
 def test_stopped_run_is_incomplete(pytester, bundle_of):
@@ -237,7 +250,7 @@ def test_bad_config_is_one_line_exit_4(pytester):
 
 def test_suite_markers_select_checks_and_strict_markers_work(pytester):
     pytester.makepyfile(suite())
-    result = run(pytester, "-m", "preflight", "--strict-markers")
+    result = run(pytester, "-m", "preflight", "--strict-markers", ids=None)
     result.assert_outcomes(passed=1, deselected=2)
     pytester.makepyfile(test_typo="import pytest\n@pytest.mark.prefligth\ndef test_x(): pass\n")
     assert pytester.runpytest("--strict-markers", "test_typo.py").ret != 0
@@ -285,20 +298,29 @@ def test_html_report_has_banner_columns_and_evidence(pytester, bundle_of):
     assert (bundle_of().folder / "report.html").is_file()
 
 
-def test_collect_only_writes_no_bundle_and_no_verdict(pytester):
+@pytest.mark.parametrize("flag", ["--co", "--collect-only"])
+def test_collect_only_is_no_verdict_and_not_exit_0(pytester, flag):
+    """Issue 8: --collect-only exited 0 on a release run; CI reads 0 as GO. No verdict, exit 5."""
     pytester.makepyfile(suite())
-    result = run(pytester, "--co")
-    assert result.ret == 0
-    assert "SPARK VERDICT" not in result.stdout.str()
+    result = run(pytester, flag)
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+    assert result.outlines[-1].startswith("SPARK VERDICT: none -- --collect-only runs no check")
+    assert "SPARK VERDICT: GO" not in result.stdout.str()
     assert not (pytester.path / "reports").exists()
+
+
+def test_collect_only_of_a_plain_suite_is_left_alone(pytester):
+    pytester.makepyfile("def test_x(): pass")
+    result = pytester.runpytest("-p", "no:cacheprovider", "--co")
+    assert result.ret == 0 and "SPARK VERDICT" not in result.stdout.str()
 
 
 def test_spark_check_selects_by_id_and_rejects_unknown_ids(pytester, bundle_of):
     pytester.makepyfile(suite())
-    result = run(pytester, "--spark-check", "PF-01,BS-01")
+    result = run(pytester, "--spark-check", "PF-01,BS-01", ids=None)
     result.assert_outcomes(passed=2, deselected=1)
     assert sorted(bundle_of().verdict["outcomes"]) == ["BS-01", "PF-01"]
-    result = run(pytester, "--spark-check", "PF-99")
+    result = run(pytester, "--spark-check", "PF-99", ids=None)
     assert result.ret == 4
     result.stderr.fnmatch_lines(["*unknown check id(s)*PF-99*"])
 
