@@ -379,3 +379,170 @@ def test_any_setting_can_be_given_on_the_command_line(pytester, bundle_of):
     result = run(pytester, "--spark-set", "thresholds.ntp_max_offset_s=fast")
     assert result.ret == 4
     result.stderr.fnmatch_lines(["*thresholds.ntp_max_offset_s must be a number*"])
+
+
+# ---- issue 8, section 2: no GO on nothing -------------------------------------------
+
+PF_BODY = 'import pytest\n\n@pytest.mark.spark_check("PF-0{i}")\ndef test_pf0{i}():\n    pass\n'
+
+
+def preflight_suite(pytester: pytest.Pytester, **modules: str) -> None:
+    """The nine preflight checks, one module each (so one can be skipped or broken)."""
+    files = {f"test_pf0{i}": modules.get(f"pf0{i}", PF_BODY.format(i=i)) for i in range(1, 10)}
+    pytester.makepyfile(**files)
+
+
+def preflight_run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest(
+        "-p", "no:cacheprovider", "-m", "preflight", "--release", "1.4.0", *args
+    )
+
+
+def test_full_preflight_is_go_and_the_line_names_the_scope(pytester, bundle_of):
+    preflight_suite(pytester)
+    result = preflight_run(pytester)
+    assert result.ret == 0
+    assert result.outlines[-1].startswith("SPARK VERDICT: GO for preflight (9 of 9) -- bundle: ")
+    scope = bundle_of().verdict["scope"]
+    assert scope["name"] == "preflight" and scope["selection"]["markexpr"] == "preflight"
+    assert scope["in_scope"] == scope["selected"] == [f"PF-0{i}" for i in range(1, 10)]
+    assert "PF-01" not in scope["out_of_scope"] and len(scope["out_of_scope"]) == 19
+    assert scope["not_run"] == [] and scope["partial"] == ""
+
+
+@pytest.mark.parametrize("flag", ["--setup-plan", "--setup-only"])
+def test_setup_plan_and_setup_only_run_no_check_and_are_not_go(pytester, bundle_of, flag):
+    """Issue 8: `pytest -m preflight --release 1.4.0 --setup-plan` was GO, exit 0, passed: 9."""
+    preflight_suite(pytester)
+    result = preflight_run(pytester, flag)
+    assert result.ret != 0
+    assert "SPARK VERDICT: NO-GO" in result.outlines[-1]
+    v = bundle_of().verdict
+    assert v["verdict"] == "NO-GO" and v["counts"]["passed"] == 0
+    assert {r["check"] for r in v["reasons"] if r["outcome"] == "not run"} == {
+        f"PF-0{i}" for i in range(1, 10)
+    }
+    assert any(r["outcome"] == "nothing-ran" for r in v["reasons"])
+    assert all(n.endswith("(no call phase)") for n in v["not_run"] if "::" in n)
+
+
+def test_module_skipped_at_module_level_is_not_run_and_blocks(pytester, bundle_of):
+    """Issue 8: a check module with pytest.skip(allow_module_level=True) vanished; GO, exit 0."""
+    preflight_suite(
+        pytester,
+        pf03='import pytest\npytest.skip("no saturation here", allow_module_level=True)\n'
+        '@pytest.mark.spark_check("PF-03")\ndef test_pf03():\n    assert False\n',
+    )
+    result = preflight_run(pytester)
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        ["SPARK VERDICT: NO-GO for preflight (8 of 9) -- 1 in scope not run (PF-03)*"]
+    )
+    v = bundle_of().verdict
+    assert v["reasons"] == [
+        {"check": "PF-03", "outcome": "not run", "message": "in scope but produced no result"}
+    ]
+    assert v["scope"]["not_run"] == ["PF-03"]
+
+
+def test_missing_check_module_is_not_run_and_blocks(pytester, bundle_of):
+    preflight_suite(pytester)
+    (pytester.path / "test_pf07.py").unlink()
+    result = preflight_run(pytester)
+    assert result.ret == 1
+    assert bundle_of().verdict["scope"]["not_run"] == ["PF-07"]
+
+
+def test_module_that_fails_to_import_is_not_run_and_blocks(pytester, bundle_of):
+    preflight_suite(pytester, pf05="import no_such_module_anywhere\n")
+    result = preflight_run(pytester, "--continue-on-collection-errors")
+    assert result.ret != 0
+    v = bundle_of().verdict
+    assert v["scope"]["not_run"] == ["PF-05"]
+    assert {r["outcome"] for r in v["reasons"]} == {"not run", "incomplete"}
+
+
+def test_k_that_deselects_an_in_scope_check_blocks(pytester, bundle_of):
+    preflight_suite(pytester)
+    result = preflight_run(pytester, "-k", "not test_pf02")
+    assert result.ret == 1
+    assert bundle_of().verdict["scope"]["not_run"] == ["PF-02"]
+    assert bundle_of().verdict["scope"]["selection"]["keyword"] == "not test_pf02"
+
+
+def test_k_that_thins_a_check_is_a_partial_go(pytester, bundle_of):
+    preflight_suite(
+        pytester,
+        pf04='import pytest\n\n@pytest.mark.spark_check("PF-04")\n'
+        '@pytest.mark.parametrize("n", [1, 2])\ndef test_pf04(n):\n    pass\n',
+    )
+    result = preflight_run(pytester, "-k", "not 2]")
+    assert result.ret == 0
+    assert result.outlines[-1].startswith(
+        "SPARK VERDICT: GO for preflight (9 of 9), PARTIAL: some tests of PF-04 deselected"
+    )
+
+
+def test_spark_check_go_says_it_is_partial(pytester, bundle_of):
+    preflight_suite(pytester)
+    result = pytester.runpytest(
+        "-p", "no:cacheprovider", "--release", "1.4.0", "--spark-check", "PF-01"
+    )
+    assert result.ret == 0
+    assert result.outlines[-1].startswith(
+        "SPARK VERDICT: GO for --spark-check PF-01 (1 of 1), PARTIAL: 1 of 28 catalog checks"
+    )
+    scope = bundle_of().verdict["scope"]
+    assert scope["in_scope"] == ["PF-01"] and scope["partial"]
+
+
+def test_last_failed_rerun_without_the_rest_is_not_a_release_go(pytester, monkeypatch):
+    import json
+
+    preflight_suite(
+        pytester,
+        pf06='import os, pytest\n\n@pytest.mark.spark_check("PF-06")\ndef test_pf06():\n'
+        '    assert os.environ.get("FIXED"), "sequence at 91 %"\n',
+    )
+    args = ("-m", "preflight", "--release", "1.4.0", "--spark-evidence-dir")
+    assert pytester.runpytest(*args, "first").ret == 1
+    monkeypatch.setenv("FIXED", "1")
+    result = pytester.runpytest(*args, "again", "--lf")
+    assert result.ret == 1  # 8 checks were not re-run: `pytest-spark combine` joins the runs
+    (folder,) = [p for p in (pytester.path / "again").glob("*/*") if p.is_dir()]
+    v = json.loads((folder / "verdict.json").read_text())
+    assert v["scope"]["selection"]["last_failed"] is True
+    assert len(v["scope"]["not_run"]) == 8 and v["outcomes"] == {"PF-06": "passed"}
+
+
+def test_a_full_evidence_dir_is_no_go_with_a_verdict_line_and_no_leftovers(pytester, tmp_path):
+    """Issue 8: a 64 KiB evidence tmpfs gave a raw OSError traceback and left .RUN.partial."""
+    import os
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mnt = tmp_path / "full"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)]).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        preflight_suite(
+            pytester,
+            pf01='import pytest\n\n@pytest.mark.spark_check("PF-01")\ndef test_pf01(evidence):\n'
+            '    evidence.attach("big.bin", b"x" * 200_000)\n',
+        )
+        result = preflight_run(pytester, "--spark-evidence-dir", str(mnt))
+        assert result.ret == 1
+        out = result.stdout.str() + result.stderr.str()
+        assert "Traceback" not in out and "Errno 28" not in out
+        result.stdout.fnmatch_lines(
+            [
+                "pytest-spark: the evidence bundle could not be written (No space left on device*",
+                "SPARK VERDICT: NO-GO for preflight (9 of 9) -- * no evidence "
+                "-- bundle: (no bundle written)",
+            ]
+        )
+        assert list(mnt.rglob("*")) == []  # no .RUN.partial, no half tarball
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
