@@ -546,3 +546,26 @@ def test_a_full_evidence_dir_is_no_go_with_a_verdict_line_and_no_leftovers(pytes
         assert list(mnt.rglob("*")) == []  # no .RUN.partial, no half tarball
     finally:
         subprocess.run(["umount", str(mnt)], check=False)
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("[thresholds]\nclock_skew_s = nan\n", "thresholds.clock_skew_s must be a finite number"),
+        ("[thresholds]\noutbox_max_age_s = nan\noutbox_max_backlog = 5\n", "outbox_max_age_s"),
+        ("[thresholds]\nheartbeat_max_age_s = inf\n", "heartbeat_max_age_s must be a finite"),
+        ("[policy]\ntimeout_s = 1e9\n", "policy.timeout_s must be in (0, 300] s"),
+        ("[thresholds]\npool_sample_window_s = 1e9\n", "pool_sample_window_s must be in"),
+    ],
+)
+def test_nan_and_absurd_settings_stop_the_run_before_any_test(pytester, setting, message):
+    """Issue 8: clock_skew_s = nan with a 4.8 s skew was GO; RT-03 with NaN limits was GO."""
+    pytester.makepyfile(suite(bs01="assert False, 'a check ran'"))
+    pytester.makefile(".toml", spark=setting)
+    result = run(pytester)
+    assert result.ret == 4
+    result.stderr.fnmatch_lines([f"ERROR: pytest-spark: *{message}*"])
+    assert "Traceback" not in result.stderr.str() and "a check ran" not in result.stdout.str()
+    assert not (pytester.path / "reports").exists()
+    result = run(pytester, "--spark-set", "thresholds.clock_skew_s=nan")
+    assert result.ret == 4
