@@ -569,3 +569,22 @@ def test_nan_and_absurd_settings_stop_the_run_before_any_test(pytester, setting,
     assert not (pytester.path / "reports").exists()
     result = run(pytester, "--spark-set", "thresholds.clock_skew_s=nan")
     assert result.ret == 4
+
+
+def test_waiver_expiring_at_an_offset_is_judged_in_utc(pytester, bundle_of):
+    """Issue 8: expires = 2026-11-30T00:00:01+14:00 (2026-11-29T10:00:01Z) was applied 21 h
+    after it had expired, because only the local date was kept."""
+    pytester.makepyfile(suite(bs01="assert False, 'skew 4.8 s'"))
+    pytester.makefile(
+        ".toml",
+        waivers='[BS-01]\njustification = "j"\napprover = "sre-lead"\n'
+        "expires = 2026-11-30T00:00:01+14:00\n",
+    )
+    result = run(pytester, "--spark-allow-writes")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["*BS-01*EXPIRED*waiver expired 2026-11-29T10:00:01Z*"])
+    b = bundle_of()
+    assert b.check("BS-01")["effective_outcome"] == "failed"
+    from pytest_spark.bundle import verify
+
+    assert verify(b.folder).ok

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pytest_spark.config import ConfigError
 from pytest_spark.verdict import GO, NO_GO, compute, one_line, worst
 from pytest_spark.waivers import Waiver
 
@@ -121,3 +123,79 @@ def test_go_exactly_when_every_blocker_passed(rows):
 @given(st.lists(OUTCOME, min_size=1))
 def test_worst_is_order_independent(outcomes):
     assert worst(outcomes) == worst(list(reversed(outcomes)))
+
+
+# ---- waiver expiry with an offset (issue 8, section 6) ---------------------------------
+
+
+def parsed(expires_toml: str) -> Waiver:
+    import tomllib
+
+    from pytest_spark.waivers import parse
+
+    body = tomllib.loads(
+        f'[BS-01]\njustification = "j"\napprover = "a"\nexpires = {expires_toml}\n'
+    )
+    (w,) = parse(body, "waivers.toml")
+    return w
+
+
+def test_offset_expiry_is_compared_in_utc():
+    """Issue 8: 2026-11-30T00:00:01+14:00 is 2026-11-29T10:00:01Z; it was applied on the 30th."""
+    w = parsed("2026-11-30T00:00:01+14:00")
+    assert w.expires == "2026-11-29T10:00:01Z"
+    assert not w.active_on(dt.date(2026, 11, 30))
+    assert not w.active_on(dt.date(2026, 11, 29))  # it ends during that UTC day
+    assert w.active_on(dt.date(2026, 11, 28))
+    v = compute([rec("BS-01", "failed")], waivers=[w], day=dt.date(2026, 11, 30))
+    assert v["verdict"] == NO_GO and v["waivers"]["expired"][0]["expires"] == w.expires
+
+
+def test_offset_expiry_west_of_utc_and_at_midnight():
+    w = parsed("2026-11-30T20:00:00-05:00")  # 2026-12-01T01:00:00Z
+    assert w.expires == "2026-12-01T01:00:00Z" and w.active_on(dt.date(2026, 11, 30))
+    assert not w.active_on(dt.date(2026, 12, 1))
+    midnight = parsed("2026-12-01T00:00:00Z")
+    assert midnight.active_on(dt.date(2026, 11, 30))
+    assert not midnight.active_on(dt.date(2026, 12, 1))
+
+
+def test_date_expiry_is_still_valid_through_that_utc_day():
+    w = parsed("2026-11-30")
+    assert w.expires == "2026-11-30" and w.active_on(dt.date(2026, 11, 30))
+    assert parsed('"2026-11-30"').expires == "2026-11-30"
+    assert parsed('"2026-11-30T00:00:01+14:00"').expires == "2026-11-29T10:00:01Z"
+
+
+@pytest.mark.parametrize(
+    ("expires", "message"),
+    [
+        ("2026-11-30T00:00:01", "has no UTC offset"),
+        ('"2026-11-30T00:00:01"', "has no UTC offset"),
+        ("00:00:01", "must be a date"),
+        ('"next week"', "must be a date"),
+        ("20261130", "must be a date"),
+    ],
+)
+def test_ambiguous_or_malformed_expiry_is_refused(expires, message):
+    with pytest.raises(ConfigError, match=message):
+        parsed(expires)
+
+
+@given(
+    st.datetimes(
+        min_value=dt.datetime(2000, 1, 1),
+        max_value=dt.datetime(2100, 1, 1),
+        timezones=st.sampled_from(
+            [dt.timezone(dt.timedelta(minutes=m)) for m in (-720, -300, 0, 60, 330, 840)]
+        ),
+    ),
+    st.dates(min_value=dt.date(1999, 12, 1), max_value=dt.date(2100, 2, 1)),
+)
+def test_a_waiver_never_covers_a_moment_after_its_instant(instant, day):
+    w = parsed(instant.isoformat())
+    end_of_day = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)
+    if w.active_on(day):
+        assert end_of_day <= instant
+    else:
+        assert end_of_day > instant - dt.timedelta(days=1)  # conservative by < 1 day
