@@ -18,6 +18,7 @@ PASSED, FAILED, ERROR, SKIPPED, WAIVED = "passed", "failed", "error", "skipped",
 OUTCOMES = (PASSED, FAILED, ERROR, SKIPPED, WAIVED)
 GO, NO_GO = "GO", "NO-GO"
 RAN = frozenset({PASSED, FAILED, ERROR})
+RAW_OUTCOMES = frozenset({PASSED, FAILED, ERROR, SKIPPED})
 _WORST = {ERROR: 4, FAILED: 3, SKIPPED: 2, PASSED: 1}
 
 
@@ -87,12 +88,22 @@ def compute(
         ]
     reasons: list[dict[str, str]] = []
     warnings: list[dict[str, str]] = []
+    twice = sorted(cid for cid, n in Counter(rec["id"] for rec in records).items() if n > 1)
+    reasons += [
+        {"check": cid, "outcome": ERROR, "message": "more than one record for this check"}
+        for cid in twice
+    ]
     for rec in sorted(records, key=lambda r: r["id"]):
         cid, outcome = rec["id"], effective[rec["id"]]
         message = rec.get("message") or ""
+        if rec["outcome"] not in RAW_OUTCOMES:  # "waived" is never a raw outcome
+            reasons.append(
+                {"check": cid, "outcome": ERROR, "message": f"unknown outcome {rec['outcome']!r}"}
+            )
+            continue
         if outcome in (PASSED, WAIVED):
             continue
-        if rec.get("severity") == "warning" and outcome in OUTCOMES:
+        if rec.get("severity") == "warning":
             if outcome in (FAILED, ERROR):
                 warnings.append({"check": cid, "outcome": outcome, "message": message})
             continue
@@ -102,19 +113,14 @@ def compute(
             reasons.append(
                 {"check": cid, "outcome": ERROR, "message": f"could not verify: {message}"}
             )
-        elif outcome == SKIPPED:
-            if cid not in exempt:
-                why = "skipped by policy" if rec.get("skip_kind") == "policy" else "skipped"
-                reasons.append(
-                    {
-                        "check": cid,
-                        "outcome": SKIPPED,
-                        "message": f"not verified ({why}): {message}",
-                    }
-                )
-        else:
+        elif outcome == SKIPPED and cid not in exempt:
+            why = "skipped by policy" if rec.get("skip_kind") == "policy" else "skipped"
             reasons.append(
-                {"check": cid, "outcome": ERROR, "message": f"unknown outcome {outcome!r}"}
+                {
+                    "check": cid,
+                    "outcome": SKIPPED,
+                    "message": f"not verified ({why}): {message}",
+                }
             )
     missing = [entry for entry in not_run if _CHECK_ID.fullmatch(entry)]
     reasons += [

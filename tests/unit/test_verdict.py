@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_spark.config import ConfigError
@@ -199,3 +199,79 @@ def test_a_waiver_never_covers_a_moment_after_its_instant(instant, day):
         assert end_of_day <= instant
     else:
         assert end_of_day > instant - dt.timedelta(days=1)  # conservative by < 1 day
+
+
+# ---- never GO on nothing (issue 8, section 2) ------------------------------------------
+
+ANY_OUTCOME = st.sampled_from(
+    ["passed", "failed", "error", "skipped", "waived", "", "xfailed", "nan", "PASSED", "None"]
+)
+ANY_SEVERITY = st.sampled_from(["blocker", "warning", "", "Blocker", "critical", "nan"])
+IDS = st.sampled_from(["BS-01", "BS-02", "PF-01", "PF-02", "RT-02", "RT-03"])
+
+
+@settings(max_examples=400)
+@given(
+    st.lists(st.tuples(IDS, ANY_OUTCOME, ANY_SEVERITY), unique_by=lambda t: t[0]),
+    st.lists(IDS, unique=True),
+    st.lists(st.sampled_from(["checks/a.py::t", "checks/b.py::t (no call phase)"])),
+    st.booleans(),
+)
+def test_never_go_on_nothing_unknown_or_unfinished(rows, in_scope, not_run, interrupted):
+    records = [rec(cid, o, sev, msg="nan") for cid, o, sev in rows]
+    scope = {"name": "x", "in_scope": in_scope}
+    v = compute(records, day=DAY, not_run=not_run, interrupted=interrupted, scope=scope)
+    if v["verdict"] != GO:
+        assert v["reasons"]
+        return
+    assert any(o in ("passed", "failed", "error") for _, o, _ in rows)  # something ran
+    assert not not_run and not interrupted
+    assert set(in_scope) <= {cid for cid, _, _ in rows}  # every in-scope check has a result
+    for _cid, outcome, severity in rows:  # everything not a known warning really passed
+        if severity != "warning" or outcome not in ("passed", "failed", "error", "skipped"):
+            assert outcome == "passed"
+
+
+def test_unknown_outcome_or_severity_blocks():
+    assert compute([rec("BS-01", "xfailed")], day=DAY)["verdict"] == NO_GO
+    assert compute([rec("BS-01", "passed"), rec("BS-02", "")], day=DAY)["verdict"] == NO_GO
+    assert compute([rec("BS-01", "failed", severity="critical")], day=DAY)["verdict"] == NO_GO
+    odd = compute([rec("BS-01", "passed"), rec("BS-02", "nan", severity="warning")], day=DAY)
+    assert odd["verdict"] == NO_GO and odd["reasons"][0]["message"] == "unknown outcome 'nan'"
+
+
+def test_in_scope_checks_without_a_result_are_not_run_and_block():
+    scope = {"name": "preflight", "in_scope": ["PF-01", "PF-02"], "partial": ""}
+    v = compute([rec("PF-01", "passed")], day=DAY, scope=scope)
+    assert v["verdict"] == NO_GO and v["not_run"] == ["PF-02"]
+    assert v["reasons"] == [
+        {"check": "PF-02", "outcome": "not run", "message": "in scope but produced no result"}
+    ]
+    assert v["scope"]["not_run"] == ["PF-02"]
+    line = one_line(v)
+    assert line == "SPARK VERDICT: NO-GO for preflight (1 of 2) -- 1 in scope not run (PF-02)"
+    again = compute([rec("PF-01", "passed")], day=DAY, not_run=v["not_run"])  # what verify does
+    assert again["reasons"] == v["reasons"]
+
+
+def test_go_line_names_the_scope_and_a_partial_selection():
+    scope = {"name": "preflight", "in_scope": ["PF-01"], "partial": ""}
+    assert one_line(compute([rec("PF-01", "passed")], day=DAY, scope=scope)) == (
+        "SPARK VERDICT: GO for preflight (1 of 1)"
+    )
+    scope = dict(scope, name="--spark-check PF-01", partial="1 of 28 catalog checks")
+    assert one_line(compute([rec("PF-01", "passed")], day=DAY, scope=scope)) == (
+        "SPARK VERDICT: GO for --spark-check PF-01 (1 of 1), PARTIAL: 1 of 28 catalog checks"
+    )
+
+
+def test_a_raw_waived_outcome_or_a_duplicate_record_blocks():
+    """A raw outcome is never "waived" (only a waiver makes it so); one id, one record."""
+    assert compute([rec("BS-01", "passed"), rec("BS-02", "waived")], day=DAY)["verdict"] == NO_GO
+    v = compute([rec("BS-01", "failed"), rec("BS-01", "passed")], day=DAY)
+    assert v["verdict"] == NO_GO and "more than one record" in v["reasons"][0]["message"]
+
+
+def test_empty_scope_or_records_is_never_go():
+    assert compute([], day=DAY, scope={"in_scope": []})["verdict"] == NO_GO
+    assert compute([], day=DAY, scope={"in_scope": ["PF-01"]})["verdict"] == NO_GO
