@@ -588,3 +588,73 @@ def test_waiver_expiring_at_an_offset_is_judged_in_utc(pytester, bundle_of):
     from pytest_spark.bundle import verify
 
     assert verify(b.folder).ok
+
+
+# ---- pytest-spark combine: one release verdict from several runs -----------------------
+
+
+def combine_cli(*args: str) -> tuple[int, str, str]:
+    import contextlib
+    import io
+
+    from pytest_spark.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["combine", *args])
+    return code, out.getvalue(), err.getvalue()
+
+
+def two_runs(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, release2: str = "1.4.0"):
+    """A full preflight run where PF-06 fails, then a --spark-check PF-06 re-run that passes."""
+    preflight_suite(
+        pytester,
+        pf06='import os, pytest\n\n@pytest.mark.spark_check("PF-06")\ndef test_pf06():\n'
+        '    assert os.environ.get("FIXED"), "sequence at 91 %"\n',
+    )
+    base = ("-p", "no:cacheprovider", "--spark-evidence-dir")
+    first = pytester.runpytest(*base, "r1", "-m", "preflight", "--release", "1.4.0")
+    assert first.ret == 1
+    monkeypatch.setenv("FIXED", "1")
+    second = pytester.runpytest(*base, "r2", "--spark-check", "PF-06", "--release", release2)
+    assert second.ret == 0 and "PARTIAL" in second.outlines[-1]
+    (a,) = (pytester.path / "r1").glob("*/*.tar.gz")
+    (b,) = [p for p in (pytester.path / "r2").glob("*/*") if p.is_dir()]
+    return a, b
+
+
+def test_combine_a_failed_run_and_its_partial_rerun_is_a_release_go(pytester, monkeypatch):
+    a, b = two_runs(pytester, monkeypatch)
+    out_json = pytester.path / "combined.json"
+    code, out, err = combine_cli(str(a), str(b), "--require", "preflight", "--out", str(out_json))
+    assert code == 0, out + err
+    assert out.strip().splitlines()[-1] == (
+        "SPARK RELEASE VERDICT: GO for release 1.4.0 (9 of 9 required checks, from 2 run(s))"
+    )
+    import json
+
+    v = json.loads(out_json.read_text())
+    assert v["verdict"] == "GO" and v["checks"]["PF-06"]["outcome"] == "passed"
+    assert v["checks"]["PF-06"]["run_id"] == b.name and len(v["runs"]) == 2
+    # only the first run: PF-06 failed; the whole catalog required: 19 checks never ran
+    assert combine_cli(str(a), "--require", "preflight")[0] == 1
+    code, out, _ = combine_cli(str(a), str(b))
+    assert code == 1 and "(9 of 28 required checks" in out and "RT-10  not run" in out
+
+
+def test_combine_refuses_tampered_bundles_and_mixed_releases(pytester, monkeypatch):
+    a, b = two_runs(pytester, monkeypatch, release2="1.4.1")
+    code, _, err = combine_cli(str(a), str(b), "--require", "preflight")
+    assert code == 2 and "refusing to mix releases" in err
+    rec = b / "checks" / "PF-06.json"
+    rec.write_text(rec.read_text().replace('"passed"', '"failed"', 1))
+    code, _, err = combine_cli(str(b), "--require", "PF-06")
+    assert code == 2 and "does not verify" in err
+
+
+def test_combine_drops_stale_results(pytester, monkeypatch):
+    a, b = two_runs(pytester, monkeypatch)
+    later = "2999-01-01T00:00:00+00:00"
+    code, out, _ = combine_cli(str(a), str(b), "--require", "preflight", "--now", later)
+    assert code == 1 and "stale: newest result (passed" in out
+    assert combine_cli(str(a), str(b), "--max-age", "forever")[0] == 2
