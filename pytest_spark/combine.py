@@ -82,13 +82,19 @@ def _when(text: str) -> dt.datetime:
     return value.astimezone(dt.UTC)
 
 
+_BADNESS = {"passed": 0, "skipped": 1, "failed": 2, "error": 3}
+
+
 def newest(runs: Sequence[Run]) -> dict[str, tuple[Mapping[str, Any], Run]]:
     """Per check id, the newest record that ran (passed/failed/error); a skip only when no
-    run of that check ran it. Ties go to the run that started later."""
-    best: dict[str, tuple[tuple[bool, dt.datetime, dt.datetime], Mapping[str, Any], Run]] = {}
+    run of that check ran it. Ties go to the run that started later, then to the worse
+    outcome (two results at the same instant: the failure counts)."""
+    best: dict[str, tuple[tuple[bool, dt.datetime, dt.datetime, int], Mapping[str, Any], Run]]
+    best = {}
     for run in runs:
         for rec in run.records:
-            key = (rec["outcome"] in RAN, _when(rec["end"]), run.start)
+            bad = _BADNESS.get(rec["outcome"], 9)
+            key = (rec["outcome"] in RAN, _when(rec["end"]), run.start, bad)
             cur = best.get(rec["id"])
             if cur is None or key > cur[0]:
                 best[rec["id"]] = (key, rec, run)
