@@ -19,6 +19,8 @@ from decimal import Decimal
 
 from pytest_spark.rules.findings import Finding
 
+from .limits import reaches
+
 __all__ = [
     "DEFAULT_PAIRS",
     "BurnPair",
@@ -52,7 +54,7 @@ def _check_slo(slo: float) -> float:
 def _at_least(value: float, threshold: float) -> bool:
     # Thresholds are decimal figures (14.4x); a rate computed in floats that
     # lands one ulp below one still reaches it.
-    return value >= threshold or math.isclose(value, threshold, rel_tol=1e-9)
+    return reaches(value, threshold) or math.isclose(value, threshold, rel_tol=1e-9)
 
 
 def burn_rate(error_ratio: float, slo: float = 0.99) -> float:
