@@ -98,3 +98,13 @@ def test_burn_threshold_nan_is_not_a_silent_pass():
     windows = {"5m": 0.5, "30m": 0.5, "1h": 0.5, "6h": 0.5, "30d": 0.0}
     pairs = (("1h", "5m", NAN, "fast"),)
     assert any(f.code == "burn-fast" for f in evaluate_burn(windows, pairs=pairs))
+
+
+def test_pgbouncer_nan_limits_do_not_pass():
+    from pytest_spark.rules.pgbouncer import evaluate_pools
+
+    row = {"database": "spark", "user": "app", "cl_waiting": 0, "maxwait": 0, "maxwait_us": 0}
+    sample = {"at": 1_700_000_000.0, "pools": [row]}
+    assert not [f for f in evaluate_pools([sample]) if f.code == "pgbouncer-maxwait"]
+    found = evaluate_pools([sample], max_wait_s=NAN)
+    assert [f.code for f in found if f.code == "pgbouncer-maxwait"] == ["pgbouncer-maxwait"]
