@@ -443,6 +443,9 @@ def test_module_skipped_at_module_level_is_not_run_and_blocks(pytester, bundle_o
         {"check": "PF-03", "outcome": "not run", "message": "in scope but produced no result"}
     ]
     assert v["scope"]["not_run"] == ["PF-03"]
+    from pytest_spark.bundle import verify
+
+    assert verify(bundle_of().folder).ok  # a reviewer re-derives "not run" from the bundle
 
 
 def test_missing_check_module_is_not_run_and_blocks(pytester, bundle_of):
@@ -658,3 +661,19 @@ def test_combine_drops_stale_results(pytester, monkeypatch):
     code, out, _ = combine_cli(str(a), str(b), "--require", "preflight", "--now", later)
     assert code == 1 and "stale: newest result (passed" in out
     assert combine_cli(str(a), str(b), "--max-age", "forever")[0] == 2
+
+
+def test_under_xdist_scope_and_call_phases_are_judged_on_the_controller(pytester, bundle_of):
+    pytest.importorskip("xdist")
+    preflight_suite(pytester)
+    base = ("-p", "no:cacheprovider", "-n", "2", "-m", "preflight", "--release", "1.4.0")
+    result = pytester.runpytest_subprocess(*base)
+    assert result.ret == 0, result.stdout.str()[-2000:]
+    assert result.outlines[-1].startswith("SPARK VERDICT: GO for preflight (9 of 9) -- bundle: ")
+    for folder in (pytester.path / "reports").glob("*/*"):
+        if folder.is_dir():
+            import shutil
+
+            shutil.rmtree(folder)
+    result = pytester.runpytest_subprocess(*base, "--setup-only")
+    assert result.ret != 0 and "SPARK VERDICT: NO-GO" in result.outlines[-1]
