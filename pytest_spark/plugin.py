@@ -112,14 +112,7 @@ class SparkPlugin:
         self.state = state
         self.is_worker = hasattr(config, "workerinput")
         self.html = config.pluginmanager.hasplugin("html")
-        state.request = run.selection_request(
-            markexpr=config.option.markexpr or "",
-            ids=options.selected_ids(config),
-            keyword=config.option.keyword or "",
-            last_failed=bool(config.getoption("lf", False)),
-            deselect=config.getoption("deselect", None) or [],
-            paths=list(config.args) if config.args_source == config.ArgsSource.ARGS else [],
-        )
+        state.request = run.request_of(config, options.selected_ids(config))
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:

@@ -366,6 +366,18 @@ def selection_request(
     }
 
 
+def request_of(config: pytest.Config, ids: set[str]) -> dict[str, Any]:
+    """The selection options of this pytest invocation (see ``selection_request``)."""
+    return selection_request(
+        markexpr=config.option.markexpr or "",
+        ids=ids,
+        keyword=config.option.keyword or "",
+        last_failed=bool(config.getoption("lf", False)),
+        deselect=config.getoption("deselect", None) or [],
+        paths=list(config.args) if config.args_source == config.ArgsSource.ARGS else [],
+    )
+
+
 def suite_matches(markexpr: str, check: catalog.Check) -> bool:
     """Does ``-m markexpr`` select a test carrying only this check's suite marker?"""
     from _pytest.mark.expression import Expression
