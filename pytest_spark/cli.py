@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("private", type=Path, help="private key file to create (PEM, mode 0600)")
     k.add_argument("--public", type=Path, help="public key file (default: PRIVATE.pub)")
     k.set_defaults(func=cmd_keygen)
+    add_combine_parser(sub)
     c = sub.add_parser("catalog", help="print the check catalog as a markdown table")
     c.set_defaults(func=cmd_catalog)
     r = sub.add_parser("config-reference", help="print every spark.toml setting")
@@ -116,6 +118,66 @@ def cmd_keygen(args: argparse.Namespace) -> int:
     print(f"public key  {public} (give to verifiers: pytest-spark verify BUNDLE --key {public})")
     print(f"keyid       {kid}")
     return 0
+def add_combine_parser(sub: Any) -> None:
+    m = sub.add_parser(
+        "combine",
+        help="one release verdict from several verified bundles of the same release",
+        description="Verify each bundle, keep the newest fresh result per check, and decide "
+        "once: GO only if every required check passed (or was validly waived). "
+        "Exit 0 on GO, 1 on NO-GO, 2 when the bundles cannot be combined.",
+    )
+    m.add_argument("bundles", type=Path, nargs="+", metavar="BUNDLE", help="folder or .tar.gz")
+    m.add_argument(
+        "--max-age",
+        default="24h",
+        help="a result older than this is stale and does not count (default 24h; e.g. 90m, 7d)",
+    )
+    m.add_argument(
+        "--require",
+        default="",
+        metavar="SUITES_OR_IDS",
+        help="required checks: suites and/or ids, comma separated (default: the whole catalog)",
+    )
+    m.add_argument("--out", type=Path, default=None, help="also write the verdict as JSON here")
+    m.add_argument(
+        "--now", default=None, help="judge freshness and waivers as of this UTC time (ISO 8601)"
+    )
+    m.set_defaults(func=cmd_combine)
+
+
+def cmd_combine(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from . import combine
+
+    try:
+        now = dt.datetime.fromisoformat(args.now) if args.now else dt.datetime.now(dt.UTC)
+        if now.utcoffset() is None:
+            raise combine.CombineError(f"--now {args.now!r}: give a UTC offset, e.g. Z")
+        v = combine.combine(
+            combine.load_all(args.bundles),
+            required=combine.required_ids(args.require),
+            now=now.astimezone(dt.UTC),
+            max_age=combine.parse_max_age(args.max_age),
+        )
+    except (combine.CombineError, ValueError, OSError) as exc:
+        print(f"pytest-spark combine: {exc}", file=sys.stderr)
+        return 2
+    for r in v["reasons"]:
+        print(f"  {r['check']:6} {r['outcome']:11} {r['message']}")
+    for w in v["warnings"]:
+        print(f"  {w['check']:6} {'warning':11} {w['message']}")
+    if args.out:
+        from .bundle import atomic_write
+
+        try:
+            atomic_write(args.out, json.dumps(v, indent=2, sort_keys=True).encode() + b"\n")
+        except OSError as exc:
+            print(f"pytest-spark combine: cannot write {args.out}: {exc}", file=sys.stderr)
+            print(combine.line(v))
+            return 2
+    print(combine.line(v))
+    return 0 if v["verdict"] == "GO" else 1
 
 
 def cmd_catalog(args: argparse.Namespace) -> int:

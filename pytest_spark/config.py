@@ -7,6 +7,8 @@ never silently falls back to a default.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import os
 import re
 import tomllib
@@ -24,11 +26,37 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
+class Bounds:
+    """The sane range of a numeric setting: ``lo < v`` (or ``lo <= v``) and ``v <= hi``."""
+
+    lo: float
+    hi: float
+    lo_open: bool = False  # True: the value must be strictly above lo
+    unit: str = ""
+
+    def check(self, value: float, where: str) -> None:
+        if not math.isfinite(value):
+            raise ConfigError(f"{where} must be a finite number, got {value}")
+        low_ok = value > self.lo if self.lo_open else value >= self.lo
+        if not (low_ok and value <= self.hi):
+            raise ConfigError(f"{where} must be in {self}, got {value}")
+
+    def __str__(self) -> str:
+        unit = f" {self.unit}" if self.unit else ""
+        return f"{'(' if self.lo_open else '['}{_num(self.lo)}, {_num(self.hi)}]{unit}"
+
+
+def _num(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else str(v)
+
+
+@dataclass(frozen=True)
 class Key:
     type: type | tuple[type, ...]
     default: Any
     doc: str
     secret: bool = False
+    bounds: Bounds | None = None
 
 
 def _k(t: type | tuple[type, ...], default: Any, doc: str, secret: bool = False) -> Key:
@@ -165,6 +193,69 @@ SCHEMA: dict[str, dict[str, Key]] = {
     },
 }
 
+_HOUR, _DAY = 3600.0, 86400.0
+
+
+def _secs(hi: float, lo: float = 0.0, lo_open: bool = True) -> Bounds:
+    return Bounds(lo, hi, lo_open, "s")
+
+
+def _count(lo: int, hi: int) -> Bounds:
+    return Bounds(lo, hi)
+
+
+_RATIO = Bounds(0, 1, lo_open=True)
+
+# section -> key -> the range a value can sensibly take. Every int/float setting has one
+# (tests/unit/test_config.py proves it), so nan, inf, 1e9 s timeouts and negative
+# durations are refused at start with one line, whatever the key (issue 8).
+BOUNDS: dict[str, dict[str, Bounds]] = {
+    "release": {"migration": _count(0, 2**63 - 1)},
+    "policy": {
+        "timeout_s": _secs(300),
+        "max_response_mib": Bounds(0, 4096, lo_open=True, unit="MiB"),
+    },
+    "thresholds": {
+        "clock_skew_s": _secs(60),
+        "ntp_max_offset_s": _secs(10),
+        "saturation_ratio": _RATIO,
+        "pgbouncer_max_wait_s": _secs(300),
+        "hsts_min_age_s": Bounds(1, 2 * 365 * _DAY, unit="s"),
+        "sequence_fail_ratio": _RATIO,
+        "sequence_warn_ratio": _RATIO,
+        "flag_snapshot_max_age_s": _secs(_DAY),
+        "slo_availability": Bounds(0, 0.99999, lo_open=True),  # 1.0 leaves no error budget
+        "slo_latency_p95_s": _secs(60),
+        "burn_fast": Bounds(1, 1000),
+        "burn_slow": Bounds(1, 1000),
+        "metric_max_age_s": _secs(_DAY),
+        "idempotency_concurrency": _count(2, 64),
+        "idempotency_ttl_min_s": Bounds(1, 30 * _DAY, unit="s"),
+        "idempotency_grace_s": Bounds(0, 7 * _DAY, unit="s"),
+        "outbox_max_age_s": _secs(_DAY),
+        "outbox_max_backlog": _count(0, 10**9),
+        "heartbeat_max_age_s": _secs(_HOUR),
+        "pool_sample_window_s": _secs(60),
+        "idle_in_tx_max_s": _secs(_DAY),
+        "archive_max_age_s": _secs(_DAY),
+        "max_redirects": _count(1, 20),
+        "pgbouncer_min_client_conn": _count(1, 10**6),
+        "api_cpu_limit_cores": Bounds(0, 4096, lo_open=True, unit="cores"),
+        "api_memory_limit_bytes": Bounds(0, 2**50, unit="bytes"),
+        "pool_samples": _count(2, 1000),
+        "pitr_drill_timeout_s": _secs(_HOUR),
+    },
+}
+# A numeric setting added without an entry above still gets "finite and >= 0" (the
+# unit test then asks for a real range).
+_FALLBACK = Bounds(0, float(2**63 - 1))
+for _sec, _keys in SCHEMA.items():
+    for _key, _spec in _keys.items():
+        if _spec.type in (int, float):
+            _keys[_key] = dataclasses.replace(
+                _spec, bounds=BOUNDS.get(_sec, {}).get(_key, _FALLBACK)
+            )
+
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 DEFAULT_FILE = "spark.toml"
 
@@ -240,10 +331,17 @@ def expand_env(value: Any, where: str, environ: Mapping[str, str], redactor: Red
 
 
 def coerce(value: Any, spec: Key, where: str) -> Any:
-    """Check one value against its spec; ints are accepted where floats are expected."""
+    """Check one value against its spec; ints are accepted where floats are expected.
+
+    Numbers are checked against the setting's bounds before anything else: a NaN
+    compares false with every limit, so a NaN threshold would pass every check.
+    """
     expected = spec.type
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
-        raise ConfigError(f"{where} must not be negative, got {value}")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if spec.bounds is not None:
+            spec.bounds.check(value, where)
+        elif not math.isfinite(value) or value < 0:
+            raise ConfigError(f"{where} must be a finite number >= 0, got {value}")
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if expected is list:
@@ -366,14 +464,11 @@ def validate(values: Mapping[str, Mapping[str, Any]]) -> None:
     if digest and not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
         raise ConfigError(f"release.artifact_digest must be sha256:<64 hex digits>, got {digest!r}")
     th = values["thresholds"]
-    for key in (
-        "saturation_ratio",
-        "sequence_fail_ratio",
-        "sequence_warn_ratio",
-        "slo_availability",
-    ):
-        if not 0 < th[key] <= 1:
-            raise ConfigError(f"thresholds.{key} must be in (0, 1], got {th[key]}")
+    if not re.fullmatch(r"[1-9][0-9]{0,4}[smhd]", th["baseline_window"]):
+        raise ConfigError(
+            f"thresholds.baseline_window must be a PromQL duration like 5m (s, m, h, d), "
+            f"got {th['baseline_window']!r}"
+        )
     if th["sequence_warn_ratio"] > th["sequence_fail_ratio"]:
         raise ConfigError("thresholds.sequence_warn_ratio must not exceed sequence_fail_ratio")
     from .catalog import BY_ID
@@ -381,10 +476,6 @@ def validate(values: Mapping[str, Mapping[str, Any]]) -> None:
     for cid in values["policy"]["exempt"]:
         if cid not in BY_ID:
             raise ConfigError(f"policy.exempt names unknown check id {cid!r}")
-    if values["policy"]["timeout_s"] <= 0:
-        raise ConfigError("policy.timeout_s must be > 0")
-    if values["policy"]["max_response_mib"] <= 0:
-        raise ConfigError("policy.max_response_mib must be > 0")
     for key in ("html_paths", "api_paths"):
         if not values["targets"][key]:
             raise ConfigError(f"targets.{key} must name at least one path (else nothing is judged)")

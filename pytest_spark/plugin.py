@@ -112,6 +112,7 @@ class SparkPlugin:
         self.state = state
         self.is_worker = hasattr(config, "workerinput")
         self.html = config.pluginmanager.hasplugin("html")
+        state.request = run.request_of(config, options.selected_ids(config))
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
@@ -129,8 +130,12 @@ class SparkPlugin:
         if report.failed:  # a check module that cannot be imported must not vanish quietly
             self.state.collection_errors.append(report.nodeid or "<rootdir>")
 
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        self.state.deselected.update(c.id for c in map(run.check_of, items) if c is not None)
+
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         self.state.selected.update(item.nodeid for item in session.items)
+        self.state.bound.update(c.id for c in map(run.check_of, session.items) if c is not None)
         if any(run.is_spark_item(item) for item in session.items):
             self.state.active = True
 
@@ -169,20 +174,28 @@ class SparkPlugin:
     def pytest_sessionfinish(self, session: pytest.Session) -> Generator[None, None, None]:
         """Decide before the report plugins write (the HTML banner needs it), bundle after."""
         state = self.state
-        if self.is_worker or not state.active or self.config.option.collectonly:
+        if self.is_worker or not state.active:
             return (yield)
+        if self.config.option.collectonly:
+            # Listing is not checking: no verdict, and never exit 0 where CI reads 0 as GO.
+            result = yield
+            if session.exitstatus == pytest.ExitCode.OK:
+                session.exitstatus = pytest.ExitCode.NO_TESTS_COLLECTED
+            _write(self.config, run.NO_VERDICT_COLLECT_ONLY, red=True)
+            return result
         state.verdict = run.decide(
             state, session.exitstatus, session.shouldstop or session.shouldfail
         )
         session.exitstatus = run.exit_status(state, session.exitstatus)
         result = yield
         if state.write_bundle:
-            run.finish(state, self.config.rootpath, _report_files(self.config))
-        tr = self.config.pluginmanager.get_plugin("terminalreporter")
-        if tr is not None:
-            where = str(state.tarball) if state.tarball else "(no bundle written)"
-            go = state.verdict["verdict"] == GO
-            tr.write_line(one_line(state.verdict, where), bold=True, green=go, red=not go)
+            problem = run.finish_or_explain(state, self.config.rootpath, _report_files(self.config))
+            if problem:
+                _write(self.config, f"pytest-spark: {problem}", red=True)
+                session.exitstatus = run.exit_status(state, session.exitstatus)
+        where = str(state.tarball) if state.tarball else "(no bundle written)"
+        go = state.verdict["verdict"] == GO
+        _write(self.config, one_line(state.verdict, where), green=go, red=not go)
         return result
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
@@ -192,6 +205,12 @@ class SparkPlugin:
         terminalreporter.section(f"spark verdict: {verdict['verdict']}", sep="=", bold=True)
         for line in run.summary_lines(verdict):
             terminalreporter.write_line(line)
+
+
+def _write(config: pytest.Config, line: str, **markup: bool) -> None:
+    tr = config.pluginmanager.get_plugin("terminalreporter")
+    if tr is not None:
+        tr.write_line(line, bold=True, **markup)
 
 
 def _report_files(config: pytest.Config) -> dict[str, Path]:

@@ -7,6 +7,7 @@ that can be read and tested without pytest's machinery.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import platform
@@ -52,6 +53,10 @@ class SparkState:
     artifacts: dict[str, dict[str, bytes]] = field(default_factory=lambda: defaultdict(dict))
     unbound_failures: int = 0
     collection_errors: list[str] = field(default_factory=list)
+    uncalled: list[str] = field(default_factory=list)  # nodeids whose call phase never ran
+    deselected: set[str] = field(default_factory=set)  # check ids with a deselected test
+    bound: set[str] = field(default_factory=set)  # check ids of the collected tests
+    request: dict[str, Any] = field(default_factory=dict)  # the selection asked for (scope)
     records: list[dict[str, Any]] = field(default_factory=list)
     verdict: dict[str, Any] | None = None
     bundle_path: Path | None = None
@@ -215,6 +220,8 @@ def phase_payload(
     This runs three times per test, so a passing setup or call phase only notes
     its start time; the teardown payload always comes and carries the timing.
     """
+    if report.when == "call":
+        item.stash[_CALLED_KEY] = True
     if report.passed and report.when != "teardown":
         if report.when == "setup":
             item.stash[_START_KEY] = call.start
@@ -231,6 +238,7 @@ def phase_payload(
         payload["outcome"], payload["skip_kind"] = outcome, skip_kind
         payload["message"] = state.config.redactor.text(message) if message else ""
     if report.when == "teardown":
+        payload["called"] = item.stash.get(_CALLED_KEY, False)
         recorder = item.stash.get(RECORDER_KEY, None)
         if recorder is not None:
             payload.update(recorder.export())
@@ -238,6 +246,7 @@ def phase_payload(
 
 
 _START_KEY = pytest.StashKey[float]()
+_CALLED_KEY = pytest.StashKey[bool]()
 
 
 def scrub(report: pytest.TestReport, redactor: Any) -> None:
@@ -285,6 +294,11 @@ def absorb(state: SparkState, report: pytest.TestReport) -> None:
     if payload["when"] == "teardown":
         state.finished.add(nodeid)
         done = state.partial.pop(nodeid)
+        if not payload.get("called", True) and done["outcome"] == verdict.PASSED:
+            # --setup-only / --setup-plan, or a plugin that skipped the call: nothing was
+            # checked, so nothing passed (EVIDENCE.md: no completed call phase = not run)
+            state.uncalled.append(nodeid)
+            return
         done["observations"] = payload.get("observations", [])
         arts = payload.get("artifacts", {})
         done["artifacts"] = arts
@@ -304,6 +318,7 @@ def decide(state: SparkState, exitstatus: int | pytest.ExitCode, shouldstop: Any
     )
     not_run = sorted(state.selected - state.finished)
     not_run += [f"{nodeid} (collection error)" for nodeid in state.collection_errors]
+    not_run += [f"{nodeid} (no call phase)" for nodeid in sorted(state.uncalled)]
     state.records = records(state)  # built once; the bundle writes these same records
     return verdict.compute(
         state.records,
@@ -312,6 +327,88 @@ def decide(state: SparkState, exitstatus: int | pytest.ExitCode, shouldstop: Any
         day=dt.datetime.fromtimestamp(state.started, dt.UTC).date(),
         interrupted=interrupted,
         not_run=not_run,
+        scope=scope(state),
+    )
+
+
+def selection_request(
+    *,
+    markexpr: str = "",
+    ids: set[str] | frozenset[str] = frozenset(),
+    keyword: str = "",
+    last_failed: bool = False,
+    deselect: list[str] | tuple[str, ...] = (),
+    paths: list[str] | tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """What the user asked to run, and the catalog ids that selection is meant to verify.
+
+    Only -m (evaluated against each catalog check's suite marker) and --spark-check
+    narrow the scope. -k, --lf, --deselect and paths only filter tests: an in-scope
+    check they filter out entirely is "not run" and blocks (EVIDENCE.md, Scope).
+    """
+    in_scope = sorted(ids) if ids else list(catalog.BY_ID)
+    if markexpr:
+        in_scope = [cid for cid in in_scope if suite_matches(markexpr, catalog.BY_ID[cid])]
+    name = " and ".join(
+        part for part in (markexpr, f"--spark-check {','.join(sorted(ids))}" if ids else "") if part
+    )
+    return {
+        "name": name or "all checks",
+        "selection": {
+            "markexpr": markexpr,
+            "spark_check": sorted(ids),
+            "keyword": keyword,
+            "last_failed": last_failed,
+            "deselect": list(deselect),
+            "paths": list(paths),
+        },
+        "in_scope": in_scope,
+    }
+
+
+def request_of(config: pytest.Config, ids: set[str]) -> dict[str, Any]:
+    """The selection options of this pytest invocation (see ``selection_request``)."""
+    return selection_request(
+        markexpr=config.option.markexpr or "",
+        ids=ids,
+        keyword=config.option.keyword or "",
+        last_failed=bool(config.getoption("lf", False)),
+        deselect=config.getoption("deselect", None) or [],
+        paths=list(config.args) if config.args_source == config.ArgsSource.ARGS else [],
+    )
+
+
+def suite_matches(markexpr: str, check: catalog.Check) -> bool:
+    """Does ``-m markexpr`` select a test carrying only this check's suite marker?"""
+    from _pytest.mark.expression import Expression
+
+    marks = {str(check.suite), "spark_check"}
+    try:
+        return bool(Expression.compile(markexpr).evaluate(lambda name, **kw: name in marks))
+    except SyntaxError:
+        return True  # pytest itself rejects the expression; never narrow the scope on it
+
+
+def scope(state: SparkState) -> dict[str, Any]:
+    """The verdict's scope: the request, the ids selected, the catalog ids out of scope."""
+    req = state.request or selection_request()
+    in_scope = req["in_scope"]
+    selected = sorted(state.bound | set(state.tests))
+    out_of_scope = [cid for cid in catalog.BY_ID if cid not in set(in_scope)]
+    partial = []
+    if req["selection"]["spark_check"]:
+        partial.append(f"{len(in_scope)} of {len(catalog.BY_ID)} catalog checks")
+    thinned = sorted(state.deselected & set(in_scope) & set(selected))
+    if thinned:
+        partial.append(f"some tests of {', '.join(thinned)} deselected")
+    files = [p for p in req["selection"]["paths"] if "::" in p or p.endswith(".py")]
+    if files:
+        partial.append(f"only {', '.join(files)}")
+    return dict(
+        req,
+        selected=selected,
+        out_of_scope=out_of_scope,
+        partial="; ".join(partial),
     )
 
 
@@ -402,6 +499,48 @@ def signing_key(cfg: SparkConfig) -> Any:
     from .signing import load_private_key
 
     return load_private_key(value)
+NO_VERDICT_COLLECT_ONLY = (
+    "SPARK VERDICT: none -- --collect-only runs no check (exit 5: no verdict, not a GO)"
+)
+
+
+def finish_or_explain(state: SparkState, rootdir: Path, extra_files: dict[str, Path]) -> str:
+    """Write the bundle; if the disk refuses (full, read-only, quota), the run is NO-GO.
+
+    A GO without its evidence cannot be reviewed, so it is no GO. The half-written
+    folders are removed and the problem is returned as one line ("" when written).
+    """
+    try:
+        finish(state, rootdir, extra_files)
+    except OSError as exc:
+        _remove_partial_bundle(state)
+        why = f"{exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else "")
+        assert state.verdict is not None
+        state.verdict["verdict"] = verdict.NO_GO
+        state.verdict["reasons"].append(
+            {"check": "*", "outcome": "no evidence", "message": f"bundle not written: {why}"}
+        )
+        state.bundle_path = state.tarball = None
+        return f"the evidence bundle could not be written ({why}); the run is NO-GO"
+    return ""
+
+
+def _remove_partial_bundle(state: SparkState) -> None:
+    """Remove what write_bundle left of this run: staging folder, folder, tarball, sidecar."""
+    import shutil
+
+    from .evidence import safe_name
+
+    release_dir = state.evidence_dir / safe_name(state.release or "unreleased")
+    rid = state.run_id
+    for folder in (release_dir / f".{rid}.partial", release_dir / rid):
+        shutil.rmtree(folder, ignore_errors=True)
+    for name in (f"{rid}.tar.gz", f"{rid}.tar.gz.sha256"):
+        (release_dir / name).unlink(missing_ok=True)
+    for tmp in release_dir.glob(f".{rid}.tar.gz*.tmp"):
+        tmp.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        release_dir.rmdir()  # only when empty: never another run's evidence
 
 
 def summary_lines(v: dict[str, Any]) -> list[str]:

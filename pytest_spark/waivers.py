@@ -7,6 +7,7 @@ GO into a surprise NO-GO (or worse, the other way round).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import tomllib
 from collections.abc import Mapping
@@ -26,10 +27,10 @@ class Waiver:
     check: str
     justification: str
     approver: str
-    expires: str  # ISO date, inclusive: the waiver is valid through that UTC day
+    expires: str  # ISO date (valid through that UTC day) or a UTC instant (see last_day)
 
     def active_on(self, day: dt.date) -> bool:
-        return day <= dt.date.fromisoformat(self.expires)
+        return day <= last_day(self.expires)
 
     def to_dict(self) -> dict[str, str]:
         return asdict(self)
@@ -58,23 +59,52 @@ def parse(body: Mapping[str, Any], origin: str) -> list[Waiver]:
                 check=check_id,
                 justification=entry["justification"].strip(),
                 approver=entry["approver"].strip(),
-                expires=_date(entry["expires"], where).isoformat(),
+                expires=_expiry(entry["expires"], where),
             )
         )
     return waivers
 
 
-def _date(value: Any, where: str) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
+def last_day(expires: str) -> dt.date:
+    """The last UTC day a waiver applies on.
+
+    A date is valid through that UTC day. An instant (an offset date-time, stored in
+    UTC) is honoured in UTC: verdicts are decided per UTC day of the run's start, so
+    the waiver covers the whole UTC days that end by that instant, and no part of
+    the day it expires in (``2026-11-30T00:00:01+14:00`` is 2026-11-29T10:00:01Z:
+    valid through 2026-11-28). Never a day longer than the approver wrote.
+    """
+    if "T" not in expires:
+        return dt.date.fromisoformat(expires)
+    instant = dt.datetime.fromisoformat(expires)
+    if instant.utcoffset() is None:
+        raise ValueError(f"waiver expiry {expires!r} has no UTC offset")
+    return instant.astimezone(dt.UTC).date() - dt.timedelta(days=1)
+
+
+def _expiry(value: Any, where: str) -> str:
+    """A date (``2026-12-31``) or an offset date-time (``2026-12-31T18:00:00+01:00``).
+
+    A date-time without an offset is refused: its day depends on whose clock reads it.
+    """
     if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value)
-        except ValueError:
-            pass
-    raise ConfigError(f"{where} expires must be a date like 2026-12-31, got {value!r}")
+        with contextlib.suppress(ValueError):
+            value = (
+                dt.datetime.fromisoformat(value) if "T" in value else dt.date.fromisoformat(value)
+            )
+    if isinstance(value, dt.datetime):
+        if value.utcoffset() is None:
+            raise ConfigError(
+                f"{where} expires {value.isoformat()} has no UTC offset; write a date "
+                "(valid through that UTC day) or a date-time with Z or +hh:mm"
+            )
+        return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    raise ConfigError(
+        f"{where} expires must be a date like 2026-12-31 (or 2026-12-31T18:00:00+01:00), "
+        f"got {value!r}"
+    )
 
 
 def load(path: Path | None, cwd: Path | None = None) -> tuple[list[Waiver], str]:

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from .findings import Finding
+from .limits import exceeds
 
 __all__ = [
     "age_s",
@@ -205,7 +206,7 @@ def evaluate_archiver(
         )
     if last_ok is not None:
         age = (now_at - last_ok).total_seconds()
-        if age > max_age_s:
+        if exceeds(age, max_age_s):
             findings.append(
                 Finding(
                     "archive-stale",

@@ -26,6 +26,8 @@ from decimal import Decimal
 from pytest_spark.rules.findings import WARN, Finding
 from pytest_spark.rules.metrics_catalog import duration_seconds, label_value
 
+from .limits import reaches
+
 __all__ = [
     "DEFAULT_PAIRS",
     "BurnPair",
@@ -60,7 +62,7 @@ def _check_slo(slo: float) -> float:
 def _at_least(value: float, threshold: float) -> bool:
     # Thresholds are decimal figures (14.4x); a rate computed in floats that
     # lands one ulp below one still reaches it.
-    return value >= threshold or math.isclose(value, threshold, rel_tol=1e-9)
+    return reaches(value, threshold) or math.isclose(value, threshold, rel_tol=1e-9)
 
 
 def burn_rate(error_ratio: float, slo: float = 0.99) -> float:

@@ -22,6 +22,7 @@ from itertools import combinations
 from typing import Any
 
 from pytest_spark.rules.findings import WARN, Finding
+from pytest_spark.rules.limits import exceeds
 
 __all__ = [
     "ClockReading",
@@ -128,7 +129,7 @@ def skew_findings(
     for (na, a), (nb, b) in combinations(clean.items(), 2):
         diff = abs(a.offset - b.offset)
         slack = a.uncertainty + b.uncertainty
-        if diff - slack > max_skew:
+        if exceeds(diff - slack, max_skew):
             out.append(
                 Finding(
                     "clock-skew",
@@ -212,7 +213,7 @@ def evaluate_ntp(sample: NtpSample, max_offset: float = 0.1) -> list[Finding]:
         ]
     out: list[Finding] = []
     offset = sample.offset
-    if abs(offset) > max_offset:
+    if exceeds(abs(offset), max_offset):
         out.append(
             Finding(
                 "ntp-offset",

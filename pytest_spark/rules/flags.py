@@ -20,6 +20,8 @@ from typing import Any
 
 from pytest_spark.rules.findings import WARN, Finding
 
+from .limits import exceeds
+
 __all__ = ["empty_manifest", "manifest_findings", "parse_time", "snapshot_findings"]
 
 
@@ -134,7 +136,7 @@ def snapshot_findings(
                     f"(got {body.get('snapshot_time')!r})",
                 )
             )
-        elif age is not None and age > max_age_s:
+        elif age is not None and exceeds(age, max_age_s):
             out.append(
                 Finding(
                     "snapshot-stale",

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 from pytest_spark.rules.findings import Finding
 
+from .limits import exceeds
+
 __all__ = [
     "CANARY_METRICS",
     "HTTP_DURATION_BUCKETS",
@@ -210,7 +212,7 @@ def freshness_findings(
     for family, age in ages.items():
         if age is None or math.isnan(age):
             out.append(Finding(f"family-missing-{family}", f"{family} has no series for job {job}"))
-        elif age > max_age:
+        elif exceeds(age, max_age):
             out.append(
                 Finding(
                     f"family-stale-{family}",

@@ -21,6 +21,7 @@ from typing import Any
 
 from .archiver import age_s
 from .findings import Finding
+from .limits import below, reaches
 
 __all__ = [
     "evaluate_idempotency_race",
@@ -76,7 +77,7 @@ def evaluate_outbox(
                     f"{backlog} unpublished outbox rows but their age was not measured",
                 )
             )
-        if age is not None and backlog > 0 and age >= max_age_s:
+        if age is not None and backlog > 0 and reaches(age, max_age_s):
             findings.append(
                 Finding(
                     "outbox-lag",
@@ -84,7 +85,7 @@ def evaluate_outbox(
                     f"(limit {max_age_s:g} s); backlog {backlog}",
                 )
             )
-        if backlog >= max_backlog:
+        if reaches(backlog, max_backlog):
             findings.append(
                 Finding(
                     "outbox-backlog",
@@ -102,7 +103,7 @@ def evaluate_outbox(
                     "no relay heartbeat found: cannot tell whether the outbox relay runs",
                 )
             )
-    elif hb_age >= heartbeat_max_age_s:
+    elif reaches(hb_age, heartbeat_max_age_s):
         findings.append(
             Finding(
                 "outbox-heartbeat-stale",
@@ -263,7 +264,7 @@ def evaluate_key_ttl(
                 "no idempotency keys stored: the key TTL cannot be verified",
             )
         ]
-    if min_ttl_s is not None and min_ttl_s < ttl_min_s:
+    if min_ttl_s is not None and below(min_ttl_s, ttl_min_s):
         findings.append(
             Finding(
                 "idempotency-ttl-short",

@@ -24,6 +24,7 @@ default, changeable). Older cl_cancel_req is read when present.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from typing import Any
 
 from .archiver import age_s, to_utc
 from .findings import Finding
+from .limits import exceeds, reaches
 
 __all__ = [
     "PoolSample",
@@ -483,7 +485,7 @@ def evaluate_pools(
             if cw > 0 and cw > waiting.get(name, (0, 0))[0]:
                 waiting[name] = (cw, idx)
             mw = _num(row, "maxwait") + _num(row, "maxwait_us") / 1e6
-            if mw >= max_wait_s and mw > maxwait.get(name, (0.0, 0))[0]:
+            if reaches(mw, max_wait_s) and not mw <= maxwait.get(name, (-math.inf, 0))[0]:
                 maxwait[name] = (mw, idx)
     for name, (cw, idx) in sorted(waiting.items()):
         findings.append(
@@ -546,7 +548,8 @@ def _held_connections(
             if age is not None and isinstance(stamp, str) and "." not in stamp:
                 age -= 1.0  # PgBouncer prints whole seconds: use the lower bound
             key = str(row.get("ptr") or row.get("remote_pid") or id(row))
-            if age is not None and age > limit_s and age > servers.get(key, (0.0, row))[0]:
+            worst = servers.get(key, (-math.inf, row))[0]
+            if age is not None and exceeds(age, limit_s) and not age <= worst:
                 servers[key] = (age, row)
         for row in snap.activity or ():
             state = str(row.get("state") or "")
@@ -558,7 +561,8 @@ def _held_connections(
             if age is None:
                 age = age_s(row.get("xact_start"), row.get("observed_at") or snap.at)
             key = str(row.get("pid"))
-            if age is not None and age > limit_s and age > backends.get(key, (0.0, row))[0]:
+            worst = backends.get(key, (-math.inf, row))[0]
+            if age is not None and exceeds(age, limit_s) and not age <= worst:
                 backends[key] = (float(age), row)
     out: list[Finding] = []
     for age, row in sorted(servers.values(), key=lambda item: -item[0]):

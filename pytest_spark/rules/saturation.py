@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import TypeAlias
 
 from .findings import Finding
+from .limits import reaches
 
 __all__ = ["evaluate_saturation"]
 
@@ -46,7 +47,7 @@ def _ratios(
         where = f" of {name}" if name else ""
         if ratio is None:
             findings.append(Finding("saturation-not-measured", f"{label}{where} not measured"))
-        elif ratio >= limit:
+        elif reaches(ratio, limit):
             findings.append(
                 Finding(code, f"{label}{where} at {_pct(ratio)} (limit {limit * 100:g} %)")
             )
@@ -84,7 +85,7 @@ def evaluate_saturation(
     else:
         usable = db_connections_max - db_reserved
         ratio = db_connections_used / usable if usable > 0 else 1.0
-        if ratio >= limit:
+        if reaches(ratio, limit):
             findings.append(
                 Finding(
                     "saturation-db-connections",
@@ -104,7 +105,7 @@ def evaluate_saturation(
         )
     if pgbouncer_maxwait_s is None:
         findings.append(Finding("saturation-not-measured", "PgBouncer maxwait not measured"))
-    elif pgbouncer_maxwait_s >= max_wait_s:
+    elif reaches(pgbouncer_maxwait_s, max_wait_s):
         findings.append(
             Finding(
                 "saturation-pgbouncer-maxwait",

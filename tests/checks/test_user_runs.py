@@ -28,7 +28,7 @@ def test_cold_sandbox_preflight_under_xdist_is_go_and_cleans_up(tmp_path: Path) 
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     last = proc.stdout.strip().splitlines()[-1]
-    assert last.startswith("SPARK VERDICT: GO -- bundle: "), last
+    assert last.startswith("SPARK VERDICT: GO for preflight (9 of 9) -- bundle: "), last
     tarball = Path(last.rsplit("bundle: ", 1)[1])
     assert verify(tarball).ok
     folder = tarball.with_name(tarball.name.removesuffix(".tar.gz"))

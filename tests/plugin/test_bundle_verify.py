@@ -195,8 +195,9 @@ def test_xdist_run_produces_one_bundle(pytester, bundle_of):
     pytest.importorskip("xdist")
     pytester.makepyfile(SUITE)
     result = pytester.runpytest_subprocess(
-        "-p", "no:cacheprovider", "-n", "2", "--release", "v1.4.0"
-    )
+        "-p", "no:cacheprovider", "-n", "2", "--release", "v1.4.0",
+        "--spark-check", "BS-01,BS-02,PF-01",
+    )  # fmt: skip
     assert result.ret == 1
     b = bundle_of()
     assert sorted(b.verdict["outcomes"]) == ["BS-01", "BS-02", "PF-01"]

@@ -30,15 +30,24 @@ def suite(bs01: str = "pass", pf01: str = "pass") -> str:
     return SUITE.format(bs01=bs01, pf01=pf01)
 
 
-def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
-    return pytester.runpytest("-p", "no:cacheprovider", "--release", "v1.4.0", *args)
+SUITE_IDS = "BS-01,PF-01,RT-02"
+
+
+def run(pytester: pytest.Pytester, *args: str, ids: str | None = SUITE_IDS) -> pytest.RunResult:
+    """A release run scoped to the synthetic suite's ids (the rest of the catalog is out of
+    scope; without --spark-check every catalog check is in scope and missing ones block)."""
+    scope = ("--spark-check", ids) if ids else ()
+    return pytester.runpytest("-p", "no:cacheprovider", "--release", "v1.4.0", *scope, *args)
 
 
 def test_all_pass_with_writes_allowed_is_go_exit_0(pytester, bundle_of):
     pytester.makepyfile(suite())
     result = run(pytester, "--spark-allow-writes")
     assert result.ret == 0
-    assert result.outlines[-1].startswith("SPARK VERDICT: GO -- bundle: ")
+    assert result.outlines[-1].startswith(
+        "SPARK VERDICT: GO for --spark-check BS-01,PF-01,RT-02 (3 of 3), PARTIAL: 3 of 28 "
+        "catalog checks -- bundle: "
+    )
     assert bundle_of().verdict["verdict"] == "GO"
 
 
@@ -46,7 +55,9 @@ def test_blocker_failure_is_no_go_and_evidence_is_written(pytester, bundle_of):
     pytester.makepyfile(suite(bs01="assert False, 'skew 5.1 s between api and db (limit 1 s)'"))
     result = run(pytester, "--spark-allow-writes")
     assert result.ret == 1
-    result.stdout.fnmatch_lines(["SPARK VERDICT: NO-GO -- BS-01 failed -- bundle: *"])
+    result.stdout.fnmatch_lines(
+        ["SPARK VERDICT: NO-GO for *(3 of 3)* -- BS-01 failed -- bundle: *"]
+    )
     b = bundle_of()
     rec = b.check("BS-01")
     assert rec["outcome"] == "failed" and rec["effective_outcome"] == "failed"
@@ -77,7 +88,7 @@ def test_error_in_a_fixture_is_an_error_with_evidence_record(pytester, bundle_of
             pass
         """
     )
-    assert run(pytester).ret == 1
+    assert run(pytester, ids="BS-02").ret == 1
     rec = bundle_of().check("BS-02")
     assert rec["outcome"] == "error" and "connection refused" in rec["message"]
 
@@ -108,10 +119,10 @@ def test_disruptive_is_refused_in_production_even_when_allowed(pytester, bundle_
         """
     )
     pytester.makefile(".toml", spark="[policy]\nproduction = true\n")
-    result = run(pytester, "--spark-allow-disruptive")
+    result = run(pytester, "--spark-allow-disruptive", ids="RT-08")
     assert result.ret == 4  # contradictory policy is a usage error before any test
     result.stderr.fnmatch_lines(["*allow_disruptive is refused when policy.production = true*"])
-    result = run(pytester)
+    result = run(pytester, ids="RT-08")
     assert result.ret == 1
     assert "target is production" in bundle_of().verdict["reasons"][0]["message"]
 
@@ -132,7 +143,7 @@ def test_warning_never_blocks(pytester, monkeypatch, bundle_of):
         def test_warn(): assert False, "1 migration behind"
         """
     )
-    result = run(pytester)
+    result = run(pytester, ids="BS-01,BS-02")
     assert result.ret == 0
     assert bundle_of().verdict["warnings"][0]["message"] == "1 migration behind"
 
@@ -188,7 +199,9 @@ def test_nothing_ran_is_no_go(pytester, bundle_of):
     pytester.makepyfile(suite())
     result = run(pytester, "-k", "no_such_test")
     assert result.ret != 0
-    assert bundle_of().verdict["reasons"][0]["outcome"] == "nothing-ran"
+    reasons = bundle_of().verdict["reasons"]
+    assert reasons[-1]["outcome"] == "nothing-ran"
+    assert [r["check"] for r in reasons[:-1]] == ["BS-01", "PF-01", "RT-02"]  # -k left them out
 
 
 def test_stopped_run_is_incomplete(pytester, bundle_of):
@@ -237,7 +250,7 @@ def test_bad_config_is_one_line_exit_4(pytester):
 
 def test_suite_markers_select_checks_and_strict_markers_work(pytester):
     pytester.makepyfile(suite())
-    result = run(pytester, "-m", "preflight", "--strict-markers")
+    result = run(pytester, "-m", "preflight", "--strict-markers", ids=None)
     result.assert_outcomes(passed=1, deselected=2)
     pytester.makepyfile(test_typo="import pytest\n@pytest.mark.prefligth\ndef test_x(): pass\n")
     assert pytester.runpytest("--strict-markers", "test_typo.py").ret != 0
@@ -285,20 +298,29 @@ def test_html_report_has_banner_columns_and_evidence(pytester, bundle_of):
     assert (bundle_of().folder / "report.html").is_file()
 
 
-def test_collect_only_writes_no_bundle_and_no_verdict(pytester):
+@pytest.mark.parametrize("flag", ["--co", "--collect-only"])
+def test_collect_only_is_no_verdict_and_not_exit_0(pytester, flag):
+    """Issue 8: --collect-only exited 0 on a release run; CI reads 0 as GO. No verdict, exit 5."""
     pytester.makepyfile(suite())
-    result = run(pytester, "--co")
-    assert result.ret == 0
-    assert "SPARK VERDICT" not in result.stdout.str()
+    result = run(pytester, flag)
+    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
+    assert result.outlines[-1].startswith("SPARK VERDICT: none -- --collect-only runs no check")
+    assert "SPARK VERDICT: GO" not in result.stdout.str()
     assert not (pytester.path / "reports").exists()
+
+
+def test_collect_only_of_a_plain_suite_is_left_alone(pytester):
+    pytester.makepyfile("def test_x(): pass")
+    result = pytester.runpytest("-p", "no:cacheprovider", "--co")
+    assert result.ret == 0 and "SPARK VERDICT" not in result.stdout.str()
 
 
 def test_spark_check_selects_by_id_and_rejects_unknown_ids(pytester, bundle_of):
     pytester.makepyfile(suite())
-    result = run(pytester, "--spark-check", "PF-01,BS-01")
+    result = run(pytester, "--spark-check", "PF-01,BS-01", ids=None)
     result.assert_outcomes(passed=2, deselected=1)
     assert sorted(bundle_of().verdict["outcomes"]) == ["BS-01", "PF-01"]
-    result = run(pytester, "--spark-check", "PF-99")
+    result = run(pytester, "--spark-check", "PF-99", ids=None)
     assert result.ret == 4
     result.stderr.fnmatch_lines(["*unknown check id(s)*PF-99*"])
 
@@ -357,3 +379,301 @@ def test_any_setting_can_be_given_on_the_command_line(pytester, bundle_of):
     result = run(pytester, "--spark-set", "thresholds.ntp_max_offset_s=fast")
     assert result.ret == 4
     result.stderr.fnmatch_lines(["*thresholds.ntp_max_offset_s must be a number*"])
+
+
+# ---- issue 8, section 2: no GO on nothing -------------------------------------------
+
+PF_BODY = 'import pytest\n\n@pytest.mark.spark_check("PF-0{i}")\ndef test_pf0{i}():\n    pass\n'
+
+
+def preflight_suite(pytester: pytest.Pytester, **modules: str) -> None:
+    """The nine preflight checks, one module each (so one can be skipped or broken)."""
+    files = {f"test_pf0{i}": modules.get(f"pf0{i}", PF_BODY.format(i=i)) for i in range(1, 10)}
+    pytester.makepyfile(**files)
+
+
+def preflight_run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.runpytest(
+        "-p", "no:cacheprovider", "-m", "preflight", "--release", "1.4.0", *args
+    )
+
+
+def test_full_preflight_is_go_and_the_line_names_the_scope(pytester, bundle_of):
+    preflight_suite(pytester)
+    result = preflight_run(pytester)
+    assert result.ret == 0
+    assert result.outlines[-1].startswith("SPARK VERDICT: GO for preflight (9 of 9) -- bundle: ")
+    scope = bundle_of().verdict["scope"]
+    assert scope["name"] == "preflight" and scope["selection"]["markexpr"] == "preflight"
+    assert scope["in_scope"] == scope["selected"] == [f"PF-0{i}" for i in range(1, 10)]
+    assert "PF-01" not in scope["out_of_scope"] and len(scope["out_of_scope"]) == 19
+    assert scope["not_run"] == [] and scope["partial"] == ""
+
+
+@pytest.mark.parametrize("flag", ["--setup-plan", "--setup-only"])
+def test_setup_plan_and_setup_only_run_no_check_and_are_not_go(pytester, bundle_of, flag):
+    """Issue 8: `pytest -m preflight --release 1.4.0 --setup-plan` was GO, exit 0, passed: 9."""
+    preflight_suite(pytester)
+    result = preflight_run(pytester, flag)
+    assert result.ret != 0
+    assert "SPARK VERDICT: NO-GO" in result.outlines[-1]
+    v = bundle_of().verdict
+    assert v["verdict"] == "NO-GO" and v["counts"]["passed"] == 0
+    assert {r["check"] for r in v["reasons"] if r["outcome"] == "not run"} == {
+        f"PF-0{i}" for i in range(1, 10)
+    }
+    assert any(r["outcome"] == "nothing-ran" for r in v["reasons"])
+    assert all(n.endswith("(no call phase)") for n in v["not_run"] if "::" in n)
+
+
+def test_module_skipped_at_module_level_is_not_run_and_blocks(pytester, bundle_of):
+    """Issue 8: a check module with pytest.skip(allow_module_level=True) vanished; GO, exit 0."""
+    preflight_suite(
+        pytester,
+        pf03='import pytest\npytest.skip("no saturation here", allow_module_level=True)\n'
+        '@pytest.mark.spark_check("PF-03")\ndef test_pf03():\n    assert False\n',
+    )
+    result = preflight_run(pytester)
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        ["SPARK VERDICT: NO-GO for preflight (8 of 9) -- 1 in scope not run (PF-03)*"]
+    )
+    v = bundle_of().verdict
+    assert v["reasons"] == [
+        {"check": "PF-03", "outcome": "not run", "message": "in scope but produced no result"}
+    ]
+    assert v["scope"]["not_run"] == ["PF-03"]
+    from pytest_spark.bundle import verify
+
+    assert verify(bundle_of().folder).ok  # a reviewer re-derives "not run" from the bundle
+
+
+def test_missing_check_module_is_not_run_and_blocks(pytester, bundle_of):
+    preflight_suite(pytester)
+    (pytester.path / "test_pf07.py").unlink()
+    result = preflight_run(pytester)
+    assert result.ret == 1
+    assert bundle_of().verdict["scope"]["not_run"] == ["PF-07"]
+
+
+def test_module_that_fails_to_import_is_not_run_and_blocks(pytester, bundle_of):
+    preflight_suite(pytester, pf05="import no_such_module_anywhere\n")
+    result = preflight_run(pytester, "--continue-on-collection-errors")
+    assert result.ret != 0
+    v = bundle_of().verdict
+    assert v["scope"]["not_run"] == ["PF-05"]
+    assert {r["outcome"] for r in v["reasons"]} == {"not run", "incomplete"}
+
+
+def test_k_that_deselects_an_in_scope_check_blocks(pytester, bundle_of):
+    preflight_suite(pytester)
+    result = preflight_run(pytester, "-k", "not test_pf02")
+    assert result.ret == 1
+    assert bundle_of().verdict["scope"]["not_run"] == ["PF-02"]
+    assert bundle_of().verdict["scope"]["selection"]["keyword"] == "not test_pf02"
+
+
+def test_k_that_thins_a_check_is_a_partial_go(pytester, bundle_of):
+    preflight_suite(
+        pytester,
+        pf04='import pytest\n\n@pytest.mark.spark_check("PF-04")\n'
+        '@pytest.mark.parametrize("n", [1, 2])\ndef test_pf04(n):\n    pass\n',
+    )
+    result = preflight_run(pytester, "-k", "not 2]")
+    assert result.ret == 0
+    assert result.outlines[-1].startswith(
+        "SPARK VERDICT: GO for preflight (9 of 9), PARTIAL: some tests of PF-04 deselected"
+    )
+
+
+def test_spark_check_go_says_it_is_partial(pytester, bundle_of):
+    preflight_suite(pytester)
+    result = pytester.runpytest(
+        "-p", "no:cacheprovider", "--release", "1.4.0", "--spark-check", "PF-01"
+    )
+    assert result.ret == 0
+    assert result.outlines[-1].startswith(
+        "SPARK VERDICT: GO for --spark-check PF-01 (1 of 1), PARTIAL: 1 of 28 catalog checks"
+    )
+    scope = bundle_of().verdict["scope"]
+    assert scope["in_scope"] == ["PF-01"] and scope["partial"]
+
+
+def test_last_failed_rerun_without_the_rest_is_not_a_release_go(pytester, monkeypatch):
+    import json
+
+    preflight_suite(
+        pytester,
+        pf06='import os, pytest\n\n@pytest.mark.spark_check("PF-06")\ndef test_pf06():\n'
+        '    assert os.environ.get("FIXED"), "sequence at 91 %"\n',
+    )
+    args = ("-m", "preflight", "--release", "1.4.0", "--spark-evidence-dir")
+    assert pytester.runpytest(*args, "first").ret == 1
+    monkeypatch.setenv("FIXED", "1")
+    result = pytester.runpytest(*args, "again", "--lf")
+    assert result.ret == 1  # 8 checks were not re-run: `pytest-spark combine` joins the runs
+    (folder,) = [p for p in (pytester.path / "again").glob("*/*") if p.is_dir()]
+    v = json.loads((folder / "verdict.json").read_text())
+    assert v["scope"]["selection"]["last_failed"] is True
+    assert len(v["scope"]["not_run"]) == 8 and v["outcomes"] == {"PF-06": "passed"}
+
+
+def test_a_full_evidence_dir_is_no_go_with_a_verdict_line_and_no_leftovers(pytester, tmp_path):
+    """Issue 8: a 64 KiB evidence tmpfs gave a raw OSError traceback and left .RUN.partial."""
+    import os
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mnt = tmp_path / "full"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)]).returncode:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        preflight_suite(
+            pytester,
+            pf01='import pytest\n\n@pytest.mark.spark_check("PF-01")\ndef test_pf01(evidence):\n'
+            '    evidence.attach("big.bin", b"x" * 200_000)\n',
+        )
+        result = preflight_run(pytester, "--spark-evidence-dir", str(mnt))
+        assert result.ret == 1
+        out = result.stdout.str() + result.stderr.str()
+        assert "Traceback" not in out and "Errno 28" not in out
+        result.stdout.fnmatch_lines(
+            [
+                "pytest-spark: the evidence bundle could not be written (No space left on device*",
+                "SPARK VERDICT: NO-GO for preflight (9 of 9) -- * no evidence "
+                "-- bundle: (no bundle written)",
+            ]
+        )
+        assert list(mnt.rglob("*")) == []  # no .RUN.partial, no half tarball
+    finally:
+        subprocess.run(["umount", str(mnt)], check=False)
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("[thresholds]\nclock_skew_s = nan\n", "thresholds.clock_skew_s must be a finite number"),
+        ("[thresholds]\noutbox_max_age_s = nan\noutbox_max_backlog = 5\n", "outbox_max_age_s"),
+        ("[thresholds]\nheartbeat_max_age_s = inf\n", "heartbeat_max_age_s must be a finite"),
+        ("[policy]\ntimeout_s = 1e9\n", "policy.timeout_s must be in (0, 300] s"),
+        ("[thresholds]\npool_sample_window_s = 1e9\n", "pool_sample_window_s must be in"),
+    ],
+)
+def test_nan_and_absurd_settings_stop_the_run_before_any_test(pytester, setting, message):
+    """Issue 8: clock_skew_s = nan with a 4.8 s skew was GO; RT-03 with NaN limits was GO."""
+    pytester.makepyfile(suite(bs01="assert False, 'a check ran'"))
+    pytester.makefile(".toml", spark=setting)
+    result = run(pytester)
+    assert result.ret == 4
+    result.stderr.fnmatch_lines([f"ERROR: pytest-spark: *{message}*"])
+    assert "Traceback" not in result.stderr.str() and "a check ran" not in result.stdout.str()
+    assert not (pytester.path / "reports").exists()
+    result = run(pytester, "--spark-set", "thresholds.clock_skew_s=nan")
+    assert result.ret == 4
+
+
+def test_waiver_expiring_at_an_offset_is_judged_in_utc(pytester, bundle_of):
+    """Issue 8: expires = 2026-11-30T00:00:01+14:00 (2026-11-29T10:00:01Z) was applied 21 h
+    after it had expired, because only the local date was kept."""
+    pytester.makepyfile(suite(bs01="assert False, 'skew 4.8 s'"))
+    pytester.makefile(
+        ".toml",
+        waivers='[BS-01]\njustification = "j"\napprover = "sre-lead"\n'
+        "expires = 2026-11-30T00:00:01+14:00\n",
+    )
+    result = run(pytester, "--spark-allow-writes")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(["*BS-01*EXPIRED*waiver expired 2026-11-29T10:00:01Z*"])
+    b = bundle_of()
+    assert b.check("BS-01")["effective_outcome"] == "failed"
+    from pytest_spark.bundle import verify
+
+    assert verify(b.folder).ok
+
+
+# ---- pytest-spark combine: one release verdict from several runs -----------------------
+
+
+def combine_cli(*args: str) -> tuple[int, str, str]:
+    import contextlib
+    import io
+
+    from pytest_spark.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(["combine", *args])
+    return code, out.getvalue(), err.getvalue()
+
+
+def two_runs(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, release2: str = "1.4.0"):
+    """A full preflight run where PF-06 fails, then a --spark-check PF-06 re-run that passes."""
+    preflight_suite(
+        pytester,
+        pf06='import os, pytest\n\n@pytest.mark.spark_check("PF-06")\ndef test_pf06():\n'
+        '    assert os.environ.get("FIXED"), "sequence at 91 %"\n',
+    )
+    base = ("-p", "no:cacheprovider", "--spark-evidence-dir")
+    first = pytester.runpytest(*base, "r1", "-m", "preflight", "--release", "1.4.0")
+    assert first.ret == 1
+    monkeypatch.setenv("FIXED", "1")
+    second = pytester.runpytest(*base, "r2", "--spark-check", "PF-06", "--release", release2)
+    assert second.ret == 0 and "PARTIAL" in second.outlines[-1]
+    (a,) = (pytester.path / "r1").glob("*/*.tar.gz")
+    (b,) = [p for p in (pytester.path / "r2").glob("*/*") if p.is_dir()]
+    return a, b
+
+
+def test_combine_a_failed_run_and_its_partial_rerun_is_a_release_go(pytester, monkeypatch):
+    a, b = two_runs(pytester, monkeypatch)
+    out_json = pytester.path / "combined.json"
+    code, out, err = combine_cli(str(a), str(b), "--require", "preflight", "--out", str(out_json))
+    assert code == 0, out + err
+    assert out.strip().splitlines()[-1] == (
+        "SPARK RELEASE VERDICT: GO for release 1.4.0 (9 of 9 required checks, from 2 run(s))"
+    )
+    import json
+
+    v = json.loads(out_json.read_text())
+    assert v["verdict"] == "GO" and v["checks"]["PF-06"]["outcome"] == "passed"
+    assert v["checks"]["PF-06"]["run_id"] == b.name and len(v["runs"]) == 2
+    # only the first run: PF-06 failed; the whole catalog required: 19 checks never ran
+    assert combine_cli(str(a), "--require", "preflight")[0] == 1
+    code, out, _ = combine_cli(str(a), str(b))
+    assert code == 1 and "(9 of 28 required checks" in out and "RT-10  not run" in out
+
+
+def test_combine_refuses_tampered_bundles_and_mixed_releases(pytester, monkeypatch):
+    a, b = two_runs(pytester, monkeypatch, release2="1.4.1")
+    code, _, err = combine_cli(str(a), str(b), "--require", "preflight")
+    assert code == 2 and "refusing to mix releases" in err
+    rec = b / "checks" / "PF-06.json"
+    rec.write_text(rec.read_text().replace('"passed"', '"failed"', 1))
+    code, _, err = combine_cli(str(b), "--require", "PF-06")
+    assert code == 2 and "does not verify" in err
+
+
+def test_combine_drops_stale_results(pytester, monkeypatch):
+    a, b = two_runs(pytester, monkeypatch)
+    later = "2999-01-01T00:00:00+00:00"
+    code, out, _ = combine_cli(str(a), str(b), "--require", "preflight", "--now", later)
+    assert code == 1 and "stale: newest result (passed" in out
+    assert combine_cli(str(a), str(b), "--max-age", "forever")[0] == 2
+
+
+def test_under_xdist_scope_and_call_phases_are_judged_on_the_controller(pytester, bundle_of):
+    pytest.importorskip("xdist")
+    preflight_suite(pytester)
+    base = ("-p", "no:cacheprovider", "-n", "2", "-m", "preflight", "--release", "1.4.0")
+    result = pytester.runpytest_subprocess(*base)
+    assert result.ret == 0, result.stdout.str()[-2000:]
+    assert result.outlines[-1].startswith("SPARK VERDICT: GO for preflight (9 of 9) -- bundle: ")
+    for folder in (pytester.path / "reports").glob("*/*"):
+        if folder.is_dir():
+            import shutil
+
+            shutil.rmtree(folder)
+    result = pytester.runpytest_subprocess(*base, "--setup-only")
+    assert result.ret != 0 and "SPARK VERDICT: NO-GO" in result.outlines[-1]

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_spark.config import SCHEMA, ConfigError, build, reference_markdown
+from pytest_spark.config import BOUNDS, SCHEMA, ConfigError, build, reference_markdown
 
 GOOD = """
 [targets]
@@ -93,7 +93,12 @@ def test_cli_overrides_win(tmp_path):
         ("[targets]\napi_urls = ['ftp://x']\n", "is not an http(s) URL"),
         ("[targets]\ndb_dsn = 'mysql://x'\n", "unsupported DSN scheme"),
         ("[targets]\ndb_dsn = 'postgresql://u:${NOPE}@h/db'\n", "${NOPE}, which is not set"),
-        ("[thresholds]\nclock_skew_s = -1\n", "must not be negative"),
+        ("[thresholds]\nclock_skew_s = -1\n", "clock_skew_s must be in (0, 60] s, got -1"),
+        ("[thresholds]\nclock_skew_s = nan\n", "clock_skew_s must be a finite number, got nan"),
+        ("[policy]\ntimeout_s = 1e9\n", "timeout_s must be in (0, 300] s, got 1000000000.0"),
+        ("[thresholds]\npool_sample_window_s = 1e9\n", "pool_sample_window_s must be in (0, 60]"),
+        ("[thresholds]\nbaseline_window = '5 minutes'\n", "must be a PromQL duration"),
+        ("[thresholds]\nslo_availability = 1.0\n", "slo_availability must be in (0, 0.99999]"),
         (
             "[policy]\nproduction = true\nallow_disruptive = true\n",
             "refused when policy.production",
@@ -150,3 +155,60 @@ def test_wrongly_typed_thresholds_never_crash(values):
         build(path=None, cwd=Path("/x"), environ={}, overrides={"thresholds": values})
     except ConfigError as exc:
         assert "\n" not in str(exc)
+
+
+NUMERIC = sorted(
+    (sec, key)
+    for sec, keys in SCHEMA.items()
+    for key, spec in keys.items()
+    if spec.type in (int, float)
+)
+
+
+def test_every_numeric_setting_has_a_range_and_its_default_is_in_it():
+    """Issue 8: bounds come from the schema, not from the keys someone tried."""
+    for sec, key in NUMERIC:
+        assert key in BOUNDS.get(sec, {}), f"{sec}.{key} has no range in config.BOUNDS"
+        spec = SCHEMA[sec][key]
+        spec.bounds.check(spec.default, f"{sec}.{key}")
+
+
+@pytest.mark.parametrize(("sec", "key"), NUMERIC)
+@pytest.mark.parametrize("literal", ["nan", "+nan", "-nan", "inf", "+inf", "-inf"])
+def test_non_finite_numbers_are_refused_for_every_setting(tmp_path, sec, key, literal):
+    """TOML has nan/inf literals; every comparison with NaN is false, so NaN would pass."""
+    with pytest.raises(ConfigError) as exc:
+        build(path=write(tmp_path, f"[{sec}]\n{key} = {literal}\n"), environ={})
+    assert f"{sec}.{key} must be" in str(exc.value) and "\n" not in str(exc.value)
+
+
+@pytest.mark.parametrize(("sec", "key"), NUMERIC)
+@pytest.mark.parametrize("value", [-1, 10**30, -(10**30)])
+def test_absurd_numbers_are_refused_for_every_setting(tmp_path, sec, key, value):
+    with pytest.raises(ConfigError, match=rf"{sec}\.{key} must be in"):
+        build(path=write(tmp_path, f"[{sec}]\n{key} = {value}\n"), environ={})
+
+
+@pytest.mark.parametrize("raw", ["nan", "inf", "-inf", "1e9", "-0.5"])
+def test_non_finite_and_absurd_values_from_the_command_line_are_refused(raw):
+    from pytest_spark.options import settings_from_flags
+
+    for item in (f"thresholds.clock_skew_s={raw}", f"policy.timeout_s={raw}"):
+        with pytest.raises(ConfigError, match="must be"):
+            build(path=None, cwd=Path("/x"), environ={}, overrides=settings_from_flags([item]))
+
+
+@given(st.sampled_from(NUMERIC), st.floats(allow_nan=True, allow_infinity=True))
+def test_any_accepted_number_is_finite_and_within_its_range(setting, value):
+    sec, key = setting
+    spec = SCHEMA[sec][key]
+    if spec.type is int:
+        value = int(value) if value == value and abs(value) != float("inf") else value
+    try:
+        cfg = build(path=None, cwd=Path("/x"), environ={}, overrides={sec: {key: value}})
+    except ConfigError as exc:
+        assert "\n" not in str(exc)
+    else:
+        got = cfg.section(sec)[key]
+        assert got == got and abs(got) != float("inf")
+        spec.bounds.check(got, key)

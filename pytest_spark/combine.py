@@ -1,0 +1,235 @@
+"""One release verdict from several runs of the same release (EVIDENCE.md, "Scope and
+combining runs").
+
+A partial run (``--spark-check``, ``--lf``, one suite) is GO only for what it
+covered. ``pytest-spark combine`` reads several verified bundles of one release,
+keeps the newest result per check, drops results older than a freshness limit,
+and decides once over the required checks, so a release GO means every required
+check passed (or was validly waived) recently. Pure logic here; reading and
+verifying the bundles is in ``load``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import catalog
+from .verdict import GO, NOT_RUN, RAN, compute
+from .waivers import Waiver
+
+
+class CombineError(Exception):
+    """Bundles that cannot be combined (tampered, unreadable, of different releases)."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """What combine needs from one verified bundle."""
+
+    path: str
+    run_id: str
+    release: str
+    start: dt.datetime
+    records: tuple[Mapping[str, Any], ...]
+    waivers: tuple[Waiver, ...]
+    exempt: frozenset[str]
+    verdict: str
+
+
+_DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)([smhd])")
+_UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_max_age(text: str) -> dt.timedelta:
+    """``90m``, ``24h``, ``7d``: the freshness limit of a result (positive, at most 90 days)."""
+    m = _DURATION.fullmatch(text.strip())
+    if not m:
+        raise CombineError(f"--max-age {text!r}: expected a duration like 30m, 24h or 7d")
+    age = dt.timedelta(seconds=float(m.group(1)) * _UNIT[m.group(2)])
+    if not dt.timedelta(0) < age <= dt.timedelta(days=90):
+        raise CombineError(f"--max-age {text!r}: must be above 0 and at most 90d")
+    return age
+
+
+def required_ids(spec: str) -> list[str]:
+    """``--require``: suite names and/or check ids, comma separated (default: the catalog)."""
+    if not spec.strip():
+        return list(catalog.BY_ID)
+    out: list[str] = []
+    for part in (p.strip() for p in spec.split(",") if p.strip()):
+        if part in catalog.SUITES:
+            out += [c.id for c in catalog.CHECKS if str(c.suite) == part]
+        elif part in catalog.BY_ID:
+            out.append(part)
+        else:
+            raise CombineError(
+                f"--require {part!r}: not a suite ({', '.join(catalog.SUITES)}) "
+                "or a catalog check id"
+            )
+    return sorted(set(out), key=list(catalog.BY_ID).index)
+
+
+def _when(text: str) -> dt.datetime:
+    value = dt.datetime.fromisoformat(text)
+    if value.utcoffset() is None:
+        raise ValueError(f"timestamp {text!r} has no UTC offset")
+    return value.astimezone(dt.UTC)
+
+
+_BADNESS = {"passed": 0, "skipped": 1, "failed": 2, "error": 3}
+
+
+def newest(runs: Sequence[Run]) -> dict[str, tuple[Mapping[str, Any], Run]]:
+    """Per check id, the newest record that ran (passed/failed/error); a skip only when no
+    run of that check ran it. Ties go to the run that started later, then to the worse
+    outcome (two results at the same instant: the failure counts)."""
+    best: dict[str, tuple[tuple[bool, dt.datetime, dt.datetime, int], Mapping[str, Any], Run]]
+    best = {}
+    for run in runs:
+        for rec in run.records:
+            bad = _BADNESS.get(rec["outcome"], 9)
+            key = (rec["outcome"] in RAN, _when(rec["end"]), run.start, bad)
+            cur = best.get(rec["id"])
+            if cur is None or key > cur[0]:
+                best[rec["id"]] = (key, rec, run)
+    return {cid: (rec, run) for cid, (_key, rec, run) in best.items()}
+
+
+def combine(
+    runs: Sequence[Run],
+    *,
+    required: Iterable[str],
+    now: dt.datetime,
+    max_age: dt.timedelta,
+) -> dict[str, Any]:
+    """The release verdict over ``required`` from the newest fresh result of each check."""
+    if not runs:
+        raise CombineError("no bundle given")
+    releases = sorted({r.release for r in runs})
+    if len(releases) != 1 or not releases[0]:
+        raise CombineError(
+            "refusing to mix releases: "
+            + ", ".join(f"{r.path} is {r.release or '(no release)'}" for r in runs)
+        )
+    required = list(required)
+    chosen = newest(runs)
+    stale: dict[str, str] = {}
+    records, waivers, exempt = [], [], set()
+    for cid, (rec, run) in sorted(chosen.items()):
+        end = _when(rec["end"])
+        if now - end > max_age:
+            stale[cid] = (
+                f"stale: newest result ({rec['outcome']}, run {run.run_id}, "
+                f"{end.isoformat(timespec='seconds')}) is older than {max_age}"
+            )
+            continue
+        if end - now > dt.timedelta(minutes=5):
+            stale[cid] = f"result dated in the future ({end.isoformat()}, run {run.run_id})"
+            continue
+        records.append(rec)
+        waivers += [w for w in run.waivers if w.check == cid]  # judged again as of now
+        if cid in run.exempt:
+            exempt.add(cid)
+    scope = {
+        "name": f"release {releases[0]}",
+        "in_scope": required,
+        "partial": "",
+        "selection": {"runs": [r.run_id for r in runs], "max_age_s": max_age.total_seconds()},
+    }
+    v = compute(
+        [r for r in records if r["id"] in set(required)],
+        waivers=waivers,
+        exempt=exempt,
+        day=now.date(),
+        scope=scope,
+    )
+    for reason in v["reasons"]:
+        if reason["outcome"] == NOT_RUN and reason["check"] in stale:
+            reason["message"] = stale[reason["check"]]
+    v.update(
+        release=releases[0],
+        combined_at=now.isoformat(timespec="seconds"),
+        max_age_s=max_age.total_seconds(),
+        runs=[
+            {"path": r.path, "run_id": r.run_id, "start": r.start.isoformat(), "verdict": r.verdict}
+            for r in sorted(runs, key=lambda r: r.start)
+        ],
+        checks={
+            cid: {
+                "outcome": rec["outcome"],
+                "effective": v["outcomes"].get(cid, NOT_RUN),
+                "run_id": run.run_id,
+                "end": rec["end"],
+                "stale": cid in stale,
+            }
+            for cid, (rec, run) in sorted(chosen.items())
+            if cid in set(required)
+        },
+    )
+    return v
+
+
+def line(v: Mapping[str, Any]) -> str:
+    scope = v["scope"]
+    done = len(scope["in_scope"]) - len(scope["not_run"])
+    head = (
+        f"SPARK RELEASE VERDICT: {v['verdict']} for release {v['release']} "
+        f"({done} of {len(scope['in_scope'])} required checks, from {len(v['runs'])} run(s))"
+    )
+    if v["verdict"] != GO:
+        head += f" -- {len(v['reasons'])} reason(s)"
+    return head
+
+
+# ---------------------------------------------------------------- I/O
+
+
+def load(path: Path) -> Run:
+    """Read one bundle, verify exactly the bytes used, and extract what combine needs."""
+    from . import bundle
+
+    result = bundle.verify(path)  # the whole check, incl. the tarball's .sha256 sidecar
+    if not result.ok:
+        raise CombineError(f"{path} does not verify: {'; '.join(result.problems[:3])}")
+    files = bundle._read_folder(path) if path.is_dir() else bundle._read_tarball(path)
+    again = bundle.verify_files(files)  # the bytes read here are the bytes verified
+    if not again.ok:
+        raise CombineError(f"{path} changed while being read: {'; '.join(again.problems[:3])}")
+    try:
+        verdict = json.loads(files["verdict.json"])
+        manifest = json.loads(files["manifest.json"])
+        records = tuple(
+            json.loads(content)
+            for rel, content in sorted(files.items())
+            if rel.startswith("checks/") and rel.endswith(".json")
+        )
+        waivers = tuple(Waiver(**w) for w in json.loads(files.get("waivers.json", b"[]")))
+        start = _when(manifest["run"]["start"])
+        for rec in records:
+            _when(rec["end"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CombineError(f"{path}: malformed bundle ({type(exc).__name__}: {exc})") from None
+    return Run(
+        path=str(path),
+        run_id=str(verdict.get("run_id", "")),
+        release=str(verdict.get("release", "")),
+        start=start,
+        records=records,
+        waivers=waivers,
+        exempt=frozenset(verdict.get("policy", {}).get("exempt", [])),
+        verdict=str(verdict.get("verdict", "")),
+    )
+
+
+def load_all(paths: Sequence[Path]) -> list[Run]:
+    runs: dict[str, Run] = {}
+    for path in paths:
+        run = load(path)
+        runs.setdefault(run.run_id, run)  # the same run given twice (folder and tarball)
+    return list(runs.values())
