@@ -89,6 +89,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "production": _k(bool, False, "Target is production: disruptive checks are refused"),
         "exempt": _k(list, [], "Blocker ids whose policy skip does not block the verdict"),
         "timeout_s": _k(float, 5.0, "Deadline for every network call, seconds"),
+        "allow_literal_secrets": _k(
+            bool,
+            False,
+            "Accept a secret written out in spark.toml instead of ${ENV} (still redacted)",
+        ),
     },
     "thresholds": {
         "clock_skew_s": _k(float, 1.0, "BS-01 max pairwise clock skew"),
@@ -219,6 +224,8 @@ def expand_env(value: Any, where: str, environ: Mapping[str, str], redactor: Red
 
 def coerce(value: Any, spec: Key, where: str) -> Any:
     """Check one value against its spec; ints are accepted where floats are expected."""
+    if spec.secret and not isinstance(value, str):  # never echo a secret in the message
+        raise ConfigError(f"{where} must be a string, got {type(value).__name__}")
     expected = spec.type
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
         raise ConfigError(f"{where} must not be negative, got {value}")
@@ -251,8 +258,10 @@ def merge_layer(
     origin: str,
     environ: Mapping[str, str],
     redactor: Redactor,
+    literals: list[str] | None = None,
 ) -> None:
-    """Validate one layer (a file body or an env table) and merge it over ``base``."""
+    """Validate one layer (a file body or an env table) and merge it over ``base``;
+    secret settings written out literally are appended to ``literals``."""
     for sec, body in layer.items():
         if sec == "env":
             continue
@@ -269,15 +278,35 @@ def merge_layer(
             spec = SCHEMA[sec][key]
             value = coerce(expand_env(raw, where, environ, redactor), spec, where)
             if spec.secret and isinstance(value, str):
-                remember_dsn_secret(value, redactor)
+                register_secret(key, value, redactor)
+                if literals is not None and is_literal_secret(key, raw):
+                    literals.append(f"{origin}: {sec}.{key}")
             base[sec][key] = value
 
 
-def remember_dsn_secret(value: str, redactor: Redactor) -> None:
-    """Register the password inside a DSN so it is masked even in free text."""
-    from .dsn import dsn_password
+def register_secret(key: str, value: str, redactor: Redactor) -> None:
+    """A secret setting's value joins the run's registry, however it was given (file, ${ENV},
+    --spark-set, a flag): a DSN's credentials, any other secret setting's whole value."""
+    from .dsn import dsn_secrets
 
-    redactor.add(dsn_password(value))
+    for secret in dsn_secrets(value) if key.endswith("dsn") else [value]:
+        redactor.add(secret)
+
+
+_ENV_MARK = "SPARKENVREF"
+
+
+def is_literal_secret(key: str, raw: Any) -> bool:
+    """True when the credential in a file value is written out, not taken from ${ENV}
+    (the README's rule: secrets only as ${ENV}). A DSN without a password is fine."""
+    if not isinstance(raw, str) or not raw:
+        return False
+    marked = _ENV_REF.sub(_ENV_MARK, raw)
+    if not key.endswith("dsn"):
+        return _ENV_MARK not in marked
+    from .dsn import dsn_secrets
+
+    return any(_ENV_MARK not in secret for secret in dsn_secrets(marked))
 
 
 def build(
@@ -291,6 +320,21 @@ def build(
     """Assemble the run's settings: defaults < file < [env.NAME] < CLI overrides."""
     environ = os.environ if environ is None else environ
     redactor = Redactor()
+    try:
+        return _build(path, env_name, overrides, environ, cwd, redactor)
+    except ConfigError as exc:  # a message may quote a value: never a registered secret
+        raise ConfigError(redactor.known(str(exc))) from None
+
+
+def _build(
+    path: Path | None,
+    env_name: str,
+    overrides: Mapping[str, Mapping[str, Any]] | None,
+    environ: Mapping[str, str],
+    cwd: Path | None,
+    redactor: Redactor,
+) -> SparkConfig:
+    literals: list[str] = []
     values = defaults()
     source = ""
     body: dict[str, Any] = {}
@@ -301,7 +345,7 @@ def build(
     if path is not None:
         body = load_file(path)
         source = str(path)
-        merge_layer(values, body, str(path), environ, redactor)
+        merge_layer(values, body, str(path), environ, redactor, literals)
     if env_name:
         envs = body.get("env", {})
         if env_name not in envs:
@@ -310,7 +354,9 @@ def build(
                 f"--spark-env {env_name!r} is not defined in {source or 'any config'} "
                 f"(environments: {known})"
             )
-        merge_layer(values, envs[env_name], f"{source} [env.{env_name}]", environ, redactor)
+        merge_layer(
+            values, envs[env_name], f"{source} [env.{env_name}]", environ, redactor, literals
+        )
     for sec, body_over in (overrides or {}).items():
         for key, raw in body_over.items():
             if raw is None:
@@ -319,8 +365,14 @@ def build(
             where = f"--spark option for {sec}.{key}"
             value = coerce(raw, spec, where)
             if spec.secret and isinstance(value, str):
-                remember_dsn_secret(value, redactor)
+                register_secret(key, value, redactor)
             values[sec][key] = value
+    if literals and not values["policy"]["allow_literal_secrets"]:
+        raise ConfigError(
+            f"{literals[0]} is a secret written out in the file; use ${{ENV_VAR}} "
+            '(e.g. postgresql://user:${PGPASSWORD}@host/db, auth_token = "${SPARK_TOKEN}") '
+            "or set policy.allow_literal_secrets = true"
+        )
     validate(values)
     return SparkConfig(**values, env=env_name, source=source, redactor=redactor)
 
