@@ -175,10 +175,17 @@ def _xml(s: str) -> str:
     return s.encode("ascii", "xmlcharrefreplace").decode("ascii")
 
 
+def _markup(s: str) -> str:
+    """markupsafe/Jinja escaping (pytest-html's template): numeric quote references."""
+    s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return s.replace('"', "&#34;").replace("'", "&#39;")
+
+
 #: Char-wise encoders (enc(ab) == enc(a) + enc(b)), stacked up to three deep per char.
 _LAYERS = (
     html.escape,
     _xml,
+    _markup,
     _json,
     _json_raw,
     _py,

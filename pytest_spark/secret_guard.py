@@ -14,7 +14,6 @@ Two layers, so one missed path is not a leak:
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import tempfile
@@ -125,6 +124,8 @@ def scrub_report(report: pytest.TestReport | pytest.CollectReport, redactor: Red
     elif longrepr is not None:
         report.longrepr = _walk(longrepr, redactor, 0)
     report.sections = [(redactor.text(t), redactor.text(b)) for t, b in report.sections]
+    if isinstance(getattr(report, "wasxfail", None), str):  # xfail reason (JUnit, -rA)
+        report.wasxfail = redactor.text(report.wasxfail)
     props = getattr(report, "user_properties", None)
     if props:
         report.user_properties = [(name, _property(value, redactor)) for name, value in props]
@@ -149,12 +150,7 @@ def _walk(obj: Any, redactor: Redactor, depth: int) -> Any:
     if isinstance(obj, tuple):
         return tuple(_walk(v, redactor, depth + 1) for v in obj)
     if type(obj).__module__.startswith("_pytest.") and hasattr(obj, "__dict__"):
-        names = (
-            [f.name for f in dataclasses.fields(obj)]
-            if dataclasses.is_dataclass(obj)
-            else list(vars(obj))
-        )
-        for name in names:
+        for name in list(vars(obj)):  # dataclass or not (CollectErrorRepr is not)
             value = getattr(obj, name, None)
             new = _walk(value, redactor, depth + 1)
             if new is not value and new != value:

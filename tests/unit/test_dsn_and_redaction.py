@@ -13,6 +13,7 @@ import json
 from urllib.parse import quote, quote_plus
 from xml.sax.saxutils import quoteattr
 
+import markupsafe
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -131,6 +132,8 @@ ENCODINGS = {
     "percent-lower": lambda s: quote(s, safe="").lower(),
     "form": quote_plus,
     "html": html.escape,
+    "markupsafe": lambda s: str(markupsafe.escape(s)),
+    "jinja-of-json-of-html": lambda s: str(markupsafe.escape(json.dumps(html.escape(s)))),
     "xml-attr": lambda s: quoteattr(s)[1:-1],
     "json": lambda s: json.dumps(s)[1:-1],
     "json-utf8": lambda s: json.dumps(s, ensure_ascii=False)[1:-1],
