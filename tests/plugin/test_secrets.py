@@ -49,6 +49,7 @@ def node_id(s: str) -> str:
     """How pytest writes a parametrize id (non-ASCII escaped)."""
     return s.encode("unicode_escape").decode("ascii")
 
+
 SUITE = f"""
 import http.server, logging, os, threading, warnings
 
