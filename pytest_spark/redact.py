@@ -151,9 +151,8 @@ class Redactor:
 # ------------------------------------------------------------ encoded forms
 
 
-def _pct(s: str, upper: bool = True) -> str:
-    out = quote(s, safe="")
-    return out if upper else re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), out)
+def _pct(s: str) -> str:
+    return quote(s, safe="")
 
 
 def _json(s: str) -> str:
@@ -190,7 +189,6 @@ _LAYERS = (
     _json_raw,
     _py,
     _pct,
-    functools.partial(_pct, upper=False),
     lambda s: quote(s, safe="").replace("%20", "+"),
 )
 
@@ -213,23 +211,41 @@ def _escapes(c: str) -> set[str]:
     code = ord(c)
     if code < 0x80:
         return set()
-    out = {f"&#{code};", f"&#x{code:x};", f"&#x{code:X};"}
+    out = {f"&#{code};", f"&#x{code:x};"}
     if code > 0xFFFF:
         hi, lo = 0xD800 + ((code - 0x10000) >> 10), 0xDC00 + ((code - 0x10000) & 0x3FF)
         out |= {f"\\u{hi:04x}\\u{lo:04x}", f"\\U{code:08x}"}
     else:
-        out |= {f"\\u{code:04x}", f"\\u{code:04X}"}
+        out.add(f"\\u{code:04x}")
     if code <= 0xFF:
         out.add(f"\\x{code:02x}")
     return out
 
 
+#: Escapes whose hex digits any encoder may write in either case.
+_HEX_ESCAPE = re.compile(r"(%[0-9A-Fa-f]{2}|\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2}|&#x[0-9A-Fa-f]+;)")
+
+
+def _form_regex(form: str) -> str:
+    out = []
+    for i, tok in enumerate(_HEX_ESCAPE.split(form)):
+        if i % 2:  # an escape: its hex digits in any case
+            out.append(
+                "".join(
+                    f"[{c.lower()}{c.upper()}]" if c.isalpha() and c not in "ux" else re.escape(c)
+                    for c in tok
+                )
+            )
+        else:
+            out.append(re.escape(tok))
+    return "".join(out)
+
+
 def _secret_regex(secret: str) -> str:
     parts = []
     for c in secret:
-        forms = char_forms(c)
-        alts = "|".join(re.escape(f) for f in forms)
-        parts.append(alts if len(forms) == 1 else f"(?:{alts})")
+        alts = sorted({_form_regex(f) for f in char_forms(c)}, key=len, reverse=True)
+        parts.append(alts[0] if len(alts) == 1 else f"(?:{'|'.join(alts)})")
     return "".join(parts)
 
 

@@ -7,7 +7,8 @@ Two layers, so one missed path is not a leak:
   and test/collect reports are redacted before any plugin sees them (tracebacks,
   skip reasons, captured output, junit properties);
 * at the exits -- the terminal writer redacts every string it writes (progress
-  and -v node ids, -rA, warnings summary, collection errors), the JUnit XML and
+  and -v node ids, -rA, warnings summary, collection errors), .pytest_cache
+  redacts the node ids it stores, the JUnit XML and
   HTML files are redacted once their plugins have written them, and the bundle
   writer redacts every byte it writes (``RunData.redact``).
 """
@@ -37,6 +38,9 @@ class SecretGuard:
         self._factory: Callable[..., logging.LogRecord] | None = None
         self._previous_factory: Callable[..., logging.LogRecord] | None = None
         self._install_record_factory()
+        cache = getattr(config, "cache", None)  # set by cacheprovider's tryfirst configure
+        if cache is not None:
+            guard_cache(cache, redactor)
 
     # ---------------------------------------------------------------- sources
 
@@ -98,6 +102,17 @@ def guard_writer(tw: Any, redactor: Redactor) -> None:
 
     tw.write_raw = write_raw
     tw._spark_redacted = True
+
+
+def guard_cache(cache: Any, redactor: Redactor) -> None:
+    """.pytest_cache (lastfailed, nodeids, stepwise) holds node ids: redact what it stores
+    (a redacted id is not found again by --lf, which then runs everything)."""
+    store = cache.set
+
+    def set_(key: str, value: object) -> None:
+        store(key, redactor.strings(value))
+
+    cache.set = set_
 
 
 def redact_record(record: logging.LogRecord, redactor: Redactor) -> None:

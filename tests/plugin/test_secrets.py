@@ -257,3 +257,25 @@ def test_a_literal_secret_in_spark_toml_stops_the_run_in_one_line(pytester):
     assert "targets.auth_token" in errors[0]
     assert FILE_PW not in result.stdout.str() + result.stderr.str()
     assert not Path(pytester.path / "reports").exists()
+
+
+def test_the_pytest_cache_stores_no_secret_node_id(pytester, monkeypatch):
+    monkeypatch.setenv("SPARK_TOKEN", TOKEN)
+    pytester.makepyfile(
+        f"""
+        import pytest
+
+        @pytest.mark.spark_check("BS-03")
+        @pytest.mark.parametrize("who", [{TOKEN!r}])
+        def test_param(who):
+            assert False
+        """
+    )
+    (pytester.path / "spark.toml").write_text('[targets]\nauth_token = "${SPARK_TOKEN}"\n')
+    result = pytester.runpytest("--release", "v1.4.0", "--spark-no-bundle")
+    assert result.ret == 1
+    stored = list((pytester.path / ".pytest_cache").rglob("*"))
+    assert any(p.name == "lastfailed" for p in stored)
+    found = [x for p in stored if p.is_file() for x in leaks(str(p.name), p.read_bytes())]
+    assert not found, found
+    assert "[***]" in (pytester.path / ".pytest_cache/v/cache/lastfailed").read_text()
