@@ -279,3 +279,24 @@ def test_the_pytest_cache_stores_no_secret_node_id(pytester, monkeypatch):
     found = [x for p in stored if p.is_file() for x in leaks(str(p.name), p.read_bytes())]
     assert not found, found
     assert "[***]" in (pytester.path / ".pytest_cache/v/cache/lastfailed").read_text()
+
+
+def test_no_secret_leaves_an_xdist_run(pytester, monkeypatch, bundle_of):
+    """Under xdist the reports cross a process boundary and are printed by the controller."""
+    pytester.makepyfile(test_suite=SUITE)
+    (pytester.path / "spark.toml").write_text(CONFIG.replace("{token_line}", HOW["${ENV}"][0]))
+    monkeypatch.setenv("SPARK_DB_PASSWORD", DB_PW)
+    monkeypatch.setenv("PROM_KEY", PROM_KEY)
+    monkeypatch.setenv("SPARK_TOKEN", TOKEN)
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--release", "v1.4.0", "-n", "2",
+        "--junitxml=junit.xml", "-rA", "-v", "-l",
+    )  # fmt: skip
+    result.stdout.fnmatch_lines(["*SKIPPED*no access with token ***", "*SPARK VERDICT: NO-GO*"])
+    b = bundle_of()
+    assert "[***]" in b.check("BS-03")["tests"][0]["nodeid"]
+    found = leaks("terminal", result.stdout.str() + result.stderr.str())
+    found += leaks("junit.xml", (pytester.path / "junit.xml").read_bytes())
+    for path in b.files():
+        found += leaks(f"bundle {path.relative_to(b.folder)}", path.read_bytes())
+    assert not found, "\n".join(found)
