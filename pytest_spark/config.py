@@ -169,6 +169,11 @@ class SparkConfig:
     def section(self, name: str) -> Mapping[str, Any]:
         return getattr(self, name)
 
+    def __repr__(self) -> str:
+        """Short and secret-free: tracebacks (-l) show it, truncated mid-value by pytest,
+        where a cut secret could no longer be recognised."""
+        return f"SparkConfig(source={self.source!r}, env={self.env!r})"
+
     def redacted(self) -> dict[str, Any]:
         """The whole config as data safe to store in a bundle (secrets masked)."""
         out: dict[str, Any] = {"env": self.env, "source": self.source}

@@ -106,3 +106,9 @@ def test_a_misspelt_spark_set_does_not_echo_its_value():
     with pytest.raises(ConfigError) as exc:
         settings_from_flags(['targets.auth_tokn="Cli-Token-2"'])
     assert "Cli-Token-2" not in str(exc.value) and "targets.auth_tokn" in str(exc.value)
+
+
+def test_the_config_repr_in_a_traceback_holds_no_secret(tmp_path):
+    """pytest -l truncates a long repr mid-value: a cut secret could not be recognised."""
+    c = cfg(tmp_path, '[targets]\nauth_token = "${T}"\n', {"T": "env-token-123456"})
+    assert "env-token" not in repr(c) and repr(c).startswith("SparkConfig(source=")
