@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from .redact import Redactor
 from .rules.decimal_columns import DEFAULT_MONEY_PATTERNS
@@ -282,36 +283,50 @@ def merge_layer(
                 )
             spec = SCHEMA[sec][key]
             value = coerce(expand_env(raw, where, environ, redactor), spec, where)
-            if spec.secret and isinstance(value, str):
-                register_secret(key, value, redactor)
-                if literals is not None and is_literal_secret(key, raw):
-                    literals.append(f"{origin}: {sec}.{key}")
+            register_secret(key, value, spec, redactor)
+            if literals is not None and is_literal_secret(key, raw, spec):
+                literals.append(f"{origin}: {sec}.{key}")
             base[sec][key] = value
 
 
-def register_secret(key: str, value: str, redactor: Redactor) -> None:
-    """A secret setting's value joins the run's registry, however it was given (file, ${ENV},
-    --spark-set, a flag): a DSN's credentials, any other secret setting's whole value."""
+def secrets_in(key: str, value: Any, spec: Key) -> list[str]:
+    """The credentials a setting's value carries: a DSN's (password, sslpassword), any other
+    secret setting's whole value, the password of a URL's userinfo (RFC 3986 3.2.1)."""
     from .dsn import dsn_secrets
 
-    for secret in dsn_secrets(value) if key.endswith("dsn") else [value]:
+    if spec.secret and isinstance(value, str):
+        return dsn_secrets(value) if key.endswith("dsn") else [value]
+    out = []
+    for item in value if isinstance(value, list) else [value]:
+        if isinstance(item, str) and "://" in item:
+            try:
+                password = urlsplit(item).password
+            except ValueError:
+                continue
+            if password:
+                out.append(unquote(password))
+    return out
+
+
+def register_secret(key: str, value: Any, spec: Key, redactor: Redactor) -> None:
+    """Every credential joins the run's registry, however it was given (file, ${ENV},
+    --spark-set, a flag, the sandbox layer)."""
+    for secret in secrets_in(key, value, spec):
         redactor.add(secret)
 
 
 _ENV_MARK = "SPARKENVREF"
 
 
-def is_literal_secret(key: str, raw: Any) -> bool:
-    """True when the credential in a file value is written out, not taken from ${ENV}
+def is_literal_secret(key: str, raw: Any, spec: Key) -> bool:
+    """True when a credential in a file value is written out, not taken from ${ENV}
     (the README's rule: secrets only as ${ENV}). A DSN without a password is fine."""
+    if isinstance(raw, list):
+        return any(is_literal_secret(key, item, spec) for item in raw)
     if not isinstance(raw, str) or not raw:
         return False
     marked = _ENV_REF.sub(_ENV_MARK, raw)
-    if not key.endswith("dsn"):
-        return _ENV_MARK not in marked
-    from .dsn import dsn_secrets
-
-    return any(_ENV_MARK not in secret for secret in dsn_secrets(marked))
+    return any(_ENV_MARK not in secret for secret in secrets_in(key, marked, spec))
 
 
 def build(
@@ -369,8 +384,7 @@ def _build(
             spec = SCHEMA[sec][key]
             where = f"--spark option for {sec}.{key}"
             value = coerce(raw, spec, where)
-            if spec.secret and isinstance(value, str):
-                register_secret(key, value, redactor)
+            register_secret(key, value, spec, redactor)
             values[sec][key] = value
     if literals and not values["policy"]["allow_literal_secrets"]:
         raise ConfigError(

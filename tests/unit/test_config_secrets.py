@@ -112,3 +112,15 @@ def test_the_config_repr_in_a_traceback_holds_no_secret(tmp_path):
     """pytest -l truncates a long repr mid-value: a cut secret could not be recognised."""
     c = cfg(tmp_path, '[targets]\nauth_token = "${T}"\n', {"T": "env-token-123456"})
     assert "env-token" not in repr(c) and repr(c).startswith("SparkConfig(source=")
+
+
+def test_a_url_password_is_a_secret_too(tmp_path):
+    """RFC 3986 3.2.1 userinfo: registered from any URL setting, literal ones refused."""
+    with pytest.raises(ConfigError, match=r"targets\.api_urls is a secret written out"):
+        cfg(tmp_path, '[targets]\napi_urls = ["https://ops:Url-Pw-1@api.example"]\n')
+    c = cfg(
+        tmp_path,
+        '[targets]\nprometheus_url = "https://ops:${PROM_PW}@prom.example"\n',
+        {"PROM_PW": "Url%40Pw-2"},
+    )
+    assert c.redactor.secrets == {"Url%40Pw-2", "Url@Pw-2"}  # as given, and decoded
