@@ -292,10 +292,12 @@ def merge_layer(
 def secrets_in(key: str, value: Any, spec: Key) -> list[str]:
     """The credentials a setting's value carries: a DSN's (password, sslpassword), any other
     secret setting's whole value, the password of a URL's userinfo (RFC 3986 3.2.1)."""
-    from .dsn import dsn_secrets
-
     if spec.secret and isinstance(value, str):
-        return dsn_secrets(value) if key.endswith("dsn") else [value]
+        if not key.endswith("dsn"):
+            return [value]
+        from .dsn import dsn_secrets  # psycopg: imported only when a DSN is configured
+
+        return dsn_secrets(value) if value else []
     out = []
     for item in value if isinstance(value, list) else [value]:
         if isinstance(item, str) and "://" in item:
@@ -398,8 +400,6 @@ def _build(
 
 def validate(values: Mapping[str, Mapping[str, Any]]) -> None:
     """Cross-field rules that a single key's type cannot express."""
-    from .dsn import parse_dsn
-
     version = values["release"]["version"] or ""
     if version and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}", version):
         raise ConfigError(
@@ -443,6 +443,8 @@ def validate(values: Mapping[str, Mapping[str, Any]]) -> None:
             raise ConfigError(f"targets.{key}: {url!r} is not an http(s) URL")
     for key in ("db_dsn", "pgbouncer_dsn", "pgbouncer_admin_dsn"):
         if values["targets"][key]:
+            from .dsn import parse_dsn  # psycopg: imported only when a DSN is configured
+
             try:
                 parse_dsn(values["targets"][key])
             except ValueError as exc:
