@@ -57,6 +57,7 @@ class Redactor:
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._secrets: set[str] = set()
         self._patterns: tuple[re.Pattern[str], re.Pattern[bytes]] | None = None
+        self._short: dict[str, str] = {}  # text() of short strings that repeat (ids, labels)
         for s in secrets:
             self.add(s)
 
@@ -65,6 +66,7 @@ class Redactor:
         if secret and len(secret) >= MIN_SECRET_LEN and secret not in self._secrets:
             self._secrets.add(secret)
             self._patterns = None
+            self._short = {}
 
     @property
     def secrets(self) -> frozenset[str]:
@@ -105,11 +107,17 @@ class Redactor:
 
     def text(self, value: str) -> str:
         """Registered secrets plus secret-shaped substrings, for free text (messages, logs)."""
+        short = len(value) <= 120
+        if short and value in self._short:
+            return self._short[value]
+        original = value
         value = self.known(value)
         for pattern in (_URL_PASSWORD, _KV_PASSWORD, _QUERY_SECRET, _BEARER):
             value = pattern.sub(
                 lambda m: m.group("head") + MASK + (m.groupdict().get("at") or ""), value
             )
+        if short and len(self._short) < 4096:
+            self._short[original] = value
         return value
 
     def strings(self, value: Any) -> Any:
