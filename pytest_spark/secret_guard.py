@@ -60,7 +60,7 @@ class SecretGuard:
         if self._factory is not None and logging.getLogRecordFactory() is self._factory:
             logging.setLogRecordFactory(self._previous_factory)  # type: ignore[arg-type]
 
-    @pytest.hookimpl(wrapper=True)
+    @pytest.hookimpl(wrapper=True, tryfirst=True)  # outside pytest-html's (it adds extras)
     def pytest_runtest_makereport(self) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
         scrub_report(report, self.redactor)
@@ -141,6 +141,9 @@ def scrub_report(report: pytest.TestReport | pytest.CollectReport, redactor: Red
     report.sections = [(redactor.text(t), redactor.text(b)) for t, b in report.sections]
     if isinstance(getattr(report, "wasxfail", None), str):  # xfail reason (JUnit, -rA)
         report.wasxfail = redactor.text(report.wasxfail)
+    for extra in getattr(report, "extras", None) or ():  # pytest-html: base64 in a report
+        if isinstance(extra, dict) and isinstance(extra.get("content"), (str, dict, list)):
+            extra["content"] = redactor.strings(extra["content"])  # no file pass can read
     props = getattr(report, "user_properties", None)
     if props:
         report.user_properties = [(name, _property(value, redactor)) for name, value in props]

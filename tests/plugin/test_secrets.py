@@ -13,6 +13,7 @@ its assets, log file, every bundle file, every tarball member, the step summary.
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import re
@@ -300,3 +301,34 @@ def test_no_secret_leaves_an_xdist_run(pytester, monkeypatch, bundle_of):
     for path in b.files():
         found += leaks(f"bundle {path.relative_to(b.folder)}", path.read_bytes())
     assert not found, "\n".join(found)
+
+
+def test_html_extras_are_redacted_before_a_self_contained_report_encodes_them(pytester):
+    """--self-contained-html writes extras as base64 data: URIs, which no file pass can read."""
+    pytester.makepyfile(
+        """
+        import os
+        import pytest
+        from pytest_html import extras as x
+
+        @pytest.mark.spark_check("BS-01")
+        def test_with_extras(extras):
+            extras.append(x.text("token " + os.environ["SPARK_TOKEN"], name="raw"))
+            extras.append(x.json({"seen": os.environ["SPARK_TOKEN"]}, name="obs"))
+        """
+    )
+    (pytester.path / "spark.toml").write_text('[targets]\nauth_token = "${SPARK_TOKEN}"\n')
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SPARK_TOKEN", TOKEN)
+        pytester.runpytest(
+            "-p", "no:cacheprovider", "--release", "v1.4.0", "--spark-no-bundle",
+            "--html=report.html", "--self-contained-html",
+        )  # fmt: skip
+    page = (pytester.path / "report.html").read_text()
+    blobs = re.findall(r"base64,([A-Za-z0-9+/=]+)", page)
+    decoded = [base64.b64decode(b).decode("utf-8", "replace") for b in blobs]
+    assert blobs, page[-3000:]
+    assert any("token ***" in d for d in decoded), decoded
+    assert any("***" in d for d in decoded[1:])
+    found = [f for d in decoded for f in leaks("data: URI", d)] + leaks("report.html", page)
+    assert not found, found
