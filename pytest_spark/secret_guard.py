@@ -76,9 +76,9 @@ class SecretGuard:
 
     # ------------------------------------------------------------------ exits
 
-    def pytest_plugin_registered(self, plugin: Any, plugin_name: str) -> None:
+    def pytest_plugin_registered(self, plugin: Any, manager: pytest.PytestPluginManager) -> None:
         """The terminal writer exists once the terminal reporter is registered."""
-        if plugin_name == "terminalreporter":
+        if manager.get_name(plugin) == "terminalreporter":
             guard_writer(self.config.get_terminal_writer(), self.redactor)
 
     @pytest.hookimpl(wrapper=True)
