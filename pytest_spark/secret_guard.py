@@ -8,9 +8,9 @@ Two layers, so one missed path is not a leak:
   skip reasons, captured output, junit properties);
 * at the exits -- the terminal writer redacts every string it writes (progress
   and -v node ids, -rA, warnings summary, collection errors), .pytest_cache
-  redacts the node ids it stores, the JUnit XML and
-  HTML files are redacted once their plugins have written them, and the bundle
-  writer redacts every byte it writes (``RunData.redact``).
+  redacts the node ids it stores, the JUnit XML and HTML files are redacted once
+  their plugins have written them, and the bundle writer redacts every byte it
+  writes (``RunData.redact``).
 """
 
 from __future__ import annotations
