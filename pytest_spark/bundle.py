@@ -23,7 +23,7 @@ import tarfile
 import tempfile
 import time
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -102,6 +102,7 @@ class RunData:
     run: dict[str, Any]  # metadata: start/end, host, versions, git sha, config (redacted)
     extra_files: dict[str, Path] = field(default_factory=dict)  # junit.xml, report.html
     signing_key: Ed25519PrivateKey | None = None  # signs attestation.json as a DSSE envelope
+    redact: Callable[[bytes], bytes] = field(default=lambda data: data)  # secrets -> ***
 
 
 def policy_digest(policy: Mapping[str, Any], waivers: Sequence[Waiver]) -> str:
@@ -139,6 +140,7 @@ def write_bundle(root: Path, data: RunData) -> tuple[Path, Path]:
     for name, src in data.extra_files.items():
         if src.is_file():
             files[name] = src.read_bytes()
+    files = {rel: data.redact(content) for rel, content in files.items()}  # last defence
     entries = []
     made: set[str] = set()
     for rel, content in sorted(files.items()):

@@ -118,6 +118,8 @@ def cmd_keygen(args: argparse.Namespace) -> int:
     print(f"public key  {public} (give to verifiers: pytest-spark verify BUNDLE --key {public})")
     print(f"keyid       {kid}")
     return 0
+
+
 def add_combine_parser(sub: Any) -> None:
     m = sub.add_parser(
         "combine",

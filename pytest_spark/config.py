@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from .redact import Redactor
 from .rules.decimal_columns import DEFAULT_MONEY_PATTERNS
@@ -128,6 +129,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
             float,
             16.0,
             "Size cap of every response body and SBOM a check reads, MiB (larger: ERROR)",
+        ),
+        "allow_literal_secrets": _k(
+            bool,
+            False,
+            "Accept a secret written out in spark.toml instead of ${ENV} (still redacted)",
         ),
     },
     "thresholds": {
@@ -277,6 +283,11 @@ class SparkConfig:
     def section(self, name: str) -> Mapping[str, Any]:
         return getattr(self, name)
 
+    def __repr__(self) -> str:
+        """Short and secret-free: tracebacks (-l) show it, truncated mid-value by pytest,
+        where a cut secret could no longer be recognised."""
+        return f"SparkConfig(source={self.source!r}, env={self.env!r})"
+
     def redacted(self) -> dict[str, Any]:
         """The whole config as data safe to store in a bundle (secrets masked)."""
         out: dict[str, Any] = {"env": self.env, "source": self.source}
@@ -336,6 +347,8 @@ def coerce(value: Any, spec: Key, where: str) -> Any:
     Numbers are checked against the setting's bounds before anything else: a NaN
     compares false with every limit, so a NaN threshold would pass every check.
     """
+    if spec.secret and not isinstance(value, str):  # never echo a secret in the message
+        raise ConfigError(f"{where} must be a string, got {type(value).__name__}")
     expected = spec.type
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if spec.bounds is not None:
@@ -371,8 +384,10 @@ def merge_layer(
     origin: str,
     environ: Mapping[str, str],
     redactor: Redactor,
+    literals: list[str] | None = None,
 ) -> None:
-    """Validate one layer (a file body or an env table) and merge it over ``base``."""
+    """Validate one layer (a file body or an env table) and merge it over ``base``;
+    secret settings written out literally are appended to ``literals``."""
     for sec, body in layer.items():
         if sec == "env":
             continue
@@ -388,21 +403,54 @@ def merge_layer(
                 )
             spec = SCHEMA[sec][key]
             value = coerce(expand_env(raw, where, environ, redactor), spec, where)
-            if spec.secret and isinstance(value, str):
-                remember_dsn_secret(value, redactor)
+            register_secret(key, value, spec, redactor)
+            if literals is not None and is_literal_secret(key, raw, spec):
+                literals.append(f"{origin}: {sec}.{key}")
             base[sec][key] = value
 
 
-def remember_dsn_secret(value: str, redactor: Redactor) -> None:
-    """Register the password inside a DSN (or PEM key text) so it is masked even in free text."""
-    from .dsn import dsn_password
+def secrets_in(key: str, value: Any, spec: Key) -> list[str]:
+    """The credentials a setting's value carries: a DSN's (password, sslpassword), any other
+    secret setting's whole value, the password of a URL's userinfo (RFC 3986 3.2.1)."""
+    if spec.secret and isinstance(value, str):
+        if value.lstrip().startswith("-----BEGIN"):  # PEM key text: the lines leak alone too
+            return [value, *(ln.strip() for ln in value.splitlines() if len(ln.strip()) >= 16)]
+        if not key.endswith("dsn"):
+            return [value]
+        from .dsn import dsn_secrets  # psycopg: imported only when a DSN is configured
 
-    if value.lstrip().startswith("-----BEGIN"):
-        redactor.add(value)
-        for line in value.splitlines():
-            redactor.add(line.strip() if len(line.strip()) >= 16 else None)
-        return
-    redactor.add(dsn_password(value))
+        return dsn_secrets(value) if value else []
+    out = []
+    for item in value if isinstance(value, list) else [value]:
+        if isinstance(item, str) and "://" in item:
+            try:
+                password = urlsplit(item).password
+            except ValueError:
+                continue
+            if password:
+                out.append(unquote(password))
+    return out
+
+
+def register_secret(key: str, value: Any, spec: Key, redactor: Redactor) -> None:
+    """Every credential joins the run's registry, however it was given (file, ${ENV},
+    --spark-set, a flag, the sandbox layer)."""
+    for secret in secrets_in(key, value, spec):
+        redactor.add(secret)
+
+
+_ENV_MARK = "SPARKENVREF"
+
+
+def is_literal_secret(key: str, raw: Any, spec: Key) -> bool:
+    """True when a credential in a file value is written out, not taken from ${ENV}
+    (the README's rule: secrets only as ${ENV}). A DSN without a password is fine."""
+    if isinstance(raw, list):
+        return any(is_literal_secret(key, item, spec) for item in raw)
+    if not isinstance(raw, str) or not raw:
+        return False
+    marked = _ENV_REF.sub(_ENV_MARK, raw)
+    return any(_ENV_MARK not in secret for secret in secrets_in(key, marked, spec))
 
 
 def build(
@@ -416,6 +464,21 @@ def build(
     """Assemble the run's settings: defaults < file < [env.NAME] < CLI overrides."""
     environ = os.environ if environ is None else environ
     redactor = Redactor()
+    try:
+        return _build(path, env_name, overrides, environ, cwd, redactor)
+    except ConfigError as exc:  # a message may quote a value: never a registered secret
+        raise ConfigError(redactor.known(str(exc))) from None
+
+
+def _build(
+    path: Path | None,
+    env_name: str,
+    overrides: Mapping[str, Mapping[str, Any]] | None,
+    environ: Mapping[str, str],
+    cwd: Path | None,
+    redactor: Redactor,
+) -> SparkConfig:
+    literals: list[str] = []
     values = defaults()
     source = ""
     body: dict[str, Any] = {}
@@ -426,7 +489,7 @@ def build(
     if path is not None:
         body = load_file(path)
         source = str(path)
-        merge_layer(values, body, str(path), environ, redactor)
+        merge_layer(values, body, str(path), environ, redactor, literals)
     if env_name:
         envs = body.get("env", {})
         if env_name not in envs:
@@ -435,7 +498,9 @@ def build(
                 f"--spark-env {env_name!r} is not defined in {source or 'any config'} "
                 f"(environments: {known})"
             )
-        merge_layer(values, envs[env_name], f"{source} [env.{env_name}]", environ, redactor)
+        merge_layer(
+            values, envs[env_name], f"{source} [env.{env_name}]", environ, redactor, literals
+        )
     for sec, body_over in (overrides or {}).items():
         for key, raw in body_over.items():
             if raw is None:
@@ -443,17 +508,20 @@ def build(
             spec = SCHEMA[sec][key]
             where = f"--spark option for {sec}.{key}"
             value = coerce(raw, spec, where)
-            if spec.secret and isinstance(value, str):
-                remember_dsn_secret(value, redactor)
+            register_secret(key, value, spec, redactor)
             values[sec][key] = value
+    if literals and not values["policy"]["allow_literal_secrets"]:
+        raise ConfigError(
+            f"{literals[0]} is a secret written out in the file; use ${{ENV_VAR}} "
+            '(e.g. postgresql://user:${PGPASSWORD}@host/db, auth_token = "${SPARK_TOKEN}") '
+            "or set policy.allow_literal_secrets = true"
+        )
     validate(values)
     return SparkConfig(**values, env=env_name, source=source, redactor=redactor)
 
 
 def validate(values: Mapping[str, Mapping[str, Any]]) -> None:
     """Cross-field rules that a single key's type cannot express."""
-    from .dsn import parse_dsn
-
     version = values["release"]["version"] or ""
     if version and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}", version):
         raise ConfigError(
@@ -492,6 +560,8 @@ def validate(values: Mapping[str, Mapping[str, Any]]) -> None:
             raise ConfigError(f"targets.{key}: {url!r} is not an http(s) URL")
     for key in ("db_dsn", "pgbouncer_dsn", "pgbouncer_admin_dsn", "rehearsal_dsn"):
         if values["targets"][key]:
+            from .dsn import parse_dsn  # psycopg: imported only when a DSN is configured
+
             try:
                 parse_dsn(values["targets"][key])
             except ValueError as exc:

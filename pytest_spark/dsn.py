@@ -1,71 +1,50 @@
-"""PostgreSQL DSN parsing just deep enough to find (and hide) the password.
+"""PostgreSQL DSNs, parsed by libpq itself (through psycopg), never by hand.
 
-psycopg does the real connecting; this exists so config validation and
-redaction need no driver import and so both DSN forms are handled the same way.
+Both forms libpq accepts -- ``postgresql://`` URIs (multi-host included) and
+``key=value`` conninfo strings -- are parsed by ``PQconninfoParse``, so what we
+validate, redact and describe is exactly what the driver will connect with.
+Source: https://www.postgresql.org/docs/current/libpq-connect.html#LIBPQ-CONNSTRING
 """
 
 from __future__ import annotations
 
 import re
-from urllib.parse import unquote, urlsplit
 
-_KV_TOKEN = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*('(?:[^'\\]|\\.)*'|[^\s']*)")
+import psycopg
+from psycopg.conninfo import conninfo_to_dict
+
+#: Conninfo parameters whose value is a credential (libpq-connect "Parameter Key Words").
+SECRET_PARAMS = ("password", "sslpassword")
+_QUOTED = re.compile(r'"([^"]*)"')
 
 
 def parse_dsn(dsn: str) -> dict[str, str]:
-    """Parse a URL (postgresql://) or key=value conninfo string into a dict."""
-    dsn = dsn.strip()
-    if not dsn:
+    """The DSN's parameters as libpq reads them; ValueError (never echoing the DSN) if bad."""
+    if not dsn.strip():
         raise ValueError("empty DSN")
-    if re.match(r"^postgres(ql)?://", dsn):
-        return _parse_url(dsn)
-    if "://" in dsn:
-        raise ValueError(f"unsupported DSN scheme in {dsn.split('://', 1)[0]!r}://")
-    return _parse_kv(dsn)
-
-
-def _parse_url(dsn: str) -> dict[str, str]:
+    scheme = re.match(r"^\s*([A-Za-z][A-Za-z0-9+.-]*)://", dsn)
+    if scheme and scheme.group(1) not in ("postgresql", "postgres"):
+        raise ValueError(f"unsupported DSN scheme in {scheme.group(1)!r}:// (use postgresql://)")
     try:
-        parts = urlsplit(dsn)
-        port = parts.port
-    except ValueError as exc:
-        raise ValueError(f"malformed DSN URL: {exc}") from None
-    out: dict[str, str] = {}
-    if parts.hostname:
-        out["host"] = unquote(parts.hostname)
-    if port is not None:
-        out["port"] = str(port)
-    if parts.username:
-        out["user"] = unquote(parts.username)
-    if parts.password is not None:
-        out["password"] = unquote(parts.password)
-    if parts.path.strip("/"):
-        out["dbname"] = unquote(parts.path.lstrip("/"))
-    for item in filter(None, parts.query.split("&")):
-        key, _, value = item.partition("=")
-        out[unquote(key)] = unquote(value)
-    return out
+        params = conninfo_to_dict(dsn)
+    except (psycopg.Error, UnicodeError, ValueError) as exc:
+        # libpq quotes the offending part of the string, which may be the password
+        why = _QUOTED.sub(lambda m: m[0] if m[1] == "=" else '"..."', str(exc)).splitlines()
+        raise ValueError(f"not a valid PostgreSQL DSN ({why[0].strip() if why else '?'})") from None
+    return {k: str(v) for k, v in params.items() if v is not None}
 
 
-def _parse_kv(dsn: str) -> dict[str, str]:
-    out: dict[str, str] = {}
-    pos = 0
-    while pos < len(dsn):
-        m = _KV_TOKEN.match(dsn, pos)
-        if not m:
-            raise ValueError(f"malformed conninfo near {dsn[pos : pos + 20]!r}")
-        key, value = m.group(1), m.group(2)
-        if value.startswith("'"):
-            value = re.sub(r"\\(.)", r"\1", value[1:-1])
-        out[key] = value
-        pos = m.end()
-        while pos < len(dsn) and dsn[pos].isspace():
-            pos += 1
-    return out
+def dsn_secrets(dsn: str) -> list[str]:
+    """The credentials inside a DSN (none for DSNs libpq cannot parse)."""
+    try:
+        params = parse_dsn(dsn)
+    except ValueError:
+        return []
+    return [params[k] for k in SECRET_PARAMS if params.get(k)]
 
 
 def dsn_password(dsn: str) -> str | None:
-    """The password in a DSN, or None (also for DSNs we cannot parse)."""
+    """The password in a DSN, or None (also for DSNs libpq cannot parse)."""
     try:
         return parse_dsn(dsn).get("password") or None
     except ValueError:
@@ -73,10 +52,16 @@ def dsn_password(dsn: str) -> str | None:
 
 
 def describe(dsn: str) -> str:
-    """A safe human label for a DSN: user@host:port/dbname, never the password."""
+    """A safe label for messages: user@host:port/dbname (every host of a multi-host DSN)."""
     try:
         d = parse_dsn(dsn)
     except ValueError:
         return "<unparseable DSN>"
-    host = d.get("host", "localhost")
-    return f"{d.get('user', '?')}@{host}:{d.get('port', '5432')}/{d.get('dbname', '?')}"
+    hosts = (d.get("host") or d.get("hostaddr") or "localhost").split(",")
+    ports = (d.get("port") or "5432").split(",")
+    if len(ports) < len(hosts):  # libpq: one port applies to every host
+        ports = ports[:1] * len(hosts)
+    where = ",".join(
+        f"{h or 'localhost'}:{p or '5432'}" for h, p in zip(hosts, ports, strict=False)
+    )
+    return f"{d.get('user', '?')}@{where}/{d.get('dbname', '?')}"

@@ -129,8 +129,8 @@ def settings_from_flags(items: list[str]) -> dict[str, dict[str, object]]:
         name, sep, raw = item.partition("=")
         section, _, key = name.strip().partition(".")
         if not sep or section not in SCHEMA or key not in SCHEMA[section]:
-            raise ConfigError(
-                f"--spark-set {item!r}: expected SECTION.KEY=VALUE with a known setting "
+            raise ConfigError(  # the value is not echoed: it may be a secret
+                f"--spark-set {name.strip()!r}: expected SECTION.KEY=VALUE with a known setting "
                 "(see `pytest-spark config-reference`)"
             )
         try:

@@ -17,6 +17,7 @@ from . import catalog, options, waivers
 from . import session as run
 from .config import ConfigError, build
 from .report.html import add_evidence_extras
+from .secret_guard import SecretGuard
 from .verdict import GO, one_line
 
 STATE = pytest.StashKey[run.SparkState]()
@@ -65,6 +66,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
     config.pluginmanager.register(fixtures, "spark-fixtures")
     config.pluginmanager.register(SparkPlugin(config, state), "spark-run")
+    config.pluginmanager.register(SecretGuard(config, cfg.redactor), "spark-secrets")
     if config.pluginmanager.hasplugin("html"):
         from .report.html import HtmlHooks
 
@@ -147,9 +149,7 @@ class SparkPlugin:
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[Any]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        report = yield
-        if report.failed or report.sections:
-            run.scrub(report, self.state.config.redactor)
+        report = yield  # redacted by SecretGuard (spark-secrets) before anyone prints it
         check = run.check_of(item)
         if check is not None:
             payload = run.phase_payload(item, check, report, call, self.state)

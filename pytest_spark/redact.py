@@ -1,17 +1,32 @@
-"""Secret redaction: nothing that looks like a credential reaches evidence or logs.
+"""Secret redaction: nothing that is (or looks like) a credential reaches output.
 
-Two layers: values we *know* are secret (expanded ``${ENV}`` references, sandbox
-passwords) are replaced wherever they appear, and well-known shapes (DSN
-passwords, auth headers, token parameters) are masked even when nobody told us.
+Two layers. ``known``: the run's registry of secret values (DSN passwords,
+``${ENV}`` values, every value of a secret setting however it was given) is
+replaced wherever it appears -- also in the encoded forms the text passes
+through on its way out: percent-encoding (RFC 3986 section 2.1, e.g. a
+``?token=`` in a logged URL), HTML/XML character references (JUnit XML, the
+HTML report), JSON and Python string escapes (bundle records, tracebacks),
+and up to three of those layers stacked (pytest-html puts escaped HTML inside
+JSON inside an HTML attribute). ``text`` adds well-known *shapes* (DSN
+passwords, auth headers, token parameters) for free text nobody registered.
+Files are redacted with ``known`` only: a shape rule must not eat JSON or XML
+structure.
 """
 
 from __future__ import annotations
 
+import functools
+import html
+import json
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import quote
 
 MASK = "***"
+#: Shorter values are not registered: masking every "ab" would shred the output
+#: (and each replacement must shorten the text, so redaction terminates).
+MIN_SECRET_LEN = 4
 
 SECRET_HEADERS = frozenset(
     {
@@ -37,26 +52,83 @@ _BEARER = re.compile(r"(?P<head>\b(?:Bearer|Basic)\s+)(?P<pw>[A-Za-z0-9._~+/=-]{
 
 
 class Redactor:
-    """Masks known secret values and secret-shaped substrings in any JSON-like value."""
+    """The run's registry of secret values, and the masking applied to all output."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._secrets: set[str] = set()
+        self._patterns: tuple[re.Pattern[str], re.Pattern[bytes]] | None = None
+        self._short: dict[str, str] = {}  # text() of short strings that repeat (ids, labels)
         for s in secrets:
             self.add(s)
 
     def add(self, secret: str | None) -> None:
         """Register a value that must never be written (too-short values would over-mask)."""
-        if secret and len(secret) >= 4:
+        if secret and len(secret) >= MIN_SECRET_LEN and secret not in self._secrets:
             self._secrets.add(secret)
+            self._patterns = None
+            self._short = {}
+
+    @property
+    def secrets(self) -> frozenset[str]:
+        return frozenset(self._secrets)
+
+    def _compiled(self) -> tuple[re.Pattern[str], re.Pattern[bytes]] | None:
+        if not self._secrets:
+            return None
+        if self._patterns is None:
+            alts = sorted({_secret_regex(s) for s in self._secrets}, key=len, reverse=True)
+            source = "|".join(alts)
+            self._patterns = (re.compile(source), re.compile(source.encode("utf-8")))
+        return self._patterns
+
+    def known(self, value: str) -> str:
+        """Mask every registered secret in any of its encoded forms (to a fixed point:
+        removing one occurrence can join the text around it into another)."""
+        pats = self._compiled()
+        if pats is None:
+            return value
+        while True:
+            new = pats[0].sub(MASK, value)
+            if new == value:
+                return value
+            value = new
+
+    def known_bytes(self, data: bytes) -> bytes:
+        """``known`` on raw bytes (UTF-8 forms), for files of any kind: the last line of
+        defence at every write point (bundle files, JUnit XML, HTML report)."""
+        pats = self._compiled()
+        if pats is None:
+            return data
+        while True:
+            new = pats[1].sub(MASK.encode(), data)
+            if new == data:
+                return data
+            data = new
 
     def text(self, value: str) -> str:
-        for secret in sorted(self._secrets, key=len, reverse=True):
-            if secret in value:
-                value = value.replace(secret, MASK)
+        """Registered secrets plus secret-shaped substrings, for free text (messages, logs)."""
+        short = len(value) <= 120
+        if short and value in self._short:
+            return self._short[value]
+        original = value
+        value = self.known(value)
         for pattern in (_URL_PASSWORD, _KV_PASSWORD, _QUERY_SECRET, _BEARER):
             value = pattern.sub(
                 lambda m: m.group("head") + MASK + (m.groupdict().get("at") or ""), value
             )
+        if short and len(self._short) < 4096:
+            self._short[original] = value
+        return value
+
+    def strings(self, value: Any) -> Any:
+        """Every string (keys too) in a JSON-like value through ``text``; the structure and
+        non-string values are kept (unlike ``value``, no key is masked for its name)."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, Mapping):
+            return {self.strings(k): self.strings(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.strings(v) for v in value]
         return value
 
     def value(self, value: Any, key: str | None = None) -> Any:
@@ -76,12 +148,113 @@ class Redactor:
         return value
 
     def bytes(self, data: bytes) -> bytes:
-        """Redact raw captures; binary data that is not text is passed through untouched."""
+        """Redact raw captures; bytes that are not UTF-8 get the registry only."""
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
-            return data
+            return self.known_bytes(data)
         return self.text(text).encode("utf-8")
+
+
+# ------------------------------------------------------------ encoded forms
+
+
+def _pct(s: str) -> str:
+    return quote(s, safe="")
+
+
+def _json(s: str) -> str:
+    return json.dumps(s)[1:-1]
+
+
+def _json_raw(s: str) -> str:
+    return json.dumps(s, ensure_ascii=False)[1:-1]
+
+
+def _py(s: str) -> str:
+    """Backslash escapes as Python's repr and TOML basic strings write them."""
+    return s.replace("\\", "\\\\").replace("'", "\\'").replace('"', '\\"')
+
+
+def _xml(s: str) -> str:
+    """XML escaping as ElementTree writes attributes, plus charrefs for non-ASCII."""
+    s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    return s.encode("ascii", "xmlcharrefreplace").decode("ascii")
+
+
+def _markup(s: str) -> str:
+    """markupsafe/Jinja escaping (pytest-html's template): numeric quote references."""
+    s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return s.replace('"', "&#34;").replace("'", "&#39;")
+
+
+#: Char-wise encoders (enc(ab) == enc(a) + enc(b)), stacked up to three deep per char.
+_LAYERS = (
+    html.escape,
+    _xml,
+    _markup,
+    _json,
+    _json_raw,
+    _py,
+    _pct,
+    lambda s: quote(s, safe="").replace("%20", "+"),
+)
+
+
+@functools.lru_cache(maxsize=4096)
+def char_forms(c: str) -> tuple[str, ...]:
+    """Every way one character can appear after up to three encoding layers."""
+    forms = {c} | _escapes(c)
+    frontier = set(forms)
+    for _ in range(3):
+        frontier = {layer(f) for f in frontier for layer in _LAYERS} - forms
+        forms |= frontier
+    return tuple(sorted(forms, key=len, reverse=True))
+
+
+def _escapes(c: str) -> set[str]:
+    """Forms of a non-ASCII character written as a reference or escape (XML charrefs,
+    JSON ``\\uXXXX`` with surrogate pairs, Python's ``\\xNN``/``\\U`` as pytest writes
+    node ids); ASCII is escaped only where a layer says so."""
+    code = ord(c)
+    if code < 0x80:
+        return set()
+    out = {f"&#{code};", f"&#x{code:x};"}
+    if code > 0xFFFF:
+        hi, lo = 0xD800 + ((code - 0x10000) >> 10), 0xDC00 + ((code - 0x10000) & 0x3FF)
+        out |= {f"\\u{hi:04x}\\u{lo:04x}", f"\\U{code:08x}"}
+    else:
+        out.add(f"\\u{code:04x}")
+    if code <= 0xFF:
+        out.add(f"\\x{code:02x}")
+    return out
+
+
+#: Escapes whose hex digits any encoder may write in either case.
+_HEX_ESCAPE = re.compile(r"(%[0-9A-Fa-f]{2}|\\u[0-9A-Fa-f]{4}|\\x[0-9A-Fa-f]{2}|&#x[0-9A-Fa-f]+;)")
+
+
+def _form_regex(form: str) -> str:
+    out = []
+    for i, tok in enumerate(_HEX_ESCAPE.split(form)):
+        if i % 2:  # an escape: its hex digits in any case
+            out.append(
+                "".join(
+                    f"[{c.lower()}{c.upper()}]" if c.isalpha() and c not in "ux" else re.escape(c)
+                    for c in tok
+                )
+            )
+        else:
+            out.append(re.escape(tok))
+    return "".join(out)
+
+
+def _secret_regex(secret: str) -> str:
+    parts = []
+    for c in secret:
+        alts = sorted({_form_regex(f) for f in char_forms(c)}, key=len, reverse=True)
+        parts.append(alts[0] if len(alts) == 1 else f"(?:{'|'.join(alts)})")
+    return "".join(parts)
 
 
 def _is_header_pair(value: list[Any] | tuple[Any, ...]) -> bool:

@@ -249,20 +249,6 @@ _START_KEY = pytest.StashKey[float]()
 _CALLED_KEY = pytest.StashKey[bool]()
 
 
-def scrub(report: pytest.TestReport, redactor: Any) -> None:
-    """Redact a report before anyone prints or stores it (terminal, junit, html, xdist).
-
-    pytest's long tracebacks show each frame's arguments, so a failing connect(dsn=...)
-    would print the password; the text form of the report is redacted instead.
-    """
-    if report.longrepr is not None and not isinstance(report.longrepr, tuple):
-        text = str(report.longrepr)
-        clean = redactor.text(text)
-        if clean != text:
-            report.longrepr = clean
-    report.sections = [(title, redactor.text(body)) for title, body in report.sections]
-
-
 RECORDER_KEY = pytest.StashKey["Any"]()
 
 
@@ -459,7 +445,8 @@ def git_sha(rootdir: Path) -> str:
 def finish(state: SparkState, rootdir: Path, extra_files: dict[str, Path]) -> None:
     """Write the bundle (and the CI step summary) for a decided run."""
     assert state.verdict is not None
-    run = run_metadata(state, rootdir, time.time())
+    redactor = state.config.redactor  # argv, config, not-run node ids: no registered secret
+    run = redactor.strings(run_metadata(state, rootdir, time.time()))
     policy = {
         "exempt": list(state.config.policy["exempt"]),
         "allow_writes": state.config.policy["allow_writes"],
@@ -469,21 +456,23 @@ def finish(state: SparkState, rootdir: Path, extra_files: dict[str, Path]) -> No
     data = bundle.RunData(
         run_id=state.run_id,
         release=state.release,
-        records=state.records,
+        records=redactor.strings(state.records),  # node ids and messages, before signing
         artifacts=dict(state.artifacts),
-        verdict=state.verdict,
+        verdict=redactor.strings(state.verdict),
         waivers=state.waivers,
         policy=policy,
         run=run,
         extra_files=extra_files,
         signing_key=signing_key(state.config),
+        redact=redactor.known_bytes,
     )
     state.bundle_path, state.tarball = bundle.write_bundle(state.evidence_dir, data)
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if step_summary:
         try:
             with open(step_summary, "a", encoding="utf-8") as fh:
-                fh.write((state.bundle_path / "summary.md").read_text(encoding="utf-8"))
+                summary = (state.bundle_path / "summary.md").read_text(encoding="utf-8")
+                fh.write(redactor.known(summary))
         except OSError as exc:  # the bundle is written; a CI nicety must not hide the verdict
             print(
                 f"pytest-spark: warning: cannot append to $GITHUB_STEP_SUMMARY: {exc}",
@@ -499,6 +488,8 @@ def signing_key(cfg: SparkConfig) -> Any:
     from .signing import load_private_key
 
     return load_private_key(value)
+
+
 NO_VERDICT_COLLECT_ONLY = (
     "SPARK VERDICT: none -- --collect-only runs no check (exit 5: no verdict, not a GO)"
 )

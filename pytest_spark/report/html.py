@@ -39,7 +39,9 @@ class HtmlHooks:
         cells.insert(2, "<th>Severity</th>")
 
     def pytest_html_results_table_row(self, report: pytest.TestReport, cells: list[str]) -> None:
-        cid = dict(report.user_properties).get("spark_check", "")
+        cid = dict(getattr(report, "user_properties", ())).get(
+            "spark_check", ""
+        )  # not on a collect report
         sev = str(catalog.BY_ID[cid].severity) if cid in catalog.BY_ID else ""
         cells.insert(1, f"<td>{html.escape(cid)}</td>")
         cells.insert(2, f"<td>{html.escape(sev)}</td>")
