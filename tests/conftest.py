@@ -6,6 +6,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Our CI is a shared 2-core machine: hypothesis's timing checks (too_slow, the 200 ms
+# deadline) measure the machine's load, not our code. Correctness settings stay default.
+settings.register_profile("spark-ci", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("spark-ci")
 
 
 @pytest.fixture(scope="session")
