@@ -374,9 +374,18 @@ def start_pgbouncer(ini: Path, log_path: Path) -> ProcRecord:
 # --- API
 
 
-def api_argv(*, port: int, instance: str, version: str, git_sha: str, build_time: str) -> list[str]:
+def api_argv(
+    *,
+    port: int,
+    instance: str,
+    version: str,
+    git_sha: str,
+    build_time: str,
+    request_log: Path | None = None,
+) -> list[str]:
     """Command line of one API instance; DSN and control token go through the environment
     (SPARK_API_DSN, SPARK_CONTROL_TOKEN) so they never show in the process list."""
+    extra = ["--request-log", str(request_log)] if request_log else []
     return [
         sys.executable,
         "-m",
@@ -393,6 +402,7 @@ def api_argv(*, port: int, instance: str, version: str, git_sha: str, build_time
         git_sha,
         "--build-time",
         build_time,
+        *extra,
     ]
 
 

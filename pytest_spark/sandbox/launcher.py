@@ -212,6 +212,10 @@ class Layout:
     def log(self, name: str) -> Path:
         return self.logs / f"{name}.log"
 
+    def request_log(self, name: str) -> Path:
+        """An API instance's JSON-lines request log (method, path, status, User-Agent)."""
+        return self.logs / f"{name}.requests.log"
+
 
 def _make_pg_root(state_dir: Path) -> Path:
     """Where PostgreSQL lives: under the state dir, or (as root) a short /tmp dir postgres owns.
@@ -713,6 +717,7 @@ class Sandbox:
             version=rel["version"],
             git_sha=rel["git_sha"],
             build_time=rel["build_time"],
+            request_log=layout.request_log(name),
         )
         secrets_env = {
             "SPARK_API_DSN": state["endpoints"]["pgbouncer_dsn"],
