@@ -420,24 +420,21 @@ class Sandbox:
         """Stop everything recorded in state.json, remove runtime files; safe to repeat."""
         with self._state.locked(timeout=60):
             state = self._state.load()
-            if state is None:
-                return
-            recs = _records(state)
-            self._stop_all(recs)
-            pg_root = Path(state["paths"]["pg_root"])
-            if pg_root.is_dir() and not pg_root.is_relative_to(self.state_dir):
-                shutil.rmtree(pg_root, ignore_errors=True)
-            for path in (
-                self._state.path,
-                self.state_dir / "loadgen.paused",
-                self.state_dir / "loadgen.rate",
-            ):
-                path.unlink(missing_ok=True)
-            shutil.rmtree(self.state_dir / "pg", ignore_errors=True)
-        if self._lifeline_fd is not None:  # its watchdog was stopped above: nothing to trigger
-            with contextlib.suppress(OSError):
-                os.close(self._lifeline_fd)
-            self._lifeline_fd = None
+            if state is not None:
+                self._stop_all(_records(state))
+                pg_root = Path(state["paths"]["pg_root"])
+                if pg_root.is_dir() and not pg_root.is_relative_to(self.state_dir):
+                    shutil.rmtree(pg_root, ignore_errors=True)
+                for path in (
+                    self._state.path,
+                    self.state_dir / "loadgen.paused",
+                    self.state_dir / "loadgen.rate",
+                ):
+                    path.unlink(missing_ok=True)
+                shutil.rmtree(self.state_dir / "pg", ignore_errors=True)
+        # the watchdog was stopped above; if another process downed the stack first, the
+        # watchdog finds nothing left to do
+        self._cut_lifeline()
         if self._atexit is not None:
             atexit.unregister(self._atexit)
             self._atexit = None

@@ -134,7 +134,12 @@ def _cleanup(state_dir: Path, proc: subprocess.Popen[bytes]) -> None:
 # Components in the order start-up usually reaches them; threads make the order vary,
 # which is why each point is reached by polling for that component's record.
 SIGKILL_POINTS = ["lifeline", "postgres", "api-1", "pgbouncer", "prometheus", "loadgen"]
-SIGTERM_POINTS = ["postgres", "api-2", "alertmanager"]
+INTERRUPT_POINTS = [
+    (signal.SIGTERM, "postgres"),
+    (signal.SIGTERM, "api-2"),
+    (signal.SIGTERM, "alertmanager"),
+    (signal.SIGINT, "pgbouncer"),  # Ctrl-C: the behaviour SIGTERM must match
+]
 
 
 @pytest.mark.parametrize("component", SIGKILL_POINTS)
@@ -151,20 +156,23 @@ def test_sigkill_during_start_up_leaves_nothing(tmp_path: Path, component: str) 
             _cleanup(state_dir, proc)
 
 
-@pytest.mark.parametrize("component", SIGTERM_POINTS)
-def test_sigterm_during_start_up_is_an_interrupt_and_leaves_nothing(
-    tmp_path: Path, component: str
+@pytest.mark.parametrize(("sig", "component"), INTERRUPT_POINTS)
+def test_sigterm_or_ctrl_c_during_start_up_is_an_interrupt_and_leaves_nothing(
+    tmp_path: Path, sig: signal.Signals, component: str
 ) -> None:
     state_dir = tmp_path / "state"
     proc = _owner(state_dir, tmp_path)
     try:
         seen = _wait_for(proc, state_dir, component)
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(sig)
         code = proc.wait(timeout=60)
         output = (tmp_path / "owner.out").read_text(errors="replace")
-        # like Ctrl-C: pytest's "interrupted" exit code and a message saying why, no 143
+        # like Ctrl-C: pytest's "interrupted" exit code (not 143) and a message saying why
         assert code == pytest.ExitCode.INTERRUPTED, (code, output[-2000:])
-        assert "terminated by signal 15 while the sandbox was starting" in output, output[-2000:]
+        assert "stopped the half-started sandbox" in output, output[-2000:]
+        assert "no check ran, no verdict" in output, output[-2000:]
+        if sig == signal.SIGTERM:
+            assert "terminated by signal 15 while the sandbox was starting" in output, output
         _assert_gone(state_dir, seen)
     finally:
         if _leftovers(state_dir, Seen()) or proc.poll() is None:
