@@ -68,3 +68,13 @@ def test_websocket_and_lifespan_scopes_pass_through_unlogged(tmp_path: Path) -> 
     app = RequestLogMiddleware(inner, path=str(log))
     asyncio.run(app({"type": "websocket", "path": "/ws/prices"}, None, None))
     assert seen == ["websocket"] and log.read_text() == ""
+
+
+def test_a_full_log_starts_over_instead_of_growing_without_bound(tmp_path: Path) -> None:
+    log = tmp_path / "r.log"
+    app = RequestLogMiddleware(_app, path=str(log), max_bytes=300)
+    for _ in range(10):
+        _call(app, "GET", "/quotes", b"", b"loadgen")
+    size = log.stat().st_size
+    assert 0 < size <= 300 + 200  # at most one line past the cap
+    assert all(json.loads(line)["path"] == "/quotes" for line in log.read_text().splitlines())

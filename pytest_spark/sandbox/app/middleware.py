@@ -87,11 +87,14 @@ class RequestLogMiddleware:
     Lets a test prove which methods reached the API and from whom (the
     suite's read-only promise: only GET/HEAD without --spark-allow-writes).
     The query string is not logged: it may carry a token. Each line is one
-    O_APPEND write, so concurrent requests never interleave.
+    O_APPEND write, so concurrent requests never interleave. A long-lived
+    stack's log starts over at ``max_bytes`` (the load generator alone writes
+    ~1.5 KB/s); a reader then finds fewer lines, never invented ones.
     """
 
-    def __init__(self, app: ASGIApp, path: str) -> None:
+    def __init__(self, app: ASGIApp, path: str, max_bytes: int = 16 * 1024 * 1024) -> None:
         self.app = app
+        self.max_bytes = max_bytes
         self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -117,6 +120,8 @@ class RequestLogMiddleware:
                 "status": status,
                 "user_agent": agent.decode("latin-1")[:200],
             }
+            if os.fstat(self.fd).st_size > self.max_bytes:
+                os.ftruncate(self.fd, 0)
             os.write(self.fd, (json.dumps(entry) + "\n").encode())
 
 
