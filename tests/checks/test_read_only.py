@@ -203,8 +203,11 @@ def test_pf04_rehearsal_does_not_write_the_target(run_checks: Any, sandbox: Any)
     with audit(sandbox) as found:
         r = run_checks("PF-04")
     _report("PF-04 alone", found)
-    assert r.outcome("PF-04") == "passed", r.message("PF-04")
-    assert found.check_statements(), "no statement from a pytest-spark session was logged"
+    if "PF-04" in GATED:  # fixed by gating instead: then it must not have run at all
+        assert r.outcome("PF-04") == "skipped", r.message("PF-04")
+    else:
+        assert r.outcome("PF-04") == "passed", r.message("PF-04")
+        assert found.check_statements(), "no statement from a pytest-spark session was logged"
     writing = [
         (f"{why}: {stmt}", _is_pf04_scratch(stmt)) for stmt, why in writes(found.check_statements())
     ]
