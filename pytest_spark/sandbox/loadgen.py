@@ -34,6 +34,8 @@ import httpx
 RATE_PER_S = 12.0  # total across instances: enough for rates, light on 2 cores
 REQUEST_TIMEOUT_S = 3.0
 WATCH_INTERVAL_S = 0.5
+#: User-Agent and application_name: a server's logs tell the stack's own traffic from a check's.
+IDENTITY = "spark-loadgen"
 WAL_SWITCH_INTERVAL_S = 10.0
 # (weight, action) -- orders dominate because idempotency/risk metrics need them
 MIX = (
@@ -157,7 +159,9 @@ def _switch_wal_if_written(dsn: str, last: list[str]) -> None:
     """pg_switch_wal() when WAL moved since the last call (blocking; run in a thread)."""
     import psycopg
 
-    with psycopg.connect(dsn, autocommit=True, connect_timeout=3) as conn:
+    with psycopg.connect(
+        dsn, autocommit=True, connect_timeout=3, application_name=IDENTITY
+    ) as conn:
         conn.execute("SET statement_timeout = '5s'")
         lsn = str(conn.execute("SELECT pg_current_wal_insert_lsn()").fetchone()[0])
         if lsn != (last[0] if last else ""):
@@ -199,7 +203,8 @@ async def run(state_dir: Path, load: bool, rate: float) -> int:
     actions = [a for _, a in MIX]
     timeout = httpx.Timeout(REQUEST_TIMEOUT_S)
     limits = httpx.Limits(max_connections=8)
-    async with httpx.AsyncClient(timeout=timeout, limits=limits) as client:
+    headers = {"User-Agent": IDENTITY}
+    async with httpx.AsyncClient(timeout=timeout, limits=limits, headers=headers) as client:
         background = (
             [asyncio.create_task(_ws_client(u, paused, stop)) for u in t.api_urls] if load else []
         )

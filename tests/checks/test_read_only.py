@@ -3,9 +3,10 @@
 PRODUCT.md "Safety rules"; issue 8 section 5. The servers are the witnesses:
 PostgreSQL logs every statement (log_statement = 'all', with application_name
 in log_line_prefix) and every API instance logs every request with its
-method and User-Agent. A statement from the checks' sessions (application_name
-``pytest-spark*``) that writes, or a request from the checks (User-Agent
-``pytest-spark/...``) that is not GET/HEAD, is named in the failure.
+method and User-Agent. Every session and client that is not the stack's own
+(the API, the load generator, Prometheus, this audit) is judged -- the
+checks label theirs ``pytest-spark``, and an unlabelled one is judged too. A
+writing statement, or a request that is not GET/HEAD, is named in the failure.
 """
 
 from __future__ import annotations
@@ -33,9 +34,16 @@ from _read_only_audit import (
 
 from pytest_spark import catalog, config
 from pytest_spark.sandbox.launcher import API_INSTANCES
+from pytest_spark.sandbox.loadgen import IDENTITY as LOADGEN
+
+AUDIT_APP = "spark-audit"  # our own ALTER SYSTEM / SHOW sessions
 
 CHECK_APPS = "pytest-spark"  # application_name prefix of every session a check opens
 CHECK_AGENT = "pytest-spark/"  # User-Agent prefix of every HTTP client a check uses
+# The stack's own sessions and clients; everything else is judged, so a check session
+# that forgot its application_name (or a client its User-Agent) cannot hide a write.
+STACK_APPS = ("spark-api:", LOADGEN, AUDIT_APP)
+STACK_AGENTS = (LOADGEN, "Prometheus/")
 READ_METHODS = frozenset({"GET", "HEAD"})
 GATED = {c.id for c in catalog.CHECKS if c.policy_gate}
 # PF-04 (before rules-sql's branch) rehearses pending migrations in a scratch database it
@@ -59,17 +67,26 @@ class Audit:
     requests: list[Request] = field(default_factory=list)
 
     def check_statements(self) -> list[Statement]:
-        return [s for s in self.statements if s.app.startswith(CHECK_APPS)]
+        """Statements of every session but the stack's own (unnamed sessions included)."""
+        return [s for s in self.statements if not s.app.startswith(STACK_APPS)]
 
     def check_requests(self) -> list[Request]:
-        return [r for r in self.requests if r.user_agent.startswith(CHECK_AGENT)]
+        """Requests from every client but the stack's own (no User-Agent included)."""
+        return [r for r in self.requests if not r.user_agent.startswith(STACK_AGENTS)]
+
+    def labelled(self) -> tuple[int, int]:
+        """(statements, requests) the checks labelled as theirs: proof the audit saw them."""
+        return (
+            sum(s.app.startswith(CHECK_APPS) for s in self.statements),
+            sum(r.user_agent.startswith(CHECK_AGENT) for r in self.requests),
+        )
 
     def bad_requests(self) -> list[Request]:
         return [r for r in self.check_requests() if r.method not in READ_METHODS]
 
 
 def _setting(dsn: str, name: str) -> str:
-    with psycopg.connect(dsn, connect_timeout=5, application_name="spark-audit") as conn:
+    with psycopg.connect(dsn, connect_timeout=5, application_name=AUDIT_APP) as conn:
         row = conn.execute("SELECT current_setting(%s)", (name,)).fetchone()
         assert row is not None
         return str(row[0])
@@ -78,7 +95,7 @@ def _setting(dsn: str, name: str) -> str:
 def _configure(dsn: str, settings: dict[str, str | None]) -> None:
     """ALTER SYSTEM (None = RESET) + pg_reload_conf, then wait until new sessions see it."""
     with psycopg.connect(
-        dsn, autocommit=True, connect_timeout=5, application_name="spark-audit"
+        dsn, autocommit=True, connect_timeout=5, application_name=AUDIT_APP
     ) as conn:
         for name, value in settings.items():
             if value is None:
@@ -157,11 +174,12 @@ def _report(title: str, found: Audit) -> None:
     writing = writes(found.check_statements())
     apps = Counter(s.app for s in found.statements)
     print(f"\n{title}: statements by application_name: {dict(apps)}")
-    print(f"  {len(found.check_statements())} statements from the checks' sessions")
+    print(f"  {len(found.check_statements())} statements from sessions not the stack's own")
     print(f"  writing: {len(writing)}")
     for stmt, why in writing:
         print(f"    {why}: {stmt}")
-    print(f"  API requests from the checks: {len(found.check_requests())}")
+    agents = Counter(r.user_agent for r in found.requests)
+    print(f"  API requests by User-Agent: {dict(agents)}")
     for req in found.bad_requests():
         print(f"    not GET/HEAD: {req}")
 
@@ -174,8 +192,9 @@ def test_whole_suite_without_allow_flags_writes_nothing(run_checks: Any, sandbox
     _report("whole suite, no allow flag", found)
 
     # the audit is not blind: the checks' sessions and requests were seen
-    assert found.check_statements(), "no statement from a pytest-spark session was logged"
-    assert found.check_requests(), "no request from pytest-spark reached the API"
+    statements_seen, requests_seen = found.labelled()
+    assert statements_seen, "no statement from a pytest-spark session was logged"
+    assert requests_seen, "no request from pytest-spark reached the API"
     # and every check that needs no permission really ran (an ERROR would prove nothing)
     outcomes = {cid: r.outcome(cid) for cid in ids}
     assert {cid for cid, o in outcomes.items() if o == "skipped"} == GATED, outcomes
@@ -212,7 +231,7 @@ def test_pf04_rehearsal_does_not_write_the_target(run_checks: Any, sandbox: Any)
         assert r.outcome("PF-04") == "skipped", r.message("PF-04")
     else:
         assert r.outcome("PF-04") == "passed", r.message("PF-04")
-        assert found.check_statements(), "no statement from a pytest-spark session was logged"
+        assert found.labelled()[0], "no statement from a pytest-spark session was logged"
     writing = [
         (f"{why}: {stmt}", _is_pf04_scratch(stmt)) for stmt, why in writes(found.check_statements())
     ]
