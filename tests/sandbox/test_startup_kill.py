@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -122,13 +123,16 @@ def _assert_gone(state_dir: Path, seen: Seen) -> None:
         time.sleep(0.1)
 
 
-def _cleanup(state_dir: Path, proc: subprocess.Popen[bytes]) -> None:
+def _cleanup(state_dir: Path, proc: subprocess.Popen[bytes], seen: Seen | None) -> None:
     """After a failed assertion: stop what this test's run left, ours only."""
     if proc.poll() is None:
         proc.kill()
         proc.wait(timeout=30)
     Sandbox(state_dir).down()
-    lifeline.kill_stack(state_dir, None, 10)
+    pg_root = seen.pg_root if seen else None
+    lifeline.kill_stack(state_dir, pg_root, 10)
+    if pg_root is not None and pg_root.name.startswith("spark-pg-"):
+        shutil.rmtree(pg_root, ignore_errors=True)
 
 
 # Components in the order start-up usually reaches them; threads make the order vary,
@@ -146,14 +150,15 @@ INTERRUPT_POINTS = [
 def test_sigkill_during_start_up_leaves_nothing(tmp_path: Path, component: str) -> None:
     state_dir = tmp_path / "state"
     proc = _owner(state_dir, tmp_path)
+    seen: Seen | None = None
     try:
         seen = _wait_for(proc, state_dir, component)
         proc.send_signal(signal.SIGKILL)
         assert proc.wait(timeout=30) == -signal.SIGKILL
         _assert_gone(state_dir, seen)
     finally:
-        if _leftovers(state_dir, Seen()) or proc.poll() is None:
-            _cleanup(state_dir, proc)
+        if _leftovers(state_dir, seen or Seen()) or proc.poll() is None:
+            _cleanup(state_dir, proc, seen)
 
 
 @pytest.mark.parametrize(("sig", "component"), INTERRUPT_POINTS)
@@ -162,6 +167,7 @@ def test_sigterm_or_ctrl_c_during_start_up_is_an_interrupt_and_leaves_nothing(
 ) -> None:
     state_dir = tmp_path / "state"
     proc = _owner(state_dir, tmp_path)
+    seen: Seen | None = None
     try:
         seen = _wait_for(proc, state_dir, component)
         proc.send_signal(sig)
@@ -175,8 +181,8 @@ def test_sigterm_or_ctrl_c_during_start_up_is_an_interrupt_and_leaves_nothing(
             assert "terminated by signal 15 while the sandbox was starting" in output, output
         _assert_gone(state_dir, seen)
     finally:
-        if _leftovers(state_dir, Seen()) or proc.poll() is None:
-            _cleanup(state_dir, proc)
+        if _leftovers(state_dir, seen or Seen()) or proc.poll() is None:
+            _cleanup(state_dir, proc, seen)
 
 
 def test_lifeline_stops_a_process_spawned_but_not_yet_recorded(tmp_path: Path) -> None:
