@@ -11,6 +11,7 @@ through ``clients`` without the API's bearer token.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import httpx
@@ -37,7 +38,14 @@ ALL_PAGES = ("html_paths", "api_paths")
 def test_bs05_csp_enforced_strict_and_reporting(
     clients: Clients, api_urls: list[str], spark_config: SparkConfig, evidence: Recorder
 ) -> None:
-    """An enforcing, strict CSP on HTML and API responses, whose report endpoint accepts reports."""
+    """An enforcing, strict CSP on HTML and API responses, whose report endpoint accepts reports.
+
+    Read-only by default: the reporting endpoints must be declared and be URLs a
+    browser sends to; the synthetic report POST (a write: it moves the target's
+    CSP violation metric, a canary input) runs only with --spark-allow-writes.
+    Without it, "report_acceptance" records that acceptance was not exercised
+    and the run shows a warning saying so (CHECKS.md BS-05, PRODUCT.md safety).
+    """
     problems: list[Problem] = []
     targets: dict[tuple[str, str], tuple[str, str]] = {}
     paths = pages.target_paths(spark_config.targets, *ALL_PAGES)
@@ -62,9 +70,26 @@ def test_bs05_csp_enforced_strict_and_reporting(
         if analysis.mode == "enforcing":
             for kind, url, text in csp_reports.endpoints(page.url, analysis.policies, *reporting):
                 targets.setdefault((kind, url), (page.url, text))
+    allowed = bool(spark_config.policy["allow_writes"])
     for (kind, url), (page_url, text) in targets.items():
-        resp = pages.post_csp_report(clients.for_url(url), kind, url, page_url, text, evidence)
-        problems += csp_reports.rejected(kind, url, resp.status)
+        bad = csp_reports.malformed(kind, url)
+        problems += bad
+        exercised = allowed and not bad
+        evidence.observe(
+            "report_acceptance",
+            {
+                "via": kind,
+                "url": url,
+                "well_formed": not bad,
+                "exercised": exercised,
+                "why": "" if exercised or bad else csp_reports.NOT_EXERCISED,
+            },
+        )
+        if exercised:
+            resp = pages.post_csp_report(clients.for_url(url), kind, url, page_url, text, evidence)
+            problems += csp_reports.rejected(kind, url, resp.status)
+    if targets and not allowed:
+        warnings.warn(f"BS-05: {csp_reports.NOT_EXERCISED}", UserWarning, stacklevel=1)
     assert not problems, summary(problems)
 
 

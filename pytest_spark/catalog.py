@@ -184,10 +184,12 @@ DETAILS: dict[str, Detail] = {
     "BS-05": Detail(
         "An enforcing CSP on HTML and API responses: strict script-src (no unsafe-inline "
         "without nonce/hash, no unsafe-eval, data: or broad sources), object-src 'none', "
-        "base-uri, frame-ancestors, form-action, reporting configured and the report endpoint "
-        "accepting a synthetic report.",
-        (_T + "api_urls", _T + "html_paths", _T + "api_paths"),
-        "headers as received per URL, the parsed policy, each finding, the report POST status",
+        "base-uri, frame-ancestors, form-action, reporting configured to well-formed endpoints; "
+        "with `--spark-allow-writes` the report endpoint accepting a synthetic report (a POST: "
+        "it counts as a violation), without it a warning that acceptance was not exercised.",
+        (_T + "api_urls", _T + "html_paths", _T + "api_paths", "policy.allow_writes"),
+        "headers as received per URL, the parsed policy, each finding, each report endpoint "
+        "(exercised or why not), the report POST status",
     ),
     "BS-06": Detail(
         "Every metric family the six canary metrics and the SLO rules need has a fresh series "

@@ -1,5 +1,7 @@
 """Pages and documents from every API instance, redirects followed by hand, CSP reports posted.
 
+Everything here is GET, except :func:`post_csp_report` (a write, allowed writes only).
+
 Requests to origins other than the configured API instances (CSP report
 collectors, CDN assets, redirect hops) go through a second client without the
 API's bearer token (:class:`Clients`), so a token is never sent to a third
@@ -127,7 +129,11 @@ def fetch_subresources(
 def post_csp_report(
     client: httpx.Client, kind: str, url: str, document_url: str, policy: str, evidence: Recorder
 ) -> HttpResponse:
-    """POST one synthetic violation report to a CSP report endpoint, recorded as "report_post"."""
+    """POST one synthetic violation report to a CSP report endpoint, recorded as "report_post".
+
+    A write: the target counts it as a CSP violation (a canary metric). Call it
+    only when the run allows writes (BS-05 gates it on policy.allow_writes).
+    """
     content_type, body = csp_reports.synthetic_report(kind, document_url, policy)
     resp = request(client, "POST", url, headers={"Content-Type": content_type}, content=body)
     evidence.observe(

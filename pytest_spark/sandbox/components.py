@@ -3,7 +3,9 @@
 Each server runs as its own process group (``start_new_session``) so a stop
 signal reaches every child it forked, and is recorded as a :class:`ProcRecord`
 (pid + kernel start time) so another process can stop it later without
-mistaking a recycled pid for ours.
+mistaking a recycled pid for ours. Spawned with ``stack=<state dir>``, a
+process (and every child it forks) carries :data:`STACK_MARKER` in its
+environment, so the stack's lifeline can find it even before it is recorded.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ PG_BIN = Path("/usr/lib/postgresql/15/bin")
 FAKETIME_LIB = Path("/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
 SERVICE_USER = "postgres"  # PostgreSQL and PgBouncer refuse to run as root
 LOCALHOST = "127.0.0.1"
+#: Environment variable naming the state directory of the stack a process belongs to.
+STACK_MARKER = "SPARK_SANDBOX_DIR"
 
 
 class ComponentError(RuntimeError):
@@ -121,9 +125,12 @@ def spawn(
     env: Mapping[str, str] | None = None,
     as_service_user: bool = False,
     cwd: Path | None = None,
+    stack: Path | None = None,
 ) -> tuple[subprocess.Popen[bytes], ProcRecord]:
-    """Start argv in its own session with output to log_path."""
+    """Start argv in its own session with output to log_path (marked as ``stack``'s if given)."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    if stack is not None:
+        env = {**(os.environ if env is None else env), STACK_MARKER: str(stack)}
     kwargs: dict[str, object] = {}
     if as_service_user and running_as_root():
         uid, gid = service_ids()
@@ -284,7 +291,7 @@ host    replication  all          127.0.0.1/32  scram-sha-256
 """
 
 
-def initdb(data_dir: Path, log_path: Path) -> None:
+def initdb(data_dir: Path, log_path: Path, *, stack: Path | None = None) -> None:
     """Create a cluster whose superuser is spark_admin (1 MB WAL segments keep archives small)."""
     data_dir.parent.mkdir(parents=True, exist_ok=True)
     chown_service(data_dir.parent)
@@ -302,18 +309,20 @@ def initdb(data_dir: Path, log_path: Path) -> None:
         "--no-sync",
         "--no-instructions",
     ]
-    proc, rec = spawn("initdb", argv, log_path, as_service_user=True)
+    proc, rec = spawn("initdb", argv, log_path, as_service_user=True, stack=stack)
     if proc.wait(timeout=60) != 0:
         raise ComponentError(f"initdb failed:\n{log_tail(rec.log)}")
     (data_dir / "pg_hba.conf").write_text(PG_HBA)
 
 
-def start_postgres(data_dir: Path, socket_dir: Path, log_path: Path) -> ProcRecord:
+def start_postgres(
+    data_dir: Path, socket_dir: Path, log_path: Path, *, stack: Path | None = None
+) -> ProcRecord:
     """Run the postmaster in the foreground of its own session."""
     socket_dir.mkdir(parents=True, exist_ok=True)
     chown_service(socket_dir)
     argv = [str(PG_BIN / "postgres"), "-D", str(data_dir)]
-    _proc, rec = spawn("postgres", argv, log_path, as_service_user=True)
+    _proc, rec = spawn("postgres", argv, log_path, as_service_user=True, stack=stack)
     return rec
 
 
@@ -366,17 +375,27 @@ def write_private(path: Path, text: str, *, service: bool = False) -> None:
         chown_service(path)
 
 
-def start_pgbouncer(ini: Path, log_path: Path) -> ProcRecord:
-    _proc, rec = spawn("pgbouncer", ["pgbouncer", str(ini)], log_path, as_service_user=True)
+def start_pgbouncer(ini: Path, log_path: Path, *, stack: Path | None = None) -> ProcRecord:
+    argv = ["pgbouncer", str(ini)]
+    _proc, rec = spawn("pgbouncer", argv, log_path, as_service_user=True, stack=stack)
     return rec
 
 
 # --- API
 
 
-def api_argv(*, port: int, instance: str, version: str, git_sha: str, build_time: str) -> list[str]:
+def api_argv(
+    *,
+    port: int,
+    instance: str,
+    version: str,
+    git_sha: str,
+    build_time: str,
+    request_log: Path | None = None,
+) -> list[str]:
     """Command line of one API instance; DSN and control token go through the environment
     (SPARK_API_DSN, SPARK_CONTROL_TOKEN) so they never show in the process list."""
+    extra = ["--request-log", str(request_log)] if request_log else []
     return [
         sys.executable,
         "-m",
@@ -393,6 +412,7 @@ def api_argv(*, port: int, instance: str, version: str, git_sha: str, build_time
         git_sha,
         "--build-time",
         build_time,
+        *extra,
     ]
 
 

@@ -6,6 +6,9 @@ answers a real request, and returns :class:`Endpoints`. Everything it started
 is recorded in ``state.json`` (0600: it holds the per-stack passwords), so
 ``Sandbox.attach(state_dir)`` in another process can inject faults or stop
 the stack. ``down()`` is idempotent and leaves no process or port behind.
+Unless detached, the stack dies with the process that started it, from the
+first spawned process on (see :mod:`.lifeline`), and an interrupt (Ctrl-C,
+SIGTERM turned into one) during start-up stops what was started so far.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from . import components as c
+from . import lifeline
 from . import sbom as sbom_mod
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -47,6 +51,10 @@ TEMPLATE_FORMAT = "3"
 
 class SandboxError(Exception):
     """The sandbox cannot do what was asked; the message says why and what to do."""
+
+
+class StartCancelled(SandboxError):
+    """Start-up was interrupted: a component spawned afterwards is stopped at once."""
 
 
 @dataclass(frozen=True)
@@ -212,19 +220,33 @@ class Layout:
     def log(self, name: str) -> Path:
         return self.logs / f"{name}.log"
 
+    def request_log(self, name: str) -> Path:
+        """An API instance's JSON-lines request log (method, path, status, User-Agent)."""
+        return self.logs / f"{name}.requests.log"
 
-def _make_pg_root(state_dir: Path) -> Path:
-    """Where PostgreSQL lives: under the state dir, or (as root) a short /tmp dir postgres owns.
+
+def _pg_root_path(state_dir: Path) -> Path:
+    """Where PostgreSQL will live: under the state dir, or (as root) a short, new /tmp path.
 
     As root the state dir may sit below a 0700 directory the postgres user
     cannot traverse (pytest's tmp_path does); /tmp is always reachable and
-    keeps the unix-socket path short.
+    keeps the unix-socket path short. The name is chosen before the directory
+    exists so the lifeline knows it before anything is created.
     """
     if not c.running_as_root():
-        path = state_dir / "pg"
+        return state_dir / "pg"
+    while True:
+        path = Path(tempfile.gettempdir()) / f"spark-pg-{secrets.token_hex(6)}"
+        if not path.exists():
+            return path
+
+
+def _make_pg_root(path: Path) -> Path:
+    """Create the directory _pg_root_path chose (postgres owns it when we are root)."""
+    if not c.running_as_root():
         path.mkdir(parents=True, exist_ok=True)
         return path
-    path = Path(tempfile.mkdtemp(prefix="spark-pg-", dir="/tmp"))
+    path.mkdir(mode=0o700)  # fails if someone took the name meanwhile
     c.chown_service(path)
     return path
 
@@ -266,10 +288,12 @@ def _build_template(layout: Layout, port: int, timings: dict[str, float]) -> Non
     from .migrate import apply_migrations
 
     t0 = time.monotonic()
-    c.initdb(layout.pg_data, layout.log("initdb"))
+    c.initdb(layout.pg_data, layout.log("initdb"), stack=layout.state_dir)
     timings["pg.initdb"] = time.monotonic() - t0
     _write_pg_conf(layout, port)
-    rec = c.start_postgres(layout.pg_data, layout.pg_run, layout.log("postgres-template"))
+    rec = c.start_postgres(
+        layout.pg_data, layout.pg_run, layout.log("postgres-template"), stack=layout.state_dir
+    )
     try:
         admin = _socket_conninfo(layout, port, "postgres")
         c.wait_until("postgres (template)", lambda: _pg_ready(admin), 30, rec=rec)
@@ -346,6 +370,8 @@ class Sandbox:
         self.timings: dict[str, float] = {}
         self._state = _State(self.state_dir)
         self._atexit: Callable[[], None] | None = None
+        self._lifeline_fd: int | None = None  # write end; closing it (or dying) downs the stack
+        self._cancel = threading.Event()
 
     # ------------------------------------------------------------------ public API
 
@@ -374,6 +400,7 @@ class Sandbox:
         """
         t_start = time.monotonic()
         deadline = t_start + timeout
+        self._cancel.clear()
         state = self._claim(detach)
         try:
             self._start_all(state, deadline)
@@ -393,20 +420,21 @@ class Sandbox:
         """Stop everything recorded in state.json, remove runtime files; safe to repeat."""
         with self._state.locked(timeout=60):
             state = self._state.load()
-            if state is None:
-                return
-            recs = _records(state)
-            self._stop_all(recs)
-            pg_root = Path(state["paths"]["pg_root"])
-            if pg_root.is_dir() and not pg_root.is_relative_to(self.state_dir):
-                shutil.rmtree(pg_root, ignore_errors=True)
-            for path in (
-                self._state.path,
-                self.state_dir / "loadgen.paused",
-                self.state_dir / "loadgen.rate",
-            ):
-                path.unlink(missing_ok=True)
-            shutil.rmtree(self.state_dir / "pg", ignore_errors=True)
+            if state is not None:
+                self._stop_all(_records(state))
+                pg_root = Path(state["paths"]["pg_root"])
+                if pg_root.is_dir() and not pg_root.is_relative_to(self.state_dir):
+                    shutil.rmtree(pg_root, ignore_errors=True)
+                for path in (
+                    self._state.path,
+                    self.state_dir / "loadgen.paused",
+                    self.state_dir / "loadgen.rate",
+                ):
+                    path.unlink(missing_ok=True)
+                shutil.rmtree(self.state_dir / "pg", ignore_errors=True)
+        # the watchdog was stopped above; if another process downed the stack first, the
+        # watchdog finds nothing left to do
+        self._cut_lifeline()
         if self._atexit is not None:
             atexit.unregister(self._atexit)
             self._atexit = None
@@ -563,9 +591,20 @@ class Sandbox:
         if old is not None:  # leftovers of a crash: stop stragglers, then start afresh
             self.down()
         with self._state.locked(timeout=5):
-            state = self._initial_state(detach)
-            self._state.save(state)
+            try:
+                state = self._initial_state(detach)
+                self._state.save(state)
+            except BaseException:
+                self._cut_lifeline()
+                raise
         return state
+
+    def _cut_lifeline(self) -> None:
+        """Let the watchdog clean up now (start-up failed before state.json was written)."""
+        if self._lifeline_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._lifeline_fd)
+            self._lifeline_fd = None
 
     def _initial_state(self, detach: bool) -> dict[str, Any]:
         # every up is a new stack: an old TSDB (series of dead instances), old silences or
@@ -577,7 +616,14 @@ class Sandbox:
         os.chmod(self.state_dir, 0o700)
         for old_log in (self.state_dir / "logs").glob("*.log"):  # logs describe the last run
             old_log.unlink()
-        pg_root = _make_pg_root(self.state_dir)
+        pg_root = _pg_root_path(self.state_dir)
+        procs: dict[str, Any] = {}
+        if not detach:  # from here on, the owner's death stops whatever has been started
+            fd, proc = lifeline.spawn(self.state_dir, pg_root, self.state_dir / "logs/lifeline.log")
+            self._lifeline_fd = fd
+            ticks = c.proc_start_ticks(proc.pid) or -1
+            procs["lifeline"] = c.ProcRecord("lifeline", proc.pid, ticks, "").to_dict()
+        _make_pg_root(pg_root)
         names = ["postgres", "pgbouncer", "api-1", "api-2", "prometheus", "alertmanager", "ntp"]
         ports = dict(zip(names, c.free_ports(len(names)), strict=True))
         layout = Layout(self.state_dir, pg_root)
@@ -596,7 +642,7 @@ class Sandbox:
             "ports": ports,
             "secrets": secrets_,
             "paths": {"pg_root": str(pg_root)},
-            "procs": {},
+            "procs": procs,
             "faults": {},
         }
         state["endpoints"] = _endpoints(state, layout).to_dict()
@@ -618,7 +664,8 @@ class Sandbox:
             ),
             "sbom": lambda: self._timed("sbom", lambda: self._write_sbom(state, layout)),
         }
-        with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
+        pool = ThreadPoolExecutor(max_workers=len(jobs))
+        try:
             futures: dict[str, Future[None]] = {k: pool.submit(fn) for k, fn in jobs.items()}
             errors = []
             for name, fut in futures.items():
@@ -628,6 +675,18 @@ class Sandbox:
                     errors.append(f"{name}: {exc}")
             if errors:
                 raise c.ComponentError("; ".join(errors))
+        except BaseException:
+            # Interrupted (Ctrl-C, SIGTERM) or failed: stop what runs now, so the threads
+            # still starting see their process die and give up; anything they spawn from
+            # here on is stopped by _remember. Then sweep what they left on the way out
+            # (a pg_root re-created by a copy in flight).
+            self._cancel.set()
+            with contextlib.suppress(Exception):
+                self.down()
+            pool.shutdown(wait=True)
+            lifeline.sweep(self.state_dir, Path(state["paths"]["pg_root"]))
+            raise
+        pool.shutdown(wait=True)
         self._timed("loadgen", lambda: self._start_loadgen(state, layout))
         self._state.update(lambda s: s.__setitem__("status", "running"))
 
@@ -637,7 +696,15 @@ class Sandbox:
         self.timings[name] = time.monotonic() - t0
 
     def _remember(self, rec: c.ProcRecord) -> None:
-        self._state.update(lambda s: s.setdefault("procs", {}).__setitem__(rec.name, rec.to_dict()))
+        """Record a just-spawned process; after a cancelled start-up, stop it instead."""
+        with self._state.locked():
+            state = self._state.load()
+            if state is not None and not self._cancel.is_set():
+                state.setdefault("procs", {})[rec.name] = rec.to_dict()
+                self._state.save(state)
+                return
+        _stop_one(rec)
+        raise StartCancelled(f"{rec.name}: sandbox start-up was cancelled")
 
     def _start_db_chain(self, state: dict[str, Any], layout: Layout, deadline: float) -> None:
         """PostgreSQL, then PgBouncer, then the APIs; the APIs are spawned as soon as the
@@ -667,7 +734,9 @@ class Sandbox:
         t0 = time.monotonic()
         _prepare_pg_data(layout, port, self.timings)
         self.timings["pg.prepare"] = time.monotonic() - t0
-        rec = c.start_postgres(layout.pg_data, layout.pg_run, layout.log("postgres"))
+        rec = c.start_postgres(
+            layout.pg_data, layout.pg_run, layout.log("postgres"), stack=self.state_dir
+        )
         self._remember(rec)
         on_spawned()
         conninfo = _socket_conninfo(layout, port)
@@ -687,7 +756,7 @@ class Sandbox:
             port=ports["pgbouncer"], pg_port=ports["postgres"], run_dir=layout.pg_run
         )
         c.write_private(layout.pgbouncer_ini, ini, service=True)
-        rec = c.start_pgbouncer(layout.pgbouncer_ini, layout.log("pgbouncer"))
+        rec = c.start_pgbouncer(layout.pgbouncer_ini, layout.log("pgbouncer"), stack=self.state_dir)
         self._remember(rec)
         dsn = state["endpoints"]["pgbouncer_dsn"]
         c.wait_until("pgbouncer", lambda: _pg_ready(dsn), timeout, rec=rec)
@@ -713,13 +782,18 @@ class Sandbox:
             version=rel["version"],
             git_sha=rel["git_sha"],
             build_time=rel["build_time"],
+            request_log=layout.request_log(name),
         )
         secrets_env = {
             "SPARK_API_DSN": state["endpoints"]["pgbouncer_dsn"],
             "SPARK_CONTROL_TOKEN": state["secrets"]["control_tokens"][index],
         }
         _proc, rec = c.spawn(
-            name, argv, layout.log(name), env=c.python_env({**secrets_env, **(env or {})})
+            name,
+            argv,
+            layout.log(name),
+            env=c.python_env({**secrets_env, **(env or {})}),
+            stack=self.state_dir,
         )
         self._remember(rec)
         return rec
@@ -751,7 +825,7 @@ class Sandbox:
         self, name: str, argv: list[str], layout: Layout, ready_url: str, deadline: float
     ) -> None:
         """Start a server and wait (until the deadline) for its readiness URL to answer 200."""
-        _proc, rec = c.spawn(name, argv, layout.log(name))
+        _proc, rec = c.spawn(name, argv, layout.log(name), stack=self.state_dir)
         self._remember(rec)
         timeout = max(0.5, deadline - time.monotonic())
         c.wait_until(name, lambda: c.http_status(ready_url) == 200, timeout, rec=rec)
@@ -760,7 +834,8 @@ class Sandbox:
         port = state["ports"]["ntp"]
         conf = layout.chrony / "chrony.conf"
         conf.write_text(c.chrony_conf(port=port, run_dir=layout.chrony))
-        _proc, rec = c.spawn("chrony", c.chronyd_argv(conf), layout.log("chrony"))
+        argv = c.chronyd_argv(conf)
+        _proc, rec = c.spawn("chrony", argv, layout.log("chrony"), stack=self.state_dir)
         self._remember(rec)
         timeout = max(0.5, deadline - time.monotonic())
         c.wait_until("chrony", lambda: c.ntp_answers(port), timeout, rec=rec, interval=0.05)
@@ -770,7 +845,7 @@ class Sandbox:
         sbom_mod.write_release_sbom(layout.sbom, rel["version"], rel["git_sha"], rel["build_time"])
 
     def _start_loadgen(self, state: dict[str, Any], layout: Layout) -> None:
-        """Traffic source and, unless detached, the watchdog that downs an orphaned stack."""
+        """Traffic source (the lifeline, not the loadgen, watches the owner)."""
         argv = [
             sys.executable,
             "-m",
@@ -778,12 +853,11 @@ class Sandbox:
             "--state-dir",
             str(self.state_dir),
         ]
-        owner = state.get("owner")
-        if owner:
-            argv += ["--owner-pid", str(owner["pid"]), "--owner-started", str(owner["started"])]
         if not state.get("load", True):
             argv.append("--no-load")
-        _proc, rec = c.spawn("loadgen", argv, layout.log("loadgen"), env=c.python_env())
+        _proc, rec = c.spawn(
+            "loadgen", argv, layout.log("loadgen"), env=c.python_env(), stack=self.state_dir
+        )
         self._remember(rec)
 
     # ------------------------------------------------------------------ shutdown

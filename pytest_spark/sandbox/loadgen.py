@@ -2,9 +2,8 @@
 
 Runs as its own process (``python -m pytest_spark.sandbox.loadgen``) so the
 stack keeps its traffic when the process that started it exits (detached
-CLI use). It also watches the owner process: if the owner dies without
-calling down(), the loadgen stops the whole stack, so a crashed test session
-leaves nothing behind. Traffic pauses while ``loadgen.paused`` exists in the
+CLI use); the owner's death is the lifeline's business (``lifeline.py``),
+from the first spawned process on. Traffic pauses while ``loadgen.paused`` exists in the
 state directory (the "no-traffic" fault); ``loadgen.rate`` (a number)
 overrides the request rate (the 5xx-burst fault speeds traffic up).
 
@@ -35,6 +34,8 @@ import httpx
 RATE_PER_S = 12.0  # total across instances: enough for rates, light on 2 cores
 REQUEST_TIMEOUT_S = 3.0
 WATCH_INTERVAL_S = 0.5
+#: User-Agent and application_name: a server's logs tell the stack's own traffic from a check's.
+IDENTITY = "spark-loadgen"
 WAL_SWITCH_INTERVAL_S = 10.0
 # (weight, action) -- orders dominate because idempotency/risk metrics need them
 MIX = (
@@ -158,7 +159,9 @@ def _switch_wal_if_written(dsn: str, last: list[str]) -> None:
     """pg_switch_wal() when WAL moved since the last call (blocking; run in a thread)."""
     import psycopg
 
-    with psycopg.connect(dsn, autocommit=True, connect_timeout=3) as conn:
+    with psycopg.connect(
+        dsn, autocommit=True, connect_timeout=3, application_name=IDENTITY
+    ) as conn:
         conn.execute("SET statement_timeout = '5s'")
         lsn = str(conn.execute("SELECT pg_current_wal_insert_lsn()").fetchone()[0])
         if lsn != (last[0] if last else ""):
@@ -186,16 +189,8 @@ def _current_rate(rate_file: Path, default: float) -> float:
     return min(max(value, 0.1), 200.0)
 
 
-def _owner_alive(pid: int | None, started: int | None) -> bool:
-    if pid is None:
-        return True
-    from .components import proc_start_ticks
-
-    return proc_start_ticks(pid) == started
-
-
-async def run(state_dir: Path, owner: tuple[int, int] | None, load: bool, rate: float) -> int:
-    """Send traffic until stopped; return 3 if the owner vanished (stack then downed)."""
+async def run(state_dir: Path, load: bool, rate: float) -> int:
+    """Send traffic until stopped."""
     state = json.loads((state_dir / "state.json").read_text())
     t = Traffic(api_urls=list(state["endpoints"]["api_urls"]))
     paused = state_dir / "loadgen.paused"
@@ -208,7 +203,8 @@ async def run(state_dir: Path, owner: tuple[int, int] | None, load: bool, rate: 
     actions = [a for _, a in MIX]
     timeout = httpx.Timeout(REQUEST_TIMEOUT_S)
     limits = httpx.Limits(max_connections=8)
-    async with httpx.AsyncClient(timeout=timeout, limits=limits) as client:
+    headers = {"User-Agent": IDENTITY}
+    async with httpx.AsyncClient(timeout=timeout, limits=limits, headers=headers) as client:
         background = (
             [asyncio.create_task(_ws_client(u, paused, stop)) for u in t.api_urls] if load else []
         )
@@ -221,9 +217,6 @@ async def run(state_dir: Path, owner: tuple[int, int] | None, load: bool, rate: 
             if now - last_watch > WATCH_INTERVAL_S:
                 last_watch = now
                 current = _current_rate(rate_file, rate)
-                if owner and not _owner_alive(*owner):
-                    stop.set()
-                    break
             if load and not paused.exists() and len(inflight) < 32:
                 action = random.choices(actions, weights)[0]
                 task = asyncio.create_task(_safe(_one(client, t, action)))
@@ -234,9 +227,6 @@ async def run(state_dir: Path, owner: tuple[int, int] | None, load: bool, rate: 
         for task in [*background, *inflight]:
             task.cancel()
         await asyncio.gather(*background, *inflight, return_exceptions=True)
-    if owner and not _owner_alive(*owner):
-        _down_orphaned(state_dir)
-        return 3
     return 0
 
 
@@ -245,25 +235,13 @@ async def _safe(coro: Any) -> None:
         await coro
 
 
-def _down_orphaned(state_dir: Path) -> None:
-    """The owner died without down(): stop the stack it left behind."""
-    from .launcher import Sandbox, SandboxError
-
-    with contextlib.suppress(SandboxError):
-        print("owner process gone; stopping the orphaned sandbox", file=sys.stderr)
-        Sandbox.attach(state_dir).down()
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="pytest_spark.sandbox.loadgen")
     p.add_argument("--state-dir", type=Path, required=True)
-    p.add_argument("--owner-pid", type=int)
-    p.add_argument("--owner-started", type=int)
-    p.add_argument("--no-load", action="store_true", help="watchdog only, no traffic")
+    p.add_argument("--no-load", action="store_true", help="WAL ticker only, no traffic")
     p.add_argument("--rate", type=float, default=RATE_PER_S, help="requests per second (total)")
     args = p.parse_args(argv)
-    owner = (args.owner_pid, args.owner_started) if args.owner_pid else None
-    return asyncio.run(run(args.state_dir, owner, not args.no_load, args.rate))
+    return asyncio.run(run(args.state_dir, not args.no_load, args.rate))
 
 
 if __name__ == "__main__":

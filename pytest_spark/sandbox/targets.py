@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -76,13 +80,46 @@ def start_or_attach(state_dir: Path) -> tuple[Any, bool]:
         return box, False
     print(f"pytest-spark: starting the reference stack in {state_dir} ...", file=sys.stderr)
     box = Sandbox(state_dir)
-    box.up()
-    try:  # checks judge metrics: a stack without scraped data would look broken
-        box.wait_for_data(timeout=60)
-    except ComponentError as exc:
-        box.down()
-        raise SandboxError(f"sandbox started but {exc}") from exc
-    except BaseException:
-        box.down()
-        raise
+    with _sigterm_interrupts():
+        try:
+            box.up()  # interrupted: it stops what it started, then re-raises
+            try:  # checks judge metrics: a stack without scraped data would look broken
+                box.wait_for_data(timeout=60)
+            except ComponentError as exc:
+                box.down()
+                raise SandboxError(f"sandbox started but {exc}") from exc
+            except BaseException:
+                box.down()
+                raise
+        except KeyboardInterrupt as exc:
+            why = str(exc) or "interrupted"
+            print(
+                f"pytest-spark: {why}: stopped the half-started sandbox in {state_dir}; "
+                "no check ran, no verdict (incomplete run)",
+                file=sys.stderr,
+            )
+            raise
     return box, True
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM while the stack starts acts like Ctrl-C: the half-started stack is stopped
+    and the run ends as interrupted, instead of dying with 143 and leaving processes.
+
+    Only where SIGTERM still has its default action (the run installs its own
+    SIGTERM-as-interrupt handler later), and restored afterwards.
+    """
+    main = threading.current_thread() is threading.main_thread()
+    if not main or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def interrupt(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt(f"terminated by signal {signum} while the sandbox was starting")
+
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)

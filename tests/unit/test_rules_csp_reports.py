@@ -65,3 +65,49 @@ def test_only_a_non_2xx_answer_is_a_problem() -> None:
             "",
         )
     ]
+
+
+# --- well-formed endpoints (checked without writing; the POST needs --spark-allow-writes)
+
+
+def test_http_and_https_report_uri_endpoints_are_well_formed() -> None:
+    for url in ("https://r.example/x", "http://r.example:8080/csp", "http://127.0.0.1:9/r"):
+        assert csp_reports.malformed("report-uri", url) == [], url
+
+
+def test_a_report_uri_that_no_browser_can_post_to_is_a_problem() -> None:
+    for url in ("javascript:alert(1)", "data:,x", "mailto:sec@example", "http://[::1/x"):
+        [(message, _)] = csp_reports.malformed("report-uri", url)
+        assert "report-uri endpoint" in message and url in message, message
+
+
+def test_a_bad_port_is_not_a_valid_url() -> None:
+    [(message, _)] = csp_reports.malformed("report-to", "https://r.example:99999/x")
+    assert "not a valid URL" in message
+
+
+def test_report_to_needs_a_potentially_trustworthy_origin() -> None:
+    """Reporting API "process reporting endpoints": non-trustworthy origins are dropped."""
+    [(message, _)] = csp_reports.malformed("report-to", "http://r.example/x")
+    assert "not potentially trustworthy" in message and "http://r.example/x" in message
+    for url in (
+        "https://r.example/x",
+        "http://localhost:8000/r",
+        "http://a.localhost/r",
+        "http://127.0.0.2/r",
+        "http://[::1]:80/r",
+    ):
+        assert csp_reports.malformed("report-to", url) == [], url
+    # report-uri has no such rule: a plain http collector still receives reports
+    assert csp_reports.malformed("report-uri", "http://r.example/x") == []
+
+
+def test_an_unparseable_reference_is_kept_and_reported_not_raised() -> None:
+    policies = csp.parse("default-src 'self'; report-uri http://[::1")
+    [(kind, url, _)] = csp_reports.endpoints(PAGE, policies, None, None)
+    assert (kind, url) == ("report-uri", "http://[::1")
+    assert csp_reports.malformed(kind, url)
+
+
+def test_the_not_exercised_note_names_the_flag() -> None:
+    assert "--spark-allow-writes" in csp_reports.NOT_EXERCISED

@@ -46,6 +46,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--build-time", default=AppSettings.build_time)
     p.add_argument("--control-token", default=os.environ.get("SPARK_CONTROL_TOKEN", ""))
     p.add_argument("--flags-file", type=Path)
+    p.add_argument("--request-log", type=Path, help="append one JSON line per HTTP request")
     p.add_argument("--flags-snapshot-version", type=int, default=1)
     p.add_argument("--idempotency-ttl", type=float, default=AppSettings.idempotency_ttl_s)
     p.add_argument("--max-order-notional", type=Decimal, default=AppSettings.max_order_notional)
@@ -67,6 +68,7 @@ def settings_from(args: argparse.Namespace) -> AppSettings:
         build_time=args.build_time,
         control_token=args.control_token,
         flags_file=args.flags_file,
+        request_log=args.request_log,
         flags_snapshot_version=args.flags_snapshot_version,
         idempotency_ttl_s=args.idempotency_ttl,
         max_order_notional=args.max_order_notional,

@@ -11,7 +11,13 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from . import api, control, csp_report, ws
 from .headers import SecurityHeadersMiddleware
-from .middleware import ErrorBurstMiddleware, ErrorMiddleware, MetricsMiddleware, RouteResolver
+from .middleware import (
+    ErrorBurstMiddleware,
+    ErrorMiddleware,
+    MetricsMiddleware,
+    RequestLogMiddleware,
+    RouteResolver,
+)
 from .runtime import Runtime
 from .settings import AppSettings
 from .web import WebAssets
@@ -49,10 +55,16 @@ def create_app(settings: AppSettings) -> Starlette:
         finally:
             await runtime.stop()
 
+    request_log = (
+        [Middleware(RequestLogMiddleware, path=str(settings.request_log))]
+        if settings.request_log
+        else []
+    )
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
         middleware=[
+            *request_log,
             Middleware(MetricsMiddleware, metrics=runtime.metrics, resolver=RouteResolver(routes)),
             Middleware(SecurityHeadersMiddleware, faults=runtime.faults),
             Middleware(ErrorBurstMiddleware, faults=runtime.faults),

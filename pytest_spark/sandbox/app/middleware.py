@@ -1,12 +1,15 @@
-"""ASGI middleware: request metrics, the error-burst fault, and error-to-problem mapping.
+"""ASGI middleware: request log, request metrics, the error-burst fault, error mapping.
 
 Pure ASGI (no BaseHTTPMiddleware) so streaming and WebSockets pass untouched.
-Order, outermost first: metrics -> security headers -> error burst -> errors.
+Order, outermost first: request log -> metrics -> security headers -> error
+burst -> errors.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import time
 from collections.abc import Sequence
 
@@ -76,6 +79,50 @@ class MetricsMiddleware:
             code = str(status)
             self.metrics.http_duration.labels(route, method, code).observe(elapsed)
             self.metrics.http_requests.labels(route, method, code).inc()
+
+
+class RequestLogMiddleware:
+    """One JSON line per HTTP request (method, path, status, User-Agent) in an append-only file.
+
+    Lets a test prove which methods reached the API and from whom (the
+    suite's read-only promise: only GET/HEAD without --spark-allow-writes).
+    The query string is not logged: it may carry a token. Each line is one
+    O_APPEND write, so concurrent requests never interleave. A long-lived
+    stack's log starts over at ``max_bytes`` (the load generator alone writes
+    ~1.5 KB/s); a reader then finds fewer lines, never invented ones.
+    """
+
+    def __init__(self, app: ASGIApp, path: str, max_bytes: int = 16 * 1024 * 1024) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 0
+
+        async def record_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record_status)
+        finally:
+            agent = dict(scope.get("headers") or ()).get(b"user-agent", b"")
+            entry = {
+                "t": round(time.time(), 3),
+                "method": scope["method"],
+                "path": scope["path"],
+                "status": status,
+                "user_agent": agent.decode("latin-1")[:200],
+            }
+            if os.fstat(self.fd).st_size > self.max_bytes:
+                os.ftruncate(self.fd, 0)
+            os.write(self.fd, (json.dumps(entry) + "\n").encode())
 
 
 class ErrorBurstMiddleware:

@@ -23,6 +23,8 @@ class AppSettings:
     # Empty token disables the fault control API entirely.
     control_token: str = ""
     flags_file: Path | None = None
+    # JSON-lines log of every HTTP request (method, path, status, User-Agent); None = off.
+    request_log: Path | None = None
     flags_snapshot_version: int = 1
     # Idempotency keys live this long; purge-stopped plants keys older than ttl + grace.
     idempotency_ttl_s: float = 86_400.0
