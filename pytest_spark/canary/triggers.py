@@ -136,6 +136,12 @@ def _signals() -> tuple[Signal, ...]:
             "resident memory of the API processes",
         ),
         Signal(
+            "track:process_age:seconds",
+            f"min by (track) (time() - process_start_time_seconds{job})",
+            "s",
+            "age of the youngest API process",
+        ),
+        Signal(
             "track:process_cpu:cores",
             f"sum by (track) (rate(process_cpu_seconds_total{job}[{{window}}]))",
             "cores",
@@ -214,13 +220,14 @@ class Trigger:
     alert: str  # Prometheus alert name
     kind: Kind
     watches: str
-    value: str  # PromQL of the watched value (uses the SIGNALS' recording rules)
+    watch: str  # PromQL of the watched value; "$range" / "$range_s" stand for ``range_``
     comparator: str
     threshold: float
     for_: str  # Prometheus duration
     severity: str  # "page" or "ticket"
     unit: str
-    condition: str = ""  # extra PromQL filter, ANDed: "... and on () (condition)"
+    condition_: str = ""  # extra PromQL filter, ANDed: "... and on () (condition)"
+    range_: str = ""  # the look-back window of deriv / min_over_time, where the trigger has one
 
     def __post_init__(self) -> None:
         if self.comparator not in COMPARATORS:
@@ -228,6 +235,23 @@ class Trigger:
         if not math.isfinite(self.threshold):
             raise ValueError(f"{self.id}: threshold must be a finite number, got {self.threshold}")
         duration_s(self.for_)
+        if self.range_:
+            duration_s(self.range_)
+
+    def _render(self, text: str) -> str:
+        if not self.range_:
+            return text
+        seconds = _num(duration_s(self.range_))
+        return text.replace("$range_s", seconds).replace("$range", self.range_)
+
+    @property
+    def value(self) -> str:
+        """PromQL of the watched value (what the evidence reports next to the threshold)."""
+        return self._render(self.watch)
+
+    @property
+    def condition(self) -> str:
+        return self._render(self.condition_)
 
     @property
     def expr(self) -> str:
@@ -267,15 +291,18 @@ TRIGGERS: tuple[Trigger, ...] = (
             _degraded_count(), ">=", 2, "2m", "page", "metrics"),
     Trigger("T08", "SparkCanaryLatencyNotRecovering", _E,
             "canary p95 latency above the SLO for the whole window (min over 5m)",
-            f"min_over_time(track:api_latency_p95:seconds{{{CANARY}}}[5m])", ">", 0.2, "2m",
-            "page", "s"),
-    Trigger("T09", "SparkCanaryMemoryLeak", _E, "canary resident memory growth (deriv over 10m)",
-            f"deriv(track:process_rss:bytes{{{CANARY}}}[10m])", ">", 65536, "5m", "ticket",
-            "B/s"),
+            f"min_over_time(track:api_latency_p95:seconds{{{CANARY}}}[$range])", ">", 0.2, "2m",
+            "page", "s", range_="5m"),
+    Trigger("T09", "SparkCanaryMemoryLeak", _E,
+            "canary resident memory growth (deriv over the window, processes older than it)",
+            f"deriv(track:process_rss:bytes{{{CANARY}}}[$range])", ">", 65536, "5m", "ticket",
+            "B/s", condition_=f"track:process_age:seconds{{{CANARY}}} > $range_s",
+            range_="10m"),
     Trigger("T10", "SparkConnectionLeak", _E,
             "PgBouncer server connections growing while load does not (deriv over 5m)",
-            "deriv(pgbouncer:server_connections:count[5m])", ">", 0.01, "3m", "page", "conns/s",
-            condition="deriv(sum(track:http_requests:rate)[5m:15s]) <= 0.05"),
+            "deriv(pgbouncer:server_connections:count[$range])", ">", 0.01, "3m", "page",
+            "conns/s", condition_="deriv(sum(track:http_requests:rate)[$range:15s]) <= 0.05",
+            range_="5m"),
     Trigger("T11", "SparkOutboxLagExplosion", _E, "age of the oldest unpublished outbox row",
             "spark:outbox_oldest_unpublished_age:seconds", ">", 60, "1m",
             "page", "s"),
@@ -291,12 +318,12 @@ TRIGGERS: tuple[Trigger, ...] = (
     Trigger("T15", "SparkCanaryLatencyCpuBackpressure", _G,
             "canary p95 latency above the SLO while its CPU is saturated",
             f"track:api_latency_p95:seconds{{{CANARY}}}", ">", 0.2, "2m", "page", "s",
-            condition=f"track:process_cpu:cores{{{CANARY}}} > 0.9"),
+            condition_=f"track:process_cpu:cores{{{CANARY}}} > 0.9"),
     Trigger("T16", "SparkCanaryErrorRiskCorrelation", _G,
             "canary 5xx share and risk blocks rising together (deriv over 5m)",
-            f"deriv(track:http_5xx:ratio{{{CANARY}}}[5m])", ">", 0, "2m", "page", "ratio/s",
-            condition=f"deriv(track:risk_blocks:per_minute{{{CANARY}}}[5m]) > 0 "
-            f"and on () track:http_5xx:ratio{{{CANARY}}} > 0.01"),
+            f"deriv(track:http_5xx:ratio{{{CANARY}}}[$range])", ">", 0, "2m", "page", "ratio/s",
+            condition_=f"deriv(track:risk_blocks:per_minute{{{CANARY}}}[$range]) > 0 "
+            f"and on () track:http_5xx:ratio{{{CANARY}}} > 0.01", range_="5m"),
 )  # fmt: skip
 
 BY_ID: dict[str, Trigger] = {t.id: t for t in TRIGGERS}
@@ -316,13 +343,15 @@ def configured(
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
     *,
     for_: str | None = None,
+    range_: str | None = None,
     ids: Iterable[str] | None = None,
 ) -> tuple[Trigger, ...]:
     """The catalog with per-trigger overrides (``{"T01": {"threshold": 0.5, "for": "2m"}}``).
 
-    ``for_`` replaces every ``for`` duration (the sandbox's compressed windows);
-    ``ids`` keeps only those triggers. Raises ValueError on an unknown id or key,
-    a non-finite threshold or a bad duration (a NaN threshold would never fire).
+    ``for_`` replaces every ``for`` duration and ``range_`` every look-back window
+    (the sandbox's compressed windows); ``ids`` keeps only those triggers. Raises
+    ValueError on an unknown id or key, a non-finite threshold or a bad duration (a
+    NaN threshold would never fire).
     """
     overrides = overrides or {}
     unknown = set(overrides) - set(BY_ID)
@@ -342,11 +371,19 @@ def configured(
                 change["for_"] = str(value)
             elif key == "severity":
                 change["severity"] = str(value)
+            elif key == "range" and trig.range_:
+                change["range_"] = str(value)
             else:
-                raise ValueError(f"{trig.id}: unknown key {key!r} (threshold, for, severity)")
+                keys = "threshold, for, severity" + (", range" if trig.range_ else "")
+                raise ValueError(f"{trig.id}: unknown key {key!r} ({keys})")
         if for_ is not None:
             change["for_"] = for_
-        out.append(replace(trig, **change) if change else trig)
+        if range_ is not None and trig.range_:
+            change["range_"] = range_
+        try:
+            out.append(replace(trig, **change) if change else trig)
+        except ValueError as exc:  # a bad duration in an override
+            raise ValueError(f"{trig.id}: {exc}") from None
     return tuple(out)
 
 

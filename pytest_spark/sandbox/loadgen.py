@@ -44,7 +44,7 @@ MIX = (
     (2, "positions"),
     (5, "order"),
     (1, "replay"),
-    (0.3, "conflict"),
+    (0.1, "conflict"),  # ~1.5 % of idempotent requests: well below T05's 5 %
     (0.3, "risk_block"),
     (0.3, "csp_report"),
     (0.5, "page"),
@@ -197,7 +197,12 @@ def _owner_alive(pid: int | None, started: int | None) -> bool:
 async def run(state_dir: Path, owner: tuple[int, int] | None, load: bool, rate: float) -> int:
     """Send traffic until stopped; return 3 if the owner vanished (stack then downed)."""
     state = json.loads((state_dir / "state.json").read_text())
-    t = Traffic(api_urls=list(state["endpoints"]["api_urls"]))
+    endpoints = state["endpoints"]
+    # requests go through HAProxy (the stable/canary split); every instance keeps one
+    # price-stream subscriber of its own, so both tracks always have WebSocket data
+    public = endpoints.get("public_url")
+    t = Traffic(api_urls=[public] if public else list(endpoints["api_urls"]))
+    ws_urls = [*endpoints["api_urls"], *endpoints.get("stable_urls", [])]
     paused = state_dir / "loadgen.paused"
     rate_file = state_dir / "loadgen.rate"
     stop = asyncio.Event()
@@ -210,7 +215,7 @@ async def run(state_dir: Path, owner: tuple[int, int] | None, load: bool, rate: 
     limits = httpx.Limits(max_connections=8)
     async with httpx.AsyncClient(timeout=timeout, limits=limits) as client:
         background = (
-            [asyncio.create_task(_ws_client(u, paused, stop)) for u in t.api_urls] if load else []
+            [asyncio.create_task(_ws_client(u, paused, stop)) for u in ws_urls] if load else []
         )
         background.append(asyncio.create_task(_wal_ticker(state["endpoints"]["db_dsn"], stop)))
         inflight: set[asyncio.Task[None]] = set()

@@ -106,7 +106,7 @@ def test_promtool_accepts_the_printed_rules(capsys: pytest.CaptureFixture[str]) 
         input=text, capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "SUCCESS: 31 rules found" in proc.stdout
+    assert "SUCCESS: 32 rules found" in proc.stdout
 
 
 def test_dashboard_has_at_least_ten_panels_covering_the_six_metrics(

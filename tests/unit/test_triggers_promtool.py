@@ -122,11 +122,17 @@ CASES: dict[str, Case] = {
     # two of the six degraded together against stable, neither past its own T01/T02 limit
     "T07": Case(healthy_tracks(latency=0.25, ok=9.8, err=0.2), healthy_tracks()),
     "T08": Case(healthy_tracks(latency=0.25), healthy_tracks(latency=0.1)),
+    # growth of an old process leaks; the same growth of a process younger than the
+    # window is its warm-up (start time = 15 min in: younger than the 10 m window at 19 m)
     "T09": Case(
         healthy_tracks(
-            per_track("process_resident_memory_bytes", "canary", gauge(rising(1e8, 1.5e6)))
+            per_track("process_resident_memory_bytes", "canary", gauge(rising(1e8, 1.5e6))),
+            per_track("process_start_time_seconds", "canary", gauge(0)),
         ),
-        healthy_tracks(per_track("process_resident_memory_bytes", "canary", gauge(1e8))),
+        healthy_tracks(
+            per_track("process_resident_memory_bytes", "canary", gauge(rising(1e8, 1.5e6))),
+            per_track("process_start_time_seconds", "canary", gauge(900)),
+        ),
     ),
     "T10": Case(
         healthy_tracks(
