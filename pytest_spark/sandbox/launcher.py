@@ -946,6 +946,15 @@ def public_endpoints(ep: Endpoints) -> dict[str, Any]:
     return out
 
 
+def sandbox_triggers() -> tuple[Any, ...]:
+    """The trigger catalog as the sandbox's Prometheus loads it (compressed windows)."""
+    from ..canary import triggers
+
+    return triggers.configured(
+        SANDBOX_TRIGGER_OVERRIDES, for_=SANDBOX_TRIGGER_FOR, range_=SANDBOX_TRIGGER_RANGE
+    )
+
+
 def render_prometheus_config(directory: Path, ports: dict[str, int]) -> Path:
     """prometheus.yml + rule files for this stack's ports."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -954,11 +963,8 @@ def render_prometheus_config(directory: Path, ports: dict[str, int]) -> Path:
     for src in (PROMETHEUS_DIR / "rules").glob("*.yml"):
         shutil.copy(src, rules / src.name)
     from ..canary import rules as trigger_rules
-    from ..canary import triggers
 
-    catalog = triggers.configured(
-        SANDBOX_TRIGGER_OVERRIDES, for_=SANDBOX_TRIGGER_FOR, range_=SANDBOX_TRIGGER_RANGE
-    )
+    catalog = sandbox_triggers()
     (rules / "spark-triggers.yml").write_text(
         trigger_rules.to_yaml(trigger_rules.rules_file(catalog, window=SANDBOX_TRIGGER_WINDOW))
     )
