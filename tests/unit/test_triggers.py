@@ -134,3 +134,11 @@ def test_cli_bad_duration_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[s
     assert main(["triggers", "--for", "soon"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "soon" in err
+
+
+def test_readme_trigger_table_is_the_generated_one() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    begin, end = "<!-- triggers:begin -->\n", "\n<!-- triggers:end -->"
+    assert readme.split(begin, 1)[1].split(end, 1)[0] == triggers.markdown_table()
