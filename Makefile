@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
-APT_PACKAGES := postgresql pgbouncer prometheus prometheus-alertmanager chrony faketime
+APT_PACKAGES := postgresql pgbouncer prometheus prometheus-alertmanager chrony faketime haproxy
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RELEASE ?= v1.4.0
 FAULT ?=
@@ -24,6 +24,7 @@ system:
 	command -v prometheus-alertmanager >/dev/null || missing="$$missing prometheus-alertmanager"; \
 	command -v chronyd >/dev/null || [ -x /usr/sbin/chronyd ] || missing="$$missing chrony"; \
 	command -v faketime >/dev/null || missing="$$missing faketime"; \
+	command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || missing="$$missing haproxy"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing system packages:$$missing (their system services are not started)"; \
 	  policy=""; if [ ! -e /usr/sbin/policy-rc.d ]; then policy=1; \

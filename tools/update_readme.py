@@ -10,12 +10,14 @@ import re
 from pathlib import Path
 
 from pytest_spark import catalog, config
+from pytest_spark.canary import triggers
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 BLOCKS = {
     "catalog": catalog.markdown_table,
     "checks": catalog.details_markdown,
     "config": config.reference_markdown,
+    "triggers": triggers.markdown_table,
 }
 
 

@@ -65,7 +65,37 @@ def add_sandbox_parser(subparsers: Any) -> argparse.ArgumentParser:
         "faults", parents=[where], help="list the faults and the checks they target"
     )
     faults.set_defaults(func=cmd_faults)
+
+    weight = sub.add_parser(
+        "weight", parents=[where], help="set the canary's share of public traffic (0..100 %%)"
+    )
+    weight.add_argument("percent", type=_percent, help="canary share, 0..100")
+    weight.set_defaults(func=cmd_weight)
     return sandbox
+
+
+def _percent(text: str) -> int:
+    try:
+        value = int(text.strip().removesuffix("%"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole percentage: {text!r}") from None
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"canary weight must be 0..100, got {value}")
+    return value
+
+
+def cmd_weight(args: argparse.Namespace) -> int:
+    """Set the canary weight through HAProxy's runtime API and show the split."""
+    from ..canary.traffic import TrafficError
+
+    try:
+        driver = Sandbox.attach(args.state_dir).traffic()
+        driver.set_weight(args.percent)
+    except (SandboxError, TrafficError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"canary weight {args.percent} %: stable {100 - args.percent} %, canary {args.percent} %")
+    return 0
 
 
 def _cmd(args: argparse.Namespace) -> str:
@@ -148,7 +178,21 @@ def cmd_status(args: argparse.Namespace) -> int:
     for name, comp in sorted(info["components"].items()):
         print(f"  {name:<13} pid {comp['pid']:<8} {'up' if comp['alive'] else 'DOWN'}")
     print(f"  faults: {', '.join(info['faults']) or 'none'}")
+    weight = _weight_line(args.state_dir)
+    if weight:
+        print(f"  {weight}")
     return 0 if healthy else 3
+
+
+def _weight_line(state_dir: Path) -> str:
+    """'canary weight N % (public URL)' or why it cannot be read."""
+    from ..canary.traffic import TrafficError
+
+    try:
+        box = Sandbox.attach(state_dir)
+        return f"canary weight: {box.traffic().weight()} % of {box.endpoints.public_url}"
+    except (SandboxError, TrafficError) as exc:
+        return f"canary weight: unknown ({exc})"
 
 
 def cmd_fault(args: argparse.Namespace) -> int:

@@ -514,3 +514,88 @@ def ntp_answers(port: int, timeout: float = 0.5) -> bool:
 
     ntplib.NTPClient().request(LOCALHOST, port=port, version=4, timeout=timeout)
     return True
+
+
+# --- HAProxy (the rollout layer)
+
+#: Key of the canary share (0..100 %) in HAProxy's weights map; the runtime API sets it.
+CANARY_WEIGHT_KEY = "canary"
+
+
+def haproxy_cfg(
+    *,
+    port: int,
+    stats_port: int,
+    socket_path: Path,
+    weights_map: Path,
+    stable: Mapping[str, int],
+    canary: Mapping[str, int],
+) -> str:
+    """haproxy.cfg: one public frontend splitting traffic between a ``stable`` and a
+    ``canary`` backend by the percentage in ``weights_map``, health checks on every
+    server, the runtime API on a unix socket, Prometheus metrics on ``stats_port``.
+
+    A request goes to the canary when ``rand(100) - weight < 0`` and the canary has a
+    live server (``nbsrv``), so weight 0 sends nothing there and a dead canary sends
+    its share to stable instead of failing it (HAProxy 2.6 configuration manual:
+    rand, sub, map_str_int, nbsrv; use-service prometheus-exporter).
+    """
+
+    def servers(group: Mapping[str, int]) -> str:
+        return "\n".join(
+            f"  server {name} {LOCALHOST}:{p} check inter 500ms fall 2 rise 1"
+            for name, p in group.items()
+        )
+
+    return f"""\
+global
+  stats socket {socket_path} mode 600 level admin
+  stats timeout 10s
+  log stderr format raw local0 warning
+
+defaults
+  mode http
+  log global
+  timeout connect 2s
+  timeout client 30s
+  timeout server 30s
+  timeout tunnel 1h
+  option httpchk GET /healthz
+  default-server error-limit 50
+
+frontend public
+  bind {LOCALHOST}:{port}
+  http-request set-var(txn.canary_weight) str({CANARY_WEIGHT_KEY}),map_str_int({weights_map},0)
+  acl to_canary rand(100),sub(txn.canary_weight) -m int lt 0
+  acl canary_alive nbsrv(canary) gt 0
+  use_backend canary if to_canary canary_alive
+  default_backend stable
+
+backend stable
+  balance roundrobin
+{servers(stable)}
+
+backend canary
+  balance roundrobin
+{servers(canary)}
+
+frontend stats
+  bind {LOCALHOST}:{stats_port}
+  http-request use-service prometheus-exporter if {{ path /metrics }}
+  stats enable
+  stats uri /stats
+"""
+
+
+def haproxy_argv(cfg: Path) -> list[str]:
+    """HAProxy in the foreground (-db), so the sandbox owns its one process."""
+    if not shutil.which("haproxy"):
+        raise ComponentError("haproxy not installed; apt-get install haproxy (make setup does)")
+    return ["haproxy", "-f", str(cfg), "-db"]
+
+
+def pgbouncer_exporter_argv(*, port: int, state_dir: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "pytest_spark.sandbox.pgbouncer_exporter",
+        "--port", str(port), "--state-dir", str(state_dir),
+    ]  # fmt: skip

@@ -702,6 +702,25 @@ def _app(name: str, description: str, targets: tuple[str, ...], **kw: Any) -> Fa
 
 
 _INSTANCE_2 = (1,)
+#: API_INSTANCES of the launcher: the release under test, HAProxy's canary backend.
+_CANARY_TRACK = (0, 1)
+
+
+#: canary fault -> the app fault it switches on the canary track
+CANARY_APP_FAULTS = {
+    "canary-latency": "latency",
+    "canary-5xx": "error-ratio",
+    "canary-float-prices": "price-through-float",
+    "canary-memory-leak": "memory-leak",
+    "canary-ws-storm": "ws-storm",
+}
+
+
+def _canary(name: str, description: str, targets: tuple[str, ...]) -> Fault:
+    """A canary fault: an app fault on the canary track, aimed at rollback triggers."""
+    apply, revert = app_fault(CANARY_APP_FAULTS[name], instances=_CANARY_TRACK)
+    return Fault(name, description, targets, apply, revert, kind="app")
+
 
 _ALL: list[Fault] = [
     # app-level, through the control endpoint
@@ -723,6 +742,12 @@ _ALL: list[Fault] = [
     _app("relay-stopped", "the outbox relay stops", ("RT-03",)),
     _app("purge-stopped", "the idempotency-key purge stops (expired keys remain)", ("RT-02",)),
     _app("leak-connections", "API holds DB transactions open (connection leak)", ("RT-07",)),
+    # canary faults: the release's instances (the canary track) only; they target triggers
+    _canary("canary-latency", "canary answers 0.5 s slower", ("T01",)),
+    _canary("canary-5xx", "canary answers 10 % of requests 503", ("T02",)),
+    _canary("canary-float-prices", "canary stores prices via a float", ("T14",)),
+    _canary("canary-memory-leak", "canary RSS grows 4 MiB/s", ("T09",)),
+    _canary("canary-ws-storm", "canary drops every price-feed socket", ("T13",)),
     Fault(
         "no-idempotency-unique",
         "UNIQUE constraint on idempotency_keys.key dropped; API does check-then-insert",

@@ -1,7 +1,10 @@
 """The sandbox: one reference Spark stack on loopback, under one state directory.
 
-``Sandbox(state_dir).up()`` starts PostgreSQL, PgBouncer, two API instances,
-Prometheus, Alertmanager, chrony and the load generator, waits until each
+``Sandbox(state_dir).up()`` starts PostgreSQL, PgBouncer, two API instances of
+the release under test (the ``canary`` track) and one of the previous release
+(``stable``), HAProxy splitting public traffic between them (the rollout layer,
+CANARY.md), Prometheus, Alertmanager, a PgBouncer exporter, chrony and the load
+generator, waits until each
 answers a real request, and returns :class:`Endpoints`. Everything it started
 is recorded in ``state.json`` (0600: it holds the per-stack passwords), so
 ``Sandbox.attach(state_dir)`` in another process can inject faults or stop
@@ -44,7 +47,20 @@ MIGRATIONS_DIR = PACKAGE_DIR / "migrations"
 PROMETHEUS_DIR = PACKAGE_DIR / "prometheus"
 STATE_FILE = "state.json"
 DEFAULT_STATE_DIR = Path(".sandbox")
-API_INSTANCES = ("api-1", "api-2")
+API_INSTANCES = ("api-1", "api-2")  # the release under test: what the 28 checks look at
+STABLE_INSTANCES = ("stable-1",)  # the previous release, behind HAProxy's stable backend
+ALL_API_INSTANCES = API_INSTANCES + STABLE_INSTANCES
+STABLE_VERSION = "1.3.1"
+#: Canary share (%) a new stack starts with: all public traffic on the release, as after
+#: a finished rollout, so the pre-deploy checks see it under load. `sandbox weight N`.
+INITIAL_CANARY_WEIGHT = 100
+#: The trigger rules the sandbox's Prometheus loads: compressed windows (CANARY.md).
+SANDBOX_TRIGGER_WINDOW = "15s"
+SANDBOX_TRIGGER_FOR = "5s"
+SANDBOX_TRIGGER_RANGE = "30s"
+#: PgBouncer's server connections swing by a few within 30 s as latency changes;
+#: a leak is steady growth, judged over a longer window even on the sandbox.
+SANDBOX_TRIGGER_OVERRIDES = {"T10": {"range": "2m"}}
 # bump when the template's contents change in ways the migration files do not show
 TEMPLATE_FORMAT = "3"
 
@@ -77,10 +93,16 @@ class Endpoints:
     release_version: str
     git_sha: str
     build_time: str
+    public_url: str = ""  # HAProxy: the stable/canary split
+    stable_urls: tuple[str, ...] = ()
+    haproxy_socket: str = ""
+    haproxy_weights_map: str = ""
+    haproxy_metrics_url: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["api_urls"] = list(self.api_urls)
+        data["stable_urls"] = list(self.stable_urls)
         return data
 
     @classmethod
@@ -88,6 +110,7 @@ class Endpoints:
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in known}
         values["api_urls"] = tuple(values["api_urls"])
+        values["stable_urls"] = tuple(values.get("stable_urls", ()))
         return cls(**values)
 
 
@@ -496,6 +519,15 @@ class Sandbox:
         finally:
             self.revert_fault(name)
 
+    def traffic(self) -> Any:
+        """The HAProxy runtime API of this stack (canary weight, backend counters)."""
+        from ..canary.traffic import HaproxyRuntime
+
+        ep = self.endpoints
+        if not ep.haproxy_socket:
+            raise SandboxError(f"the stack in {self.state_dir} has no rollout layer (HAProxy)")
+        return HaproxyRuntime(ep.haproxy_socket, ep.haproxy_weights_map)
+
     def active_faults(self) -> dict[str, Any]:
         return dict(self._require_state().get("faults", {}))
 
@@ -533,6 +565,8 @@ class Sandbox:
             "chrony": lambda: self._start_chrony(state, layout, time.monotonic() + 10),
             "api-1": lambda: self._start_api(state, layout, 0, time.monotonic() + 15, env),
             "api-2": lambda: self._start_api(state, layout, 1, time.monotonic() + 15, env),
+            "stable-1": lambda: self._start_api(state, layout, 2, time.monotonic() + 15, env),
+            "haproxy": lambda: self._start_haproxy(state, layout, time.monotonic() + 10),
             "prometheus": lambda: self._start_prometheus(state, layout, time.monotonic() + 15),
         }
         if name not in starters:
@@ -559,7 +593,7 @@ class Sandbox:
 
         def probe() -> bool:
             r = httpx.get(url, params={"query": 'up{job="spark-api"} == 1'}, timeout=2)
-            ok = len(r.json()["data"]["result"]) == len(API_INSTANCES)
+            ok = len(r.json()["data"]["result"]) == len(ALL_API_INSTANCES)
             r = httpx.get(url, params={"query": rules}, timeout=2)
             return ok and len(r.json()["data"]["result"]) > 0
 
@@ -611,7 +645,14 @@ class Sandbox:
         # leftover fault material would make a healthy stack look broken
         for stale in ("prometheus/data", "alertmanager", "pending_migrations", "faults", "chrony"):
             shutil.rmtree(self.state_dir / stale, ignore_errors=True)
-        for sub in ("logs", "prometheus", "alertmanager", "chrony", "pending_migrations"):
+        for sub in (
+            "logs",
+            "prometheus",
+            "alertmanager",
+            "chrony",
+            "pending_migrations",
+            "haproxy",
+        ):
             (self.state_dir / sub).mkdir(parents=True, exist_ok=True)
         os.chmod(self.state_dir, 0o700)
         for old_log in (self.state_dir / "logs").glob("*.log"):  # logs describe the last run
@@ -624,14 +665,17 @@ class Sandbox:
             ticks = c.proc_start_ticks(proc.pid) or -1
             procs["lifeline"] = c.ProcRecord("lifeline", proc.pid, ticks, "").to_dict()
         _make_pg_root(pg_root)
-        names = ["postgres", "pgbouncer", "api-1", "api-2", "prometheus", "alertmanager", "ntp"]
+        names = [
+            "postgres", "pgbouncer", *ALL_API_INSTANCES, "prometheus", "alertmanager", "ntp",
+            "haproxy", "haproxy-stats", "pgbouncer-exporter",
+        ]  # fmt: skip
         ports = dict(zip(names, c.free_ports(len(names)), strict=True))
         layout = Layout(self.state_dir, pg_root)
         release = {"version": self.version, "git_sha": _git_sha(), "build_time": _now_iso()}
         secrets_ = {
             "admin_password": _password(),
             "app_password": _password(),
-            "control_tokens": [secrets.token_urlsafe(24) for _ in API_INSTANCES],
+            "control_tokens": [secrets.token_urlsafe(24) for _ in ALL_API_INSTANCES],
         }
         state: dict[str, Any] = {
             "format": 1,
@@ -663,6 +707,13 @@ class Sandbox:
                 "chrony", lambda: self._start_chrony(state, layout, deadline)
             ),
             "sbom": lambda: self._timed("sbom", lambda: self._write_sbom(state, layout)),
+            "haproxy": lambda: self._timed(
+                "haproxy", lambda: self._start_haproxy(state, layout, deadline)
+            ),
+            "pgbouncer-exporter": lambda: self._timed(
+                "pgbouncer-exporter",
+                lambda: self._start_pgbouncer_exporter(state, layout, deadline),
+            ),
         }
         pool = ThreadPoolExecutor(max_workers=len(jobs))
         try:
@@ -713,7 +764,9 @@ class Sandbox:
         apis: list[c.ProcRecord] = []
 
         def spawn_apis() -> None:
-            apis.extend(self._spawn_api(state, layout, i, None) for i in range(len(API_INSTANCES)))
+            apis.extend(
+                self._spawn_api(state, layout, i, None) for i in range(len(ALL_API_INSTANCES))
+            )
 
         self._timed("postgres", lambda: self._start_postgres(state, layout, left(), spawn_apis))
         t0 = time.monotonic()
@@ -774,13 +827,16 @@ class Sandbox:
     def _spawn_api(
         self, state: dict[str, Any], layout: Layout, index: int, env: dict[str, str] | None
     ) -> c.ProcRecord:
-        name = API_INSTANCES[index]
+        name = ALL_API_INSTANCES[index]
         rel = state["release"]
+        stable = name in STABLE_INSTANCES
         argv = c.api_argv(
             port=state["ports"][name],
             instance=name,
-            version=rel["version"],
-            git_sha=rel["git_sha"],
+            version=STABLE_VERSION if stable else rel["version"],
+            git_sha=hashlib.sha1(f"spark-api {STABLE_VERSION}".encode()).hexdigest()
+            if stable
+            else rel["git_sha"],
             build_time=rel["build_time"],
             request_log=layout.request_log(name),
         )
@@ -812,6 +868,40 @@ class Sandbox:
         )
         ready = f"http://{c.LOCALHOST}:{ports['prometheus']}/-/ready"
         self._spawn_until_ready("prometheus", argv, layout, ready, deadline)
+
+    def _start_haproxy(self, state: dict[str, Any], layout: Layout, deadline: float) -> None:
+        """The rollout layer: public frontend, stable and canary backends, runtime API."""
+        ports = state["ports"]
+        weights = Path(state["endpoints"]["haproxy_weights_map"])
+        if not weights.exists():  # a restart keeps the weight the stack had
+            weights.write_text(f"{c.CANARY_WEIGHT_KEY} {INITIAL_CANARY_WEIGHT}\n")
+        cfg = self.state_dir / "haproxy" / "haproxy.cfg"
+        cfg.write_text(
+            c.haproxy_cfg(
+                port=ports["haproxy"],
+                stats_port=ports["haproxy-stats"],
+                socket_path=Path(state["endpoints"]["haproxy_socket"]),
+                weights_map=weights,
+                stable={n: ports[n] for n in STABLE_INSTANCES},
+                canary={n: ports[n] for n in API_INSTANCES},
+            )
+        )
+        ready = state["endpoints"]["haproxy_metrics_url"]
+        self._spawn_until_ready("haproxy", c.haproxy_argv(cfg), layout, ready, deadline)
+
+    def _start_pgbouncer_exporter(
+        self, state: dict[str, Any], layout: Layout, deadline: float
+    ) -> None:
+        port = state["ports"]["pgbouncer-exporter"]
+        argv = c.pgbouncer_exporter_argv(port=port, state_dir=self.state_dir)
+        _proc, rec = c.spawn(
+            "pgbouncer-exporter", argv, layout.log("pgbouncer-exporter"),
+            env=c.python_env(), stack=self.state_dir,
+        )  # fmt: skip
+        self._remember(rec)
+        timeout = max(0.5, deadline - time.monotonic())
+        ready = f"http://{c.LOCALHOST}:{port}/metrics"
+        c.wait_until("pgbouncer-exporter", lambda: c.http_status(ready) == 200, timeout, rec=rec)
 
     def _start_alertmanager(self, state: dict[str, Any], layout: Layout, deadline: float) -> None:
         port = state["ports"]["alertmanager"]
@@ -914,6 +1004,11 @@ def _endpoints(state: dict[str, Any], layout: Layout) -> Endpoints:
         release_version=rel["version"],
         git_sha=rel["git_sha"],
         build_time=rel["build_time"],
+        public_url=f"http://{host}:{p['haproxy']}",
+        stable_urls=tuple(f"http://{host}:{p[name]}" for name in STABLE_INSTANCES),
+        haproxy_socket=str(layout.state_dir / "haproxy" / "admin.sock"),
+        haproxy_weights_map=str(layout.state_dir / "haproxy" / "weights.map"),
+        haproxy_metrics_url=f"http://{host}:{p['haproxy-stats']}/metrics",
     )
 
 
@@ -927,6 +1022,15 @@ def public_endpoints(ep: Endpoints) -> dict[str, Any]:
     return out
 
 
+def sandbox_triggers() -> tuple[Any, ...]:
+    """The trigger catalog as the sandbox's Prometheus loads it (compressed windows)."""
+    from ..canary import triggers
+
+    return triggers.configured(
+        SANDBOX_TRIGGER_OVERRIDES, for_=SANDBOX_TRIGGER_FOR, range_=SANDBOX_TRIGGER_RANGE
+    )
+
+
 def render_prometheus_config(directory: Path, ports: dict[str, int]) -> Path:
     """prometheus.yml + rule files for this stack's ports."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -934,12 +1038,24 @@ def render_prometheus_config(directory: Path, ports: dict[str, int]) -> Path:
     rules.mkdir(exist_ok=True)
     for src in (PROMETHEUS_DIR / "rules").glob("*.yml"):
         shutil.copy(src, rules / src.name)
-    targets = ", ".join(f'"{c.LOCALHOST}:{ports[n]}"' for n in API_INSTANCES)
+    from ..canary import rules as trigger_rules
+
+    catalog = sandbox_triggers()
+    (rules / "spark-triggers.yml").write_text(
+        trigger_rules.to_yaml(trigger_rules.rules_file(catalog, window=SANDBOX_TRIGGER_WINDOW))
+    )
+
+    def targets(names: tuple[str, ...]) -> str:
+        return ", ".join(f'"{c.LOCALHOST}:{ports[n]}"' for n in names)
+
     text = string.Template((PROMETHEUS_DIR / "prometheus.yml.tmpl").read_text()).substitute(
         rules_dir=rules,
         alertmanager_port=ports["alertmanager"],
         prometheus_port=ports["prometheus"],
-        api_targets=targets,
+        api_targets=targets(API_INSTANCES),
+        stable_targets=targets(STABLE_INSTANCES),
+        haproxy_target=f"{c.LOCALHOST}:{ports['haproxy-stats']}",
+        pgbouncer_exporter_target=f"{c.LOCALHOST}:{ports['pgbouncer-exporter']}",
     )
     out = directory / "prometheus.yml"
     out.write_text(text)

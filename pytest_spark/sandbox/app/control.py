@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .faults import FAULTS, UnknownFault
+from .memleak import DEFAULT_RATE_BYTES_S
 from .responses import json_response, problem
 
 if TYPE_CHECKING:
@@ -51,6 +52,9 @@ class FaultController:
             rt.flags.freeze_stale()
         elif name == "version-old":
             rt.refresh_build_info()
+        elif name == "memory-leak":
+            rate = value if isinstance(value, int | float) and value > 0 else None
+            rt.memory_leak.start(rate or DEFAULT_RATE_BYTES_S)
         log.info("fault %s activated", name)
 
     async def deactivate(self, name: str) -> None:
@@ -73,6 +77,8 @@ class FaultController:
             rt.flags.unfreeze()
         elif name == "version-old":
             rt.refresh_build_info()
+        elif name == "memory-leak":
+            await rt.memory_leak.stop()
         log.info("fault %s deactivated", name)
 
     def describe(self) -> dict[str, Any]:

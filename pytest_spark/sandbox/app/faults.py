@@ -30,7 +30,14 @@ FAULTS: dict[str, str] = {
     "leak-connections": "hold DB connections idle in transaction, growing to a bound",
     "error-burst": "every non-control request answers 503",
     "no-idempotency-unique": "check-then-insert idempotency without the unique constraint",
+    # canary faults (CANARY.md): degrade one track so its rollback triggers fire
+    "latency": "every non-control request waits (value: seconds, default 0.5)",
+    "error-ratio": "a share of requests answers 503 (value: 0..1, default 0.1)",
+    "memory-leak": "resident memory grows (value: bytes/s, default 4 MiB/s, bounded)",
+    "ws-storm": "the price feed drops every WebSocket right after its first message",
 }
+DEFAULT_LATENCY_S = 0.5
+DEFAULT_ERROR_RATIO = 0.1
 
 DEFAULT_HEADER_REMOVED = "X-Content-Type-Options"
 DEFAULT_MISSING_FAMILY = "spark_ws_last_update_age_seconds"

@@ -7,9 +7,11 @@ burst -> errors.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
+import random
 import time
 from collections.abc import Sequence
 
@@ -18,7 +20,7 @@ from psycopg_pool import PoolTimeout
 from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .faults import FaultState
+from .faults import DEFAULT_ERROR_RATIO, DEFAULT_LATENCY_S, FaultState
 from .metrics import AppMetrics
 from .responses import problem
 
@@ -126,7 +128,8 @@ class RequestLogMiddleware:
 
 
 class ErrorBurstMiddleware:
-    """error-burst fault: 503 for every request except metrics, health and control."""
+    """Request-level faults on everything but metrics, health and control: error-burst
+    (503 for every request), error-ratio (503 for a share) and latency (a delay)."""
 
     def __init__(self, app: ASGIApp, faults: FaultState) -> None:
         self.app = app
@@ -134,10 +137,22 @@ class ErrorBurstMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
-            scope["type"] == "http"
-            and self.faults.on("error-burst")
-            and scope["path"] not in BURST_EXEMPT
-            and not scope["path"].startswith(CONTROL_PREFIX)
+            scope["type"] != "http"
+            or scope["path"] in BURST_EXEMPT
+            or scope["path"].startswith(CONTROL_PREFIX)
+        ):
+            await self.app(scope, receive, send)
+            return
+        delay = (
+            _number(self.faults.value("latency"), DEFAULT_LATENCY_S)
+            if self.faults.on("latency")
+            else 0.0
+        )
+        if delay > 0:
+            await asyncio.sleep(min(delay, 30.0))
+        ratio = _number(self.faults.value("error-ratio"), DEFAULT_ERROR_RATIO)
+        if self.faults.on("error-burst") or (
+            self.faults.on("error-ratio") and random.random() < ratio
         ):
             response = problem(
                 503, "unavailable", "Service unavailable", "injected error burst (sandbox fault)"
@@ -145,6 +160,12 @@ class ErrorBurstMiddleware:
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+def _number(value: object, default: float) -> float:
+    return (
+        float(value) if isinstance(value, int | float) and not isinstance(value, bool) else default
+    )
 
 
 class ErrorMiddleware:

@@ -15,6 +15,7 @@ from .housekeeping import Housekeeping
 from .instruments import InstrumentCache
 from .jobs import PeriodicJob
 from .leak import ConnectionLeaker
+from .memleak import MemoryLeak
 from .metrics import AppMetrics
 from .orders import OrderService
 from .settings import AppSettings
@@ -54,6 +55,7 @@ class Runtime:
         )
         self.housekeeping = Housekeeping(self.db, self.metrics, settings)
         self.leaker = ConnectionLeaker(self.db, settings.leak_interval_s)
+        self.memory_leak = MemoryLeak()
         self.controller = FaultController(self)
         self.stopping = asyncio.Event()
         self._last_catalogue_try = 0.0
@@ -99,6 +101,7 @@ class Runtime:
         self.stopping.set()
         await asyncio.gather(*(job.stop() for job in self.jobs.values()))
         await self.leaker.stop()
+        await self.memory_leak.stop()
         with contextlib.suppress(Exception):
             await self.db.close()
 

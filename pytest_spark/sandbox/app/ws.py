@@ -60,7 +60,7 @@ async def prices(websocket: WebSocket) -> None:
             for quote in sorted(quotes, key=lambda q: q.instrument.symbol):
                 await websocket.send_text(render_json(price_message(quote, floats)).decode())
                 last_seq = max(last_seq, quote.seq)
-            if rt.flags.enabled("kill_ws_feed"):
+            if rt.flags.enabled("kill_ws_feed") or rt.faults.on("ws-storm"):
                 break
             await rt.ticker.wait_next(IDLE_TIMEOUT_S)
     except (WebSocketDisconnect, RuntimeError, OSError):
