@@ -325,6 +325,23 @@ def verify(
 
     Raises ValueError/OSError only when ``path`` is not a readable bundle at all.
     """
+    return read_verified(
+        path, key=key, require_signature=require_signature, release=release, limits=limits
+    )[0]
+
+
+def read_verified(
+    path: Path,
+    *,
+    key: Any = None,
+    require_signature: bool = False,
+    release: str | None = None,
+    limits: Limits | None = None,
+) -> tuple[VerifyResult, dict[str, bytes]]:
+    """:func:`verify`, plus the JSON documents exactly as they were verified
+    (``{"verdict.json": b"...", "checks/PF-01.json": b"...", ...}``), so a reader such
+    as ``combine`` uses the very bytes whose digests were checked, with no second read.
+    The documents are empty when verification failed."""
     path = Path(path)
     if key is not None and not hasattr(key, "verify"):
         key = signing.load_public_key(Path(key))
@@ -334,27 +351,29 @@ def verify(
     if path.name.endswith((".tar.gz", ".tgz")) and path.is_file():
         name = path.name.removesuffix(".tar.gz").removesuffix(".tgz")
         if path.stat().st_size > limits.total_bytes:
-            return VerifyResult([f"refused: {path.name} exceeds the total cap"], "unknown")
+            return VerifyResult([f"refused: {path.name} exceeds the total cap"], "unknown"), {}
         problems += _check_sidecar(path, budget)
         try:
             members, read_problems = _read_tarball(path, budget, name)
         except Refused as exc:
-            return VerifyResult([*problems, f"refused: {exc}"], "unknown")
+            return VerifyResult([*problems, f"refused: {exc}"], "unknown"), {}
     elif path.is_dir():
         name = Path(os.path.abspath(path)).name  # the name asked for, even via a symlink
         try:
             members, read_problems = _read_folder(path, budget)
         except Refused as exc:
-            return VerifyResult([f"refused: {exc}"], "unknown")
+            return VerifyResult([f"refused: {exc}"], "unknown"), {}
     else:
         raise FileNotFoundError(f"no bundle at {path} (expected a bundle folder or .tar.gz)")
     if read_problems:  # ambiguous content: judging a verdict from it would be a guess
-        return VerifyResult(problems + read_problems, "unknown")
+        return VerifyResult(problems + read_problems, "unknown"), {}
     result = verify_members(
         members, name=name, key=key, require_signature=require_signature, release=release
     )
     result.problems[:0] = problems
-    return result
+    if not result.ok:
+        return result, {}
+    return result, {rel: m.data for rel, m in members.items() if m.data is not None}
 
 
 def _read_folder(folder: Path, budget: _Budget) -> tuple[dict[str, Member], list[str]]:

@@ -87,14 +87,14 @@ _BADNESS = {"passed": 0, "skipped": 1, "failed": 2, "error": 3}
 
 def newest(runs: Sequence[Run]) -> dict[str, tuple[Mapping[str, Any], Run]]:
     """Per check id, the newest record that ran (passed/failed/error); a skip only when no
-    run of that check ran it. Ties go to the run that started later, then to the worse
-    outcome (two results at the same instant: the failure counts)."""
-    best: dict[str, tuple[tuple[bool, dt.datetime, dt.datetime, int], Mapping[str, Any], Run]]
+    run of that check ran it. Two results at the same instant: the worse one counts (a
+    failure is never hidden by a simultaneous pass), then the run that started later."""
+    best: dict[str, tuple[tuple[bool, dt.datetime, int, dt.datetime], Mapping[str, Any], Run]]
     best = {}
     for run in runs:
         for rec in run.records:
             bad = _BADNESS.get(rec["outcome"], 9)
-            key = (rec["outcome"] in RAN, _when(rec["end"]), run.start, bad)
+            key = (rec["outcome"] in RAN, _when(rec["end"]), bad, run.start)
             cur = best.get(rec["id"])
             if cur is None or key > cur[0]:
                 best[rec["id"]] = (key, rec, run)
@@ -194,13 +194,11 @@ def load(path: Path) -> Run:
     """Read one bundle, verify exactly the bytes used, and extract what combine needs."""
     from . import bundle
 
-    result = bundle.verify(path)  # the whole check, incl. the tarball's .sha256 sidecar
+    # the whole check, incl. the tarball's .sha256 sidecar; the documents returned are
+    # the very bytes whose digests were verified (no second read to race with)
+    result, files = bundle.read_verified(path)
     if not result.ok:
         raise CombineError(f"{path} does not verify: {'; '.join(result.problems[:3])}")
-    files = bundle._read_folder(path) if path.is_dir() else bundle._read_tarball(path)
-    again = bundle.verify_files(files)  # the bytes read here are the bytes verified
-    if not again.ok:
-        raise CombineError(f"{path} changed while being read: {'; '.join(again.problems[:3])}")
     try:
         verdict = json.loads(files["verdict.json"])
         manifest = json.loads(files["manifest.json"])

@@ -415,6 +415,8 @@ def secrets_in(key: str, value: Any, spec: Key) -> list[str]:
     if spec.secret and isinstance(value, str):
         if value.lstrip().startswith("-----BEGIN"):  # PEM key text: the lines leak alone too
             return [value, *(ln.strip() for ln in value.splitlines() if len(ln.strip()) >= 16)]
+        if key == "signing_key":  # a path to the key: the file's content is the secret
+            return []
         if not key.endswith("dsn"):
             return [value]
         from .dsn import dsn_secrets  # psycopg: imported only when a DSN is configured
