@@ -154,11 +154,10 @@ def _signals() -> tuple[Signal, ...]:
             "age of the oldest unpublished outbox row",
         ),
         Signal(
-            "spark:idempotency_keys_per_created_in_ttl:ratio",
-            f"max(spark_idempotency_keys_stored{job}) / "
-            f"(sum(increase(spark_idempotency_requests_total{job}[1d])) + 1)",
-            "ratio",
-            "idempotency keys stored per key created within the 1-day TTL",
+            "spark:idempotency_expired_key_age:seconds",
+            f"max(spark_idempotency_oldest_expired_key_age_seconds{job})",
+            "s",
+            "how long the oldest still-stored idempotency key has been expired",
         ),
         Signal(
             "pgbouncer:pool_utilisation:ratio",
@@ -307,8 +306,8 @@ TRIGGERS: tuple[Trigger, ...] = (
             "spark:outbox_oldest_unpublished_age:seconds", ">", 60, "1m",
             "page", "s"),
     Trigger("T12", "SparkIdempotencyKeyBuildUp", _E,
-            "idempotency keys stored vs. keys created within the TTL (purge not keeping up)",
-            "spark:idempotency_keys_per_created_in_ttl:ratio", ">", 1.5, "30m", "ticket", "ratio"),
+            "keys kept past their TTL (the purge is not keeping up): age of the oldest expired key",
+            "spark:idempotency_expired_key_age:seconds", ">", 3600, "30m", "ticket", "s"),
     Trigger("T13", "SparkCanaryWebSocketDisconnectStorm", _E,
             "canary WebSocket disconnects per minute",
             f"track:ws_disconnects:per_minute{{{CANARY}}}", ">", 30, "1m", "page", "/min"),

@@ -74,7 +74,8 @@ def _control(sandbox: Sandbox, index: int, method: str, name: str, value: Any = 
     """PUT/DELETE /__sandbox/faults/{name} on one API instance."""
     import httpx
 
-    url = f"{sandbox.endpoints.api_urls[index]}/__sandbox/faults/{name}"
+    ep = sandbox.endpoints
+    url = f"{[*ep.api_urls, *ep.stable_urls][index]}/__sandbox/faults/{name}"
     token = sandbox.secret("control_tokens")[index]
     body = {"value": value} if value is not None else None
     try:
@@ -704,6 +705,8 @@ def _app(name: str, description: str, targets: tuple[str, ...], **kw: Any) -> Fa
 _INSTANCE_2 = (1,)
 #: API_INSTANCES of the launcher: the release under test, HAProxy's canary backend.
 _CANARY_TRACK = (0, 1)
+#: ...and stable-1 (index 2): faults of the platform, not of one release's instances.
+_EVERY_INSTANCE = (0, 1, 2)
 
 
 #: canary fault -> the app fault it switches on the canary track
@@ -733,14 +736,25 @@ _ALL: list[Fault] = [
     _app("asset-without-corp", "a static asset lacks CORP under COEP require-corp", ("RT-05",)),
     _app("api-floats", "API returns money as JSON numbers", ("BS-04",)),
     _app("price-through-float", "API passes prices through a float", ("RT-06",)),
-    _app("metric-family-missing", "API stops exporting one metric family", ("BS-06",)),
+    # platform-wide: every instance (the stable track's relay, purge and metrics too)
+    _app(
+        "metric-family-missing",
+        "API stops exporting one metric family",
+        ("BS-06",),
+        instances=_EVERY_INSTANCE,
+    ),
     _app("new-flag-on", "a flag new in this release defaults ON", ("BS-07",)),
     _app("version-old", "instance 2 reports version 1.3.1", ("PF-01",), instances=_INSTANCE_2),
     _app(
         "flags-stale", "instance 2 serves a stale flag snapshot", ("PF-07",), instances=_INSTANCE_2
     ),
-    _app("relay-stopped", "the outbox relay stops", ("RT-03",)),
-    _app("purge-stopped", "the idempotency-key purge stops (expired keys remain)", ("RT-02",)),
+    _app("relay-stopped", "the outbox relay stops", ("RT-03",), instances=_EVERY_INSTANCE),
+    _app(
+        "purge-stopped",
+        "the idempotency-key purge stops (expired keys remain)",
+        ("RT-02",),
+        instances=_EVERY_INSTANCE,
+    ),
     _app("leak-connections", "API holds DB transactions open (connection leak)", ("RT-07",)),
     # canary faults: the release's instances (the canary track) only; they target triggers
     _canary("canary-latency", "canary answers 0.5 s slower", ("T01",)),

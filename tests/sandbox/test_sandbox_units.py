@@ -21,7 +21,10 @@ from pytest_spark.sandbox.launcher import (
     render_prometheus_config,
 )
 
-PORTS = {"api-1": 1001, "api-2": 1002, "prometheus": 1003, "alertmanager": 1004}
+PORTS = {
+    "api-1": 1001, "api-2": 1002, "stable-1": 1005, "prometheus": 1003, "alertmanager": 1004,
+    "haproxy-stats": 1006, "pgbouncer-exporter": 1007,
+}  # fmt: skip
 
 
 def _bom() -> dict:

@@ -89,11 +89,11 @@ def test_wal_segments_reach_the_archive(endpoints: Endpoints) -> None:
     assert last_failed is None or last_ok > last_failed
 
 
-def test_prometheus_scrapes_both_api_instances(endpoints: Endpoints) -> None:
+def test_prometheus_scrapes_every_api_instance(endpoints: Endpoints) -> None:
     up = promql(endpoints, 'up{job="spark-api"}')
-    assert sorted(r["value"][1] for r in up) == ["1", "1"]
+    assert sorted(r["value"][1] for r in up) == ["1", "1", "1"]  # two release, one stable
     series = promql(endpoints, 'sum by (instance) (spark_http_requests_total{job="spark-api"})')
-    expected = {u.removeprefix("http://") for u in endpoints.api_urls}
+    expected = {u.removeprefix("http://") for u in [*endpoints.api_urls, *endpoints.stable_urls]}
     assert {r["metric"]["instance"] for r in series} == expected
 
 

@@ -158,15 +158,15 @@ CASES: dict[str, Case] = {
         ],
         [('spark_outbox_oldest_unpublished_age_seconds{job="spark-api"}', gauge(1))],
     ),
+    # keys expired over an hour ago still stored vs. keys purged within minutes of expiry
     "T12": Case(
         [
-            ('spark_idempotency_keys_stored{job="spark-api"}', gauge(1000, 60)),
-            ('spark_idempotency_requests_total{job="spark-api"}', counter(10 / 60, 60, 60)),
+            (
+                'spark_idempotency_oldest_expired_key_age_seconds{job="spark-api"}',
+                gauge(rising(3000, 60), 60),
+            )
         ],
-        [
-            ('spark_idempotency_keys_stored{job="spark-api"}', gauge(100, 60)),
-            ('spark_idempotency_requests_total{job="spark-api"}', counter(10 / 60, 60, 60)),
-        ],
+        [('spark_idempotency_oldest_expired_key_age_seconds{job="spark-api"}', gauge(20, 60))],
         eval_time="59m",
         interval="1m",
     ),

@@ -30,7 +30,10 @@ SELECT
     COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - (
         SELECT created_at FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT 1
     )), 0),
-    (SELECT count(*) FROM idempotency_keys)
+    (SELECT count(*) FROM idempotency_keys),
+    COALESCE(EXTRACT(EPOCH FROM now() - (
+        SELECT min(expires_at) FROM idempotency_keys WHERE expires_at < now()
+    )), 0)
 """
 _PURGE = f"""
 DELETE FROM idempotency_keys WHERE id IN (
@@ -69,10 +72,11 @@ class Housekeeping:
             cur = await conn.execute(_MEASURE)
             row = await cur.fetchone()
         assert row is not None
-        backlog, oldest_age, keys = row
+        backlog, oldest_age, keys, expired_age = row
         self.metrics.outbox_backlog.set(backlog)
         self.metrics.outbox_oldest_age.set(float(oldest_age))
         self.metrics.idem_keys_stored.set(keys)
+        self.metrics.idem_expired_age.set(float(expired_age))
 
     async def purge_keys(self) -> int:
         """Purge step: delete expired idempotency keys; returns how many."""

@@ -76,6 +76,11 @@ class AppMetrics:
         self.idem_keys_stored = Gauge(
             "spark_idempotency_keys_stored", "Idempotency keys currently stored.", registry=r
         )
+        self.idem_expired_age = Gauge(
+            "spark_idempotency_oldest_expired_key_age_seconds",
+            "Seconds since the oldest still-stored idempotency key expired (0: none expired).",
+            registry=r,
+        )
         self.decimal_errors = Counter(
             "spark_decimal_precision_errors_total",
             "Money values that changed between the request and storage.",
