@@ -142,6 +142,30 @@ SCHEMA: dict[str, dict[str, Key]] = {
         ),
         "pitr_sentinel_table": _k(str, "spark_pitr_sentinel", "RT-08 drill's sentinel table"),
     },
+    "contracts": {
+        "pact_dir": _k(str, "pacts", "CT-01..03 pact files: the suite writes its consumers' here"),
+        "provider": _k(str, "spark-api", "Pact name of the HTTP provider under test"),
+        "message_provider": _k(str, "spark-outbox", "Pact name of the message provider"),
+        "provider_url": _k(str, "", "Base URL to verify HTTP pacts against (empty: api_urls[0])"),
+        "provider_states_url": _k(
+            str, "", "POST endpoint that sets provider states (the sandbox sets its own)"
+        ),
+        "provider_states_token": _k(
+            str, "", "X-Sandbox-Token / bearer token for provider_states_url", True
+        ),
+        "broker_url": _k(str, "", "Pact Broker base URL (empty: local pact_dir only)"),
+        "broker_token": _k(str, "", "Pact Broker bearer token, as ${ENV}", True),
+        "consumer_version_selectors": _k(
+            list,
+            ["mainBranch", "deployedOrReleased"],
+            "Broker selectors: mainBranch, deployedOrReleased, matchingBranch, branch=X, "
+            "tag=X, environment=X, deployed=X, released=X",
+        ),
+        "publish_results": _k(bool, False, "Publish verification results to the broker"),
+        "provider_version": _k(str, "", "Provider version published (empty: release.version)"),
+        "message_timeout_s": _k(float, 10.0, "CT-02 wait for the relay to publish a probe event"),
+        "verify_timeout_s": _k(float, 120.0, "Deadline of the whole provider verification"),
+    },
 }
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -157,6 +181,7 @@ class SparkConfig:
     policy: Mapping[str, Any]
     thresholds: Mapping[str, Any]
     schema: Mapping[str, Any]
+    contracts: Mapping[str, Any] = field(default_factory=lambda: defaults()["contracts"])
     env: str = ""
     source: str = ""
     redactor: Redactor = field(default_factory=Redactor, compare=False)
@@ -270,6 +295,8 @@ def merge_layer(
             value = coerce(expand_env(raw, where, environ, redactor), spec, where)
             if spec.secret and isinstance(value, str):
                 remember_dsn_secret(value, redactor)
+                if not key.endswith("dsn"):  # a token: the whole value is the secret
+                    redactor.add(value)
             base[sec][key] = value
 
 
@@ -320,6 +347,8 @@ def build(
             value = coerce(raw, spec, where)
             if spec.secret and isinstance(value, str):
                 remember_dsn_secret(value, redactor)
+                if not key.endswith("dsn"):  # a token: the whole value is the secret
+                    redactor.add(value)
             values[sec][key] = value
     validate(values)
     return SparkConfig(**values, env=env_name, source=source, redactor=redactor)
@@ -366,16 +395,29 @@ def validate(values: Mapping[str, Mapping[str, Any]]) -> None:
         for url in values["targets"][key]:
             if not re.match(r"^https?://[^/\s]+", url):
                 raise ConfigError(f"targets.{key}: {url!r} is not an http(s) URL")
-    for key in ("prometheus_url", "alertmanager_url", "http_redirect_url"):
-        url = values["targets"][key]
+    for sec, key in (
+        ("targets", "prometheus_url"),
+        ("targets", "alertmanager_url"),
+        ("targets", "http_redirect_url"),
+        ("contracts", "provider_url"),
+        ("contracts", "provider_states_url"),
+        ("contracts", "broker_url"),
+    ):
+        url = values[sec][key]
         if url and not re.match(r"^https?://[^/\s]+", url):
-            raise ConfigError(f"targets.{key}: {url!r} is not an http(s) URL")
+            raise ConfigError(f"{sec}.{key}: {url!r} is not an http(s) URL")
     for key in ("db_dsn", "pgbouncer_dsn", "pgbouncer_admin_dsn"):
         if values["targets"][key]:
             try:
                 parse_dsn(values["targets"][key])
             except ValueError as exc:
                 raise ConfigError(f"targets.{key}: {exc}") from None
+    from .contracts.selectors import parse_selectors
+
+    try:
+        parse_selectors(values["contracts"]["consumer_version_selectors"])
+    except ValueError as exc:
+        raise ConfigError(f"contracts.consumer_version_selectors: {exc}") from None
     if values["policy"]["production"] and values["policy"]["allow_disruptive"]:
         raise ConfigError("policy.allow_disruptive is refused when policy.production = true")
 

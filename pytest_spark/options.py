@@ -88,7 +88,13 @@ def overrides(
     config: pytest.Config, base: dict[str, dict[str, object]] | None = None
 ) -> dict[str, dict[str, object]]:
     """The CLI's contribution to the config (over ``base``, e.g. the sandbox's targets)."""
-    out: dict[str, dict[str, object]] = {"targets": {}, "policy": {}, "release": {}, "schema": {}}
+    out: dict[str, dict[str, object]] = {
+        "targets": {},
+        "policy": {},
+        "release": {},
+        "schema": {},
+        "contracts": {},
+    }
     for sec, values in (base or {}).items():
         if sec in out:
             out[sec].update(values)
