@@ -62,7 +62,7 @@ async def _account(rt: Runtime, params: dict[str, Any]) -> str:
 
 async def _may_order(rt: Runtime, params: dict[str, Any]) -> dict[str, Any]:
     account = await _account(rt, params)
-    return {"account": account, "idempotencyKey": f"pact-{uuid.uuid4()}"}
+    return {"account": account, "idempotencyKey": str(uuid.uuid4())}
 
 
 async def _place(rt: Runtime, account: str) -> int:
