@@ -32,6 +32,7 @@ from .pacts import HTTP, MESSAGE, PactFile
 
 PASSED, FAILED, ERROR, PENDING = "passed", "failed", "error", "pending"
 MAX_LINES = 4
+MAX_MISMATCHES = 2  # per interaction in a message; the evidence keeps them all
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 #: The verifier's words for a state change that did not happen (pact_verifier's wording).
 STATE_FAILED = "state change"
@@ -76,23 +77,26 @@ def _mismatches(raw: Any) -> tuple[dict[str, str], ...]:
 
 
 def interaction_results(
-    pact: PactFile | str, results: dict[str, Any] | None, expected: Sequence[str] = ()
+    results: dict[str, Any] | None,
+    *,
+    label: str = "",
+    consumer: str = "",
+    expected: Sequence[str] = (),
 ) -> list[InteractionResult]:
     """Every interaction's outcome from one verifier run's JSON.
 
-    An interaction of the pact with no result at all is an ERROR (the verifier
-    never got to it), and so is a run with no results: nothing verified is
-    never a pass.
+    ``label`` names the pact in messages (``consumer version (file)``; a broker
+    run names each result by its consumer). An interaction of the pact with no
+    result at all is an ERROR (the verifier never got to it), and so is a run
+    with no results: nothing verified is never a pass.
     """
-    label = pact.label if isinstance(pact, PactFile) else str(pact)
-    consumer = pact.consumer if isinstance(pact, PactFile) else ""
     found: list[InteractionResult] = []
     for item in (results or {}).get("interactionResults") or ():
         if not isinstance(item, dict):
             continue
         mismatch = item.get("mismatch") if isinstance(item.get("mismatch"), dict) else {}
         common = {
-            "pact": label if isinstance(pact, PactFile) else f"{item.get('consumer', '?')}",
+            "pact": label or str(item.get("consumer", "?")),
             "consumer": str(item.get("consumer") or consumer),
             "description": str(item.get("description", "")),
             "states": tuple(str(s) for s in item.get("providerStates") or ()),
@@ -102,7 +106,9 @@ def interaction_results(
             continue
         if mismatch.get("type") == "mismatches":
             ms = _mismatches(mismatch.get("mismatches"))
-            detail = "; ".join(mismatch_text(m) for m in ms) or "mismatch"
+            detail = "; ".join(mismatch_text(m) for m in ms[:MAX_MISMATCHES]) or "mismatch"
+            if len(ms) > MAX_MISMATCHES:
+                detail += f" (+{len(ms) - MAX_MISMATCHES} more mismatches)"
             outcome = PENDING if item.get("pending") else FAILED
             found.append(InteractionResult(**common, outcome=outcome, detail=detail, mismatches=ms))
             continue
@@ -348,7 +354,9 @@ def pact_results(pact: PactFile, entry: dict[str, Any]) -> list[InteractionResul
             InteractionResult(pact.label, pact.consumer, d, (), ERROR, detail)
             for d in pact.interactions
         ]
-    return interaction_results(pact, entry.get("results"), pact.interactions)
+    return interaction_results(
+        entry.get("results"), label=pact.label, consumer=pact.consumer, expected=pact.interactions
+    )
 
 
 def broker_results(entry: dict[str, Any]) -> list[InteractionResult]:
@@ -360,7 +368,7 @@ def broker_results(entry: dict[str, Any]) -> list[InteractionResult]:
                 label, "", "(broker)", (), ERROR, f"could not verify: {entry['exception']}"
             )
         ]
-    found = interaction_results(label, entry.get("results"))
+    found = interaction_results(entry.get("results"))
     for problem in (entry.get("results") or {}).get("errors") or ():
         if isinstance(problem, dict) and not problem.get("interaction"):
             found.append(

@@ -51,7 +51,7 @@ FAULT_CASES: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "event-type-renamed": (
         "CT-02",
-        ("risk-engine 5.2.0", "'an OrderAccepted event'", "but was '\"OrderCreated\"'"),
+        ("ledger 1.9.0", "'an OrderAccepted event'", "but was '\"OrderCreated\"'"),
     ),
 }
 
@@ -127,7 +127,9 @@ def test_healthy_stack_verifies_every_pact_with_evidence(run_checks: Any) -> Non
     messages = _observed(ct02, "outbox_messages")
     probes = [m["probe_order"] for m in messages if "probe_order" in m]
     assert len(probes) == 1 and probes[0]["request"]["account"] == "ACC-4"  # one order serves all
-    assert len(messages) == 2 and all(m["outbox_row"] == messages[0]["outbox_row"] for m in messages)
+    assert len(messages) == 2 and all(
+        m["outbox_row"] == messages[0]["outbox_row"] for m in messages
+    )
     row = messages[0]["outbox_row"]
     assert row["event_type"] == "OrderAccepted" and row["published_at"]  # what the relay published
     answers = _observed(r.record("CT-03"), "can_i_deploy")

@@ -146,9 +146,7 @@ def _pact() -> object:
 
 
 def test_results_name_consumer_version_interaction_and_mismatch() -> None:
-    results = verify.interaction_results(
-        _pact(), {"interactionResults": [OK, BODY_MISMATCH]}, _pact().interactions
-    )
+    results = verify.pact_results(_pact(), {"results": {"interactionResults": [OK, BODY_MISMATCH]}})
     assert [r.outcome for r in results] == ["passed", "failed"]
     failed = results[1]
     assert failed.states == ("an order exists",)
@@ -165,7 +163,7 @@ def test_results_name_consumer_version_interaction_and_mismatch() -> None:
 
 
 def test_a_state_that_cannot_be_set_and_an_unreachable_provider_are_errors() -> None:
-    results = verify.interaction_results("p", {"interactionResults": [STATE_FAILED, UNREACHABLE]})
+    results = verify.interaction_results({"interactionResults": [STATE_FAILED, UNREACHABLE]})
     assert [r.outcome for r in results] == ["error", "error"]
     assert "a provider state could not be set" in results[0].detail
     assert results[1].detail.startswith("could not verify: error sending request")
@@ -175,7 +173,7 @@ def test_a_state_that_cannot_be_set_and_an_unreachable_provider_are_errors() -> 
 
 def test_nothing_verified_is_never_a_pass() -> None:
     pact = _pact()
-    missing = verify.interaction_results(pact, {"interactionResults": [OK]}, pact.interactions)
+    missing = verify.pact_results(pact, {"results": {"interactionResults": [OK]}})
     assert [r.outcome for r in missing] == ["passed", "error"]
     assert missing[1].detail == "could not verify: no result"
     crashed = verify.pact_results(pact, {"exception": "RuntimeError: boom"})
@@ -185,23 +183,20 @@ def test_nothing_verified_is_never_a_pass() -> None:
 
 def test_pending_failures_are_reported_not_blocking() -> None:
     pending = {**BODY_MISMATCH, "pending": True}
-    results = verify.interaction_results("p", {"interactionResults": [OK, pending]})
+    results = verify.interaction_results({"interactionResults": [OK, pending]})
     assert [r.outcome for r in results] == ["passed", "pending"]
     assert verify.judge(results) == ([], [])
 
 
 def test_can_i_deploy_names_the_consumer_version() -> None:
     pact = _pact()
-    results = verify.interaction_results(
-        pact, {"interactionResults": [OK, BODY_MISMATCH]}, pact.interactions
-    )
+    results = verify.pact_results(pact, {"results": {"interactionResults": [OK, BODY_MISMATCH]}})
     outcome, reason = verify.deployable(pact.label, results)
     assert outcome == "failed"
     assert reason.startswith("spark-mobile 1.2.0 (spark-mobile@1.2.0.json) cannot be deployed")
     assert "1 of 2 interactions fail ('a request for an order': $.price" in reason
-    ok = verify.interaction_results(
-        pact, {"interactionResults": [OK, {**OK, "description": "a request for an order"}]}
-    )
+    both = [OK, {**OK, "description": "a request for an order"}]
+    ok = verify.pact_results(pact, {"results": {"interactionResults": both}})
     assert verify.deployable(pact.label, ok)[0] == "passed"
 
 
