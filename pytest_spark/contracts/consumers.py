@@ -84,6 +84,12 @@ def record(module: ModuleType, pact_dir: Path, provider: str, message_provider: 
 
 def record_all(folder: Path, pact_dir: Path, provider: str, message_provider: str) -> list[Path]:
     """Every consumer of ``folder`` recorded into ``pact_dir``."""
+    try:
+        import pact  # noqa: F401
+    except ImportError:
+        raise ProbeError(
+            "the contract checks need pact-python 4: pip install 'pytest-spark-deploy[contract]'"
+        ) from None
     consumers = load_consumers(folder)
     if not consumers:
         raise ProbeError(f"no consumer tests in {folder}")

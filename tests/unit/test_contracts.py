@@ -289,3 +289,60 @@ def test_money_matcher_is_a_string_and_a_decimal() -> None:
         {"pact:matcher:type": "type"},
         {"pact:matcher:type": "regex", "regex": DECIMAL},
     ]
+
+
+def test_job_carries_the_broker_selection_only_when_configured() -> None:
+    from pytest_spark.config import build
+
+    contracts = dict(build(path=None, cwd=Path("/")).contracts)
+    args = {
+        "pacts": [parse_pact(_raw(V4_HTTP), Path("a.json"))],
+        "provider_url": "http://api:8000/",
+        "api_url": "http://api:8000",
+        "db_dsn": "postgresql://u:p@db/spark",
+        "outbox_table": "outbox",
+        "account": "ACC-4",
+        "timeout_s": 5.0,
+        "verify_tls": True,
+        "auth_token": "",
+        "provider_version": "1.4.0",
+    }
+    job = verify.build_job(contracts=contracts, **args)
+    assert job["broker"] is None and job["provider_url"] == "http://api:8000"
+    assert job["pacts"] == [{"path": "a.json", "kind": "http"}]
+    assert job["states"] == {"url": "", "token": "", "account": "ACC-4"}
+    contracts.update(
+        broker_url="https://broker.example", broker_token="t0ken", publish_results=True
+    )
+    broker = verify.build_job(contracts=contracts, **args)["broker"]
+    assert broker == {
+        "url": "https://broker.example",
+        "token": "t0ken",
+        "selectors": [{"mainBranch": True}, {"deployedOrReleased": True}],
+        "publish": True,
+        "provider_version": "1.4.0",
+    }
+
+
+def test_contract_tokens_are_secrets_masked_everywhere() -> None:
+    from pytest_spark.config import build
+
+    cfg = build(
+        path=None,
+        cwd=Path("/"),
+        overrides={"contracts": {"provider_states_token": "s3cret-token-value"}},
+    )
+    assert cfg.redacted()["contracts"]["provider_states_token"] == "***"
+    assert "s3cret-token-value" not in cfg.redactor.text("token s3cret-token-value in a message")
+
+
+def test_waivers_accept_contract_ids(tmp_path: Path) -> None:
+    from pytest_spark import waivers
+
+    path = tmp_path / "waivers.toml"
+    path.write_text(
+        '[CT-03]\njustification = "mobile 1.2.0 retired Friday"\n'
+        'approver = "lead"\nexpires = "2099-01-01"\n'
+    )
+    loaded, _ = waivers.load(path)
+    assert [w.check for w in loaded] == ["CT-03"]
