@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .contracts.selectors import parse_selectors
 from .redact import Redactor
 from .rules.decimal_columns import DEFAULT_MONEY_PATTERNS
 
@@ -412,8 +413,6 @@ def validate(values: Mapping[str, Mapping[str, Any]]) -> None:
                 parse_dsn(values["targets"][key])
             except ValueError as exc:
                 raise ConfigError(f"targets.{key}: {exc}") from None
-    from .contracts.selectors import parse_selectors
-
     try:
         parse_selectors(values["contracts"]["consumer_version_selectors"])
     except ValueError as exc:
