@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from pytest_spark.bundle import verify as verify_bundle
 from pytest_spark.sandbox.faults import faults_for
 
 CT = ("CT-01", "CT-02", "CT-03")
@@ -140,6 +141,7 @@ def test_healthy_stack_verifies_every_pact_with_evidence(run_checks: Any) -> Non
         "spark-web",
     ]
     assert {a["outcome"] for a in answers} == {"passed"}
+    assert verify_bundle(r.folder).ok  # a reviewer re-derives the verdict from the bundle
 
 
 def test_every_contract_fault_is_covered_here() -> None:
@@ -221,3 +223,24 @@ def test_project_runs_keep_pacts_plugin_off() -> None:
     plugins = [line for line in proc.stdout.splitlines() if line.startswith("plugins:")]
     assert "test_ct01_http_consumers_verified" in proc.stdout, proc.stdout[-2000:]
     assert plugins and "pact" not in plugins[0], plugins
+
+
+def test_user_command_under_xdist_is_go(tmp_path: Path, sandbox: Any) -> None:
+    """The issue's command, in a fresh process, with two workers writing the same pact dir."""
+    checks = Path(__file__).resolve().parents[2] / "checks"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", str(checks), "-m", "contract", "--release", "v1.4.0",
+         "--spark-sandbox", "--spark-sandbox-dir", sandbox.endpoints.state_dir,
+         "--spark-allow-writes", "-n", "2", "-p", "no:cacheprovider",
+         "--spark-evidence-dir", str(tmp_path / "reports")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    last = proc.stdout.strip().splitlines()[-1]
+    assert proc.returncode == 0 and last.startswith("SPARK VERDICT: GO"), proc.stdout[-3000:]
+    assert sorted(p.name for p in (tmp_path / "pacts").glob("*.json")) == [
+        "ledger-spark-outbox.json",
+        "risk-engine-spark-outbox.json",
+        "spark-mobile-spark-api.json",
+        "spark-web-spark-api.json",
+    ]
