@@ -12,6 +12,7 @@ deployed against this release.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ class ContractRun:
         broker = [r for r in self.broker if kind is None or f"({kind})" in r.pact]
         evidence.observe("interactions", [r.as_dict() for r in results + broker])
         evidence.observe("provider_states", self.raw.get("states", []))
+        evidence.observe("timings_s", self.raw.get("timings_s", {}))
         for p in pacts:
             evidence.attach(p.name, Path(p.path).read_bytes())
         outputs = [e.get("output", "") for e in self.raw.get("pacts", []) if e["kind"] == kind]
@@ -70,7 +72,9 @@ def contract_run(spark_config: Any, http: Any, timeout: float) -> ContractRun:
     if not provider_url:
         raise ProbeError("no provider to verify: set contracts.provider_url or targets.api_urls")
     pact_dir = Path(cfg["pact_dir"])
+    started = time.monotonic()
     consumers.record_all(CONSUMERS, pact_dir, cfg["provider"], cfg["message_provider"])
+    recorded = time.monotonic()
     try:
         found = find_pacts(pact_dir)
     except PactFileError as exc:
@@ -95,6 +99,10 @@ def contract_run(spark_config: Any, http: Any, timeout: float) -> ContractRun:
         provider_version=spark_config.release["version"],
     )
     raw = verify.run_child(job, float(cfg["verify_timeout_s"]))
+    raw["timings_s"] = {
+        "consumer_tests": round(recorded - started, 3),
+        "verification": round(time.monotonic() - recorded, 3),
+    }
     entries = {e["path"]: e for e in raw["pacts"]}
     results = {p.path: verify.pact_results(p, entries.get(p.path, {})) for p in pacts}
     broker = [r for e in raw.get("broker", []) for r in verify.broker_results(e)]

@@ -244,3 +244,17 @@ def test_user_command_under_xdist_is_go(tmp_path: Path, sandbox: Any) -> None:
         "spark-mobile-spark-api.json",
         "spark-web-spark-api.json",
     ]
+
+
+def test_a_state_that_cannot_be_set_is_an_error(run_checks: Any) -> None:
+    """Without a provider-state endpoint, interactions that need a state are not verified."""
+    r = run_checks(*CT, writes=True, args=("--spark-set", 'contracts.provider_states_url=""'))
+    assert r.outcome("CT-01") == "error" and r.outcome("CT-03") == "error"
+    assert "a provider state could not be set" in r.message("CT-01")
+    assert r.verdict["verdict"] == "NO-GO"
+    states = _observed(r.record("CT-01"), "provider_states")
+    assert any("no contracts.provider_states_url configured" in s.get("error", "") for s in states)
+    interactions = _observed(r.record("CT-01"), "interactions")
+    stateless = [i for i in interactions if not i["states"]]
+    assert stateless and {i["outcome"] for i in stateless} == {"passed"}  # the rest still ran
+    assert r.outcome("CT-02") == "passed"  # messages come from the outbox, not from states
