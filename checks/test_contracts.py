@@ -32,7 +32,7 @@ class ContractRun:
     pacts: list[Any]  # PactFile, the ones for our providers
     ignored: list[Any]  # PactFile for other providers
     results: dict[str, list[Any]]  # pact path -> InteractionResult
-    broker: list[Any]  # InteractionResult of the broker's selection
+    broker: dict[str, list[Any]]  # kind -> InteractionResult of the broker's selection
     raw: dict[str, Any]  # the child's output: per-pact entries, states, messages
 
     def of_kind(self, kind: str) -> list[Any]:
@@ -44,7 +44,7 @@ class ContractRun:
         evidence.observe("pacts", [p.as_dict() for p in pacts])
         evidence.observe("pacts_ignored", [p.as_dict() for p in self.ignored])
         results = [r for p in pacts for r in self.results[p.path]]
-        broker = [r for r in self.broker if kind is None or f"({kind})" in r.pact]
+        broker = [r for k, rs in self.broker.items() if kind in (None, k) for r in rs]
         evidence.observe("interactions", [r.as_dict() for r in results + broker])
         evidence.observe("provider_states", self.raw.get("states", []))
         evidence.observe("timings_s", self.raw.get("timings_s", {}))
@@ -105,7 +105,7 @@ def contract_run(spark_config: Any, http: Any, timeout: float) -> ContractRun:
     }
     entries = {e["path"]: e for e in raw["pacts"]}
     results = {p.path: verify.pact_results(p, entries.get(p.path, {})) for p in pacts}
-    broker = [r for e in raw.get("broker", []) for r in verify.broker_results(e)]
+    broker = {e["kind"]: verify.broker_results(e) for e in raw.get("broker", [])}
     return ContractRun(pacts, [p for p in found if p.provider not in ours], results, broker, raw)
 
 
@@ -141,16 +141,18 @@ def test_ct03_can_i_deploy(contract_run: ContractRun, evidence: Recorder) -> Non
     """Every selected pact (consumer version) has a successful verification of this release."""
     from pytest_spark.contracts.verify import ERROR, FAILED, deployable
 
-    if not contract_run.pacts and not contract_run.broker:
+    if not contract_run.pacts and not any(contract_run.broker.values()):
         raise ProbeError("no pacts selected (pact dir and broker): nothing to deploy against")
     contract_run.record(evidence, None)
     answers = [(p, *deployable(p.label, contract_run.results[p.path])) for p in contract_run.pacts]
-    if contract_run.broker:
-        answers.append((None, *deployable("broker selection", contract_run.broker)))
+    for kind, results in contract_run.broker.items():
+        for consumer in sorted({r.consumer for r in results}):
+            mine = [r for r in results if r.consumer == consumer]
+            answers.append((None, *deployable(f"{consumer} (broker selection, {kind})", mine)))
     evidence.observe(
         "can_i_deploy",
         [
-            {"pact": p.as_dict() if p else "broker", "outcome": outcome, "reason": reason}
+            {"pact": p.as_dict() if p else "broker selection", "outcome": outcome, "reason": reason}
             for p, outcome, reason in answers
         ],
     )

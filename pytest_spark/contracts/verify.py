@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,6 +36,8 @@ MAX_MISMATCHES = 2  # per interaction in a message; the evidence keeps them all
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 #: The verifier's words for a state change that did not happen (pact_verifier's wording).
 STATE_FAILED = "state change"
+#: pact_verifier's words when a broker selects no pact for a provider.
+NO_PACTS = "No pacts found for provider"
 
 
 # --- reading the verifier's results (pure) -------------------------------------------------
@@ -360,18 +362,26 @@ def pact_results(pact: PactFile, entry: dict[str, Any]) -> list[InteractionResul
 
 
 def broker_results(entry: dict[str, Any]) -> list[InteractionResult]:
-    """The broker selection's run for one kind (http / message)."""
+    """The broker selection's run for one kind (http / message), each result named
+    ``consumer (broker selection)``. No pact selected for a provider is not an error
+    (the broker simply has none); a broker that cannot be read is."""
     label = f"broker selection ({entry.get('kind')})"
     if "exception" in entry:
-        return [
-            InteractionResult(
-                label, "", "(broker)", (), ERROR, f"could not verify: {entry['exception']}"
-            )
-        ]
-    found = interaction_results(entry.get("results"))
+        detail = f"could not verify: {entry['exception']}"
+        return [InteractionResult(label, "broker", "(broker)", (), ERROR, detail)]
+    found = [
+        replace(r, pact=f"{r.consumer} (broker selection)")
+        for r in interaction_results(entry.get("results"))
+    ]
     for problem in (entry.get("results") or {}).get("errors") or ():
-        if isinstance(problem, dict) and not problem.get("interaction"):
+        mismatch = problem.get("mismatch") if isinstance(problem, dict) else None
+        message = str((mismatch or {}).get("message", problem))
+        if isinstance(problem, dict) and problem.get("interaction") == "Failed to load pact":
+            if NO_PACTS in message:
+                continue
             found.append(
-                InteractionResult(label, "", "(broker)", (), ERROR, f"could not verify: {problem}")
+                InteractionResult(
+                    label, "broker", "(broker)", (), ERROR, f"could not verify: {message}"
+                )
             )
     return found

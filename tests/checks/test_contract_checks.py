@@ -14,6 +14,9 @@ import json
 import os
 import subprocess
 import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -258,3 +261,93 @@ def test_a_state_that_cannot_be_set_is_an_error(run_checks: Any) -> None:
     stateless = [i for i in interactions if not i["states"]]
     assert stateless and {i["outcome"] for i in stateless} == {"passed"}  # the rest still ran
     assert r.outcome("CT-02") == "passed"  # messages come from the outbox, not from states
+
+
+class FakeBroker:
+    """Just enough of the Pact Broker's HAL API (pb:provider-pacts-for-verification) to
+    serve pacts by provider and record what the verifier asked for."""
+
+    def __init__(self, pacts: dict[str, list[dict[str, Any]]]) -> None:
+        self.pacts, self.requests = pacts, []
+        broker = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _send(self, body: Any) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/hal+json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                broker.requests.append(("GET", self.path, self.headers.get("authorization"), None))
+                if self.path == "/":
+                    href = broker.url + "/pacts/provider/{provider}/for-verification"
+                    link = {"href": href, "templated": True}
+                    return self._send({"_links": {"pb:provider-pacts-for-verification": link}})
+                if self.path.endswith("/for-verification"):
+                    return self._send({"_links": {"self": {"href": broker.url + self.path}}})
+                _, _, provider, index = self.path.split("/")
+                return self._send(broker.pacts[provider][int(index)])
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                broker.requests.append(("POST", self.path, self.headers.get("authorization"), body))
+                provider = self.path.split("/")[3]
+                items = [
+                    {
+                        "shortDescription": f"pact {i}",
+                        "verificationProperties": {"pending": False, "notices": []},
+                        "_links": {"self": {"href": f"{broker.url}/content/{provider}/{i}"}},
+                    }
+                    for i in range(len(broker.pacts.get(provider, [])))
+                ]
+                return self._send({"_embedded": {"pacts": items}})
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def __enter__(self) -> FakeBroker:
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def broker() -> Iterator[FakeBroker]:
+    with FakeBroker({"spark-api": [OLDER_MOBILE]}) as fake:
+        yield fake
+
+
+def test_broker_selection_is_verified_with_the_configured_selectors(
+    run_checks: Any, broker: FakeBroker
+) -> None:
+    selectors = '["deployed&environment=production"]'
+    r = run_checks(
+        *CT,
+        writes=True,
+        args=(
+            "--spark-set", f"contracts.broker_url={broker.url}",
+            "--spark-set", "contracts.broker_token=broker-t0ken-value",
+            "--spark-set", f"contracts.consumer_version_selectors={selectors}",
+        ),
+    )  # fmt: skip
+    posted = [body for method, _, _, body in broker.requests if method == "POST"]
+    assert {"deployed": True, "environment": "production"} in posted[0]["consumerVersionSelectors"]
+    assert {auth for _, _, auth, _ in broker.requests} == {"Bearer broker-t0ken-value"}
+    assert r.outcome("CT-01") == "failed"
+    assert "spark-mobile (broker selection) 'a request for quotes with last prices'" in r.message(
+        "CT-01"
+    )
+    assert r.outcome("CT-02") == "passed"  # the broker selects no message pact: not an error
+    assert "spark-mobile (broker selection, http) cannot be deployed" in r.message("CT-03")
+    for path in r.folder.rglob("*"):
+        if path.is_file():
+            assert b"broker-t0ken-value" not in path.read_bytes(), path

@@ -205,15 +205,22 @@ def test_summary_caps_the_lines() -> None:
     assert text == "6 interaction(s) fail: line 0; line 1; line 2; line 3 (+2 more)"
 
 
-def test_broker_run_errors_are_not_dropped() -> None:
-    entry = {
-        "kind": "http",
-        "results": {"interactionResults": [], "errors": [{"message": "no broker"}]},
-    }
-    assert [r.outcome for r in verify.broker_results(entry)] == ["error"]
+def test_broker_run_errors_are_not_dropped_but_an_empty_selection_is_fine() -> None:
+    def load_error(message: str) -> dict[str, object]:
+        problem = {
+            "interaction": "Failed to load pact",
+            "mismatch": {"type": "error", "message": message},
+        }
+        return {"kind": "http", "results": {"interactionResults": [], "errors": [problem]}}
+
+    unreadable = verify.broker_results(load_error("error sending request for url (http://b/)"))
+    assert [r.outcome for r in unreadable] == ["error"]
+    assert verify.broker_results(load_error("No pacts found for provider 'spark-api' ...")) == []
     assert (
         verify.broker_results({"kind": "http", "exception": "ValueError: x"})[0].outcome == "error"
     )
+    named = verify.broker_results({"kind": "http", "results": {"interactionResults": [OK]}})
+    assert [r.pact for r in named] == ["spark-mobile (broker selection)"]
 
 
 # --- selectors ----------------------------------------------------------------------------
