@@ -1,5 +1,5 @@
-"""Wall time of `pytest -m preflight` (goal <= 2 s) and of all 28 checks (goal <= 20 s)
-on a warm sandbox, whole process, as a user runs them.
+"""Wall time of `pytest -m preflight` (goal <= 2 s), of all 28 checks (goal <= 20 s) and
+of the contract suite (CT-01..03) on a warm sandbox, whole process, as a user runs them.
 
 Starts one stack (or reuses the one in --state-dir), runs each command a few
 times in fresh processes, and reports the median; the stack it started is
@@ -23,6 +23,7 @@ SUITES = {
         "-m", "blindspots or preflight or redteam",
         "--spark-allow-writes", "--spark-allow-disruptive",
     ],
+    "contract suite": ["-m", "contract", "--spark-allow-writes"],
 }  # fmt: skip
 
 
@@ -30,7 +31,8 @@ def run(args: list[str], state_dir: Path, evidence: Path) -> tuple[float, int, s
     cmd = [
         sys.executable, "-m", "pytest", "checks", "-q", "-p", "no:cacheprovider",
         "--spark-sandbox", "--spark-sandbox-dir", str(state_dir),
-        "--spark-evidence-dir", str(evidence), *args,
+        "--spark-evidence-dir", str(evidence),
+        "--spark-set", f"contracts.pact_dir={evidence / 'pacts'}", *args,
     ]  # fmt: skip
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)

@@ -14,6 +14,7 @@ class Suite(StrEnum):
     BLINDSPOTS = "blindspots"
     PREFLIGHT = "preflight"
     REDTEAM = "redteam"
+    CONTRACT = "contract"
 
 
 class Severity(StrEnum):
@@ -41,7 +42,7 @@ class Check:
         return None
 
 
-_B, _P, _R = Suite.BLINDSPOTS, Suite.PREFLIGHT, Suite.REDTEAM
+_B, _P, _R, _C = Suite.BLINDSPOTS, Suite.PREFLIGHT, Suite.REDTEAM, Suite.CONTRACT
 _BLOCK = Severity.BLOCKER
 
 CHECKS: tuple[Check, ...] = (
@@ -106,12 +107,37 @@ CHECKS: tuple[Check, ...] = (
     ),
     Check("RT-09", "SLO silence", _R, _BLOCK, "No active silence mutes SLO or rollback alerts"),
     Check("RT-10", "SBOM attach", _R, _BLOCK, "SBOM attached with digest and matches what runs"),
+    # Contract tests (CONTRACTS.md). Verifying a pact replays its requests, POST /orders
+    # included, and message pacts need a probe order: all three write (test account only).
+    Check(
+        "CT-01",
+        "HTTP pacts",
+        _C,
+        _BLOCK,
+        "Every interaction of every HTTP consumer's pact verified against the release",
+        writes=True,
+    ),
+    Check(
+        "CT-02",
+        "Message pacts",
+        _C,
+        _BLOCK,
+        "Every message pact verified against what the outbox relay really publishes",
+        writes=True,
+    ),
+    Check(
+        "CT-03",
+        "can-i-deploy",
+        _C,
+        _BLOCK,
+        "Every selected pact (consumer version) has a successful verification of this release",
+        writes=True,
+    ),
 )
 
 BY_ID: dict[str, Check] = {check.id: check for check in CHECKS}
 SUITES: tuple[str, ...] = tuple(s.value for s in Suite)
 OTHER_MARKERS: dict[str, str] = {
-    "contract": "Pact consumer/provider contract tests",
     "chaos": "chaos scenarios (disruptive; need --spark-allow-disruptive)",
     "canary": "canary stage gates",
 }
@@ -146,7 +172,7 @@ class Detail:
     evidence: str
 
 
-_T, _R2, _TH, _S = "targets.", "release.", "thresholds.", "schema."
+_T, _R2, _TH, _S, _CT = "targets.", "release.", "thresholds.", "schema.", "contracts."
 
 DETAILS: dict[str, Detail] = {
     "BS-01": Detail(
@@ -376,6 +402,48 @@ DETAILS: dict[str, Detail] = {
         "match what the API reports.",
         (_R2 + "sbom", _T + "api_urls"),
         "the SBOM file itself, its sha256, the comparison with /version",
+    ),
+    "CT-01": Detail(
+        "The suite's consumer tests (spark-web, spark-mobile) write their pacts with Pact's "
+        "mock server; every HTTP pact in the pact dir (and the broker's selection) is replayed "
+        "against the target with its provider states set; a mismatch fails, a state that cannot "
+        "be set or an unreachable provider is an ERROR. Writes (POST /orders, test account).",
+        (
+            _CT + "pact_dir",
+            _CT + "provider_url",
+            _CT + "provider_states_url",
+            _CT + "broker_url",
+            _S + "test_account",
+        ),
+        "each pact file with its sha256, the verifier's result per interaction (expected and "
+        "actual on a mismatch), the provider states called and what they answered",
+    ),
+    "CT-02": Detail(
+        "Every message pact (risk-engine, ledger) is verified against the event the outbox relay "
+        "really published for a probe order placed under the test account, read back read-only "
+        "from the outbox table with its metadata (content type, event type, key). Writes.",
+        (
+            _CT + "pact_dir",
+            _CT + "message_provider",
+            _CT + "message_timeout_s",
+            _T + "db_dsn",
+            _S + "outbox_table",
+            _S + "test_account",
+        ),
+        "each pact file with its sha256, the probe order, the outbox row as published, the "
+        "verifier's result per interaction",
+    ),
+    "CT-03": Detail(
+        "can-i-deploy: every pact selected for the target (each consumer version in the pact "
+        "dir, and the broker's consumer version selectors when configured) has a successful "
+        "verification against this release in this run.",
+        (
+            _CT + "pact_dir",
+            _CT + "broker_url",
+            _CT + "consumer_version_selectors",
+            _CT + "publish_results",
+        ),
+        "the pacts considered (consumer, version, sha256) and each one's verification result",
     ),
 }
 

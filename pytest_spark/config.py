@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from .contracts.selectors import parse_selectors
 from .redact import Redactor
 from .rules.decimal_columns import DEFAULT_MONEY_PATTERNS
 
@@ -197,6 +198,30 @@ SCHEMA: dict[str, dict[str, Key]] = {
             True,
         ),
     },
+    "contracts": {
+        "pact_dir": _k(str, "pacts", "CT-01..03 pact files: the suite writes its consumers' here"),
+        "provider": _k(str, "spark-api", "Pact name of the HTTP provider under test"),
+        "message_provider": _k(str, "spark-outbox", "Pact name of the message provider"),
+        "provider_url": _k(str, "", "Base URL to verify HTTP pacts against (empty: api_urls[0])"),
+        "provider_states_url": _k(
+            str, "", "POST endpoint that sets provider states (the sandbox sets its own)"
+        ),
+        "provider_states_token": _k(
+            str, "", "X-Sandbox-Token / bearer token for provider_states_url", True
+        ),
+        "broker_url": _k(str, "", "Pact Broker base URL (empty: local pact_dir only)"),
+        "broker_token": _k(str, "", "Pact Broker bearer token, as ${ENV}", True),
+        "consumer_version_selectors": _k(
+            list,
+            ["mainBranch", "deployedOrReleased"],
+            "Broker selectors: mainBranch, deployedOrReleased, matchingBranch, branch=X, "
+            "tag=X, environment=X, deployed=X, released=X",
+        ),
+        "publish_results": _k(bool, False, "Publish verification results to the broker"),
+        "provider_version": _k(str, "", "Provider version published (empty: release.version)"),
+        "message_timeout_s": _k(float, 10.0, "CT-02 wait for the relay to publish a probe event"),
+        "verify_timeout_s": _k(float, 120.0, "Deadline of the whole provider verification"),
+    },
 }
 
 _HOUR, _DAY = 3600.0, 86400.0
@@ -217,6 +242,7 @@ _RATIO = Bounds(0, 1, lo_open=True)
 # durations are refused at start with one line, whatever the key (issue 8).
 BOUNDS: dict[str, dict[str, Bounds]] = {
     "release": {"migration": _count(0, 2**63 - 1)},
+    "contracts": {"message_timeout_s": _secs(300), "verify_timeout_s": _secs(_HOUR)},
     "policy": {
         "timeout_s": _secs(300),
         "max_response_mib": Bounds(0, 4096, lo_open=True, unit="MiB"),
@@ -276,6 +302,7 @@ class SparkConfig:
     thresholds: Mapping[str, Any]
     schema: Mapping[str, Any]
     evidence: Mapping[str, Any] = field(default_factory=lambda: {"signing_key": ""})
+    contracts: Mapping[str, Any] = field(default_factory=lambda: defaults()["contracts"])
     env: str = ""
     source: str = ""
     redactor: Redactor = field(default_factory=Redactor, compare=False)
@@ -556,10 +583,17 @@ def validate(values: Mapping[str, Mapping[str, Any]]) -> None:
         for url in values["targets"][key]:
             if not re.match(r"^https?://[^/\s]+", url):
                 raise ConfigError(f"targets.{key}: {url!r} is not an http(s) URL")
-    for key in ("prometheus_url", "alertmanager_url", "http_redirect_url"):
-        url = values["targets"][key]
+    for sec, key in (
+        ("targets", "prometheus_url"),
+        ("targets", "alertmanager_url"),
+        ("targets", "http_redirect_url"),
+        ("contracts", "provider_url"),
+        ("contracts", "provider_states_url"),
+        ("contracts", "broker_url"),
+    ):
+        url = values[sec][key]
         if url and not re.match(r"^https?://[^/\s]+", url):
-            raise ConfigError(f"targets.{key}: {url!r} is not an http(s) URL")
+            raise ConfigError(f"{sec}.{key}: {url!r} is not an http(s) URL")
     for key in ("db_dsn", "pgbouncer_dsn", "pgbouncer_admin_dsn", "rehearsal_dsn"):
         if values["targets"][key]:
             from .dsn import parse_dsn  # psycopg: imported only when a DSN is configured
@@ -568,6 +602,10 @@ def validate(values: Mapping[str, Mapping[str, Any]]) -> None:
                 parse_dsn(values["targets"][key])
             except ValueError as exc:
                 raise ConfigError(f"targets.{key}: {exc}") from None
+    try:
+        parse_selectors(values["contracts"]["consumer_version_selectors"])
+    except ValueError as exc:
+        raise ConfigError(f"contracts.consumer_version_selectors: {exc}") from None
     if values["policy"]["production"] and values["policy"]["allow_disruptive"]:
         raise ConfigError("policy.allow_disruptive is refused when policy.production = true")
     if values["evidence"]["signing_key"]:

@@ -100,6 +100,7 @@ def overrides(
         "release": {},
         "schema": {},
         "evidence": {},
+        "contracts": {},
     }
     for sec, values in (base or {}).items():
         if sec in out:

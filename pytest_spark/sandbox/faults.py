@@ -725,6 +725,20 @@ def _canary(name: str, description: str, targets: tuple[str, ...]) -> Fault:
     return Fault(name, description, targets, apply, revert, kind="app")
 
 
+# Contract breaks (CONTRACTS.md "Proven both ways"): each breaks what a consumer's pact
+# relies on; a pact not honoured is also a release that cannot be deployed (CT-03).
+_CONTRACT_FAULTS: list[Fault] = [
+    _app("contract-field-renamed", "order responses rename status to state", ("CT-01", "CT-03")),
+    _app("order-created-200", "POST /orders answers 200 instead of 201", ("CT-01", "CT-03")),
+    _app(
+        "idempotency-error-changed",
+        "a missing Idempotency-Key gets 422 {error} instead of a 400 problem+json",
+        ("CT-01", "CT-03"),
+    ),
+    _app("event-field-missing", "OrderAccepted events lack quantity", ("CT-02", "CT-03")),
+    _app("event-type-renamed", "the order event type is OrderCreated", ("CT-02", "CT-03")),
+]
+
 _ALL: list[Fault] = [
     # app-level, through the control endpoint
     _app("csp-unsafe-inline", "API adds 'unsafe-inline' to script-src", ("BS-05",)),
@@ -734,7 +748,7 @@ _ALL: list[Fault] = [
     _app("hsts-short", "HSTS max-age=31535999", ("RT-04",)),
     _app("hsts-no-preload", "HSTS without preload", ("RT-04",)),
     _app("asset-without-corp", "a static asset lacks CORP under COEP require-corp", ("RT-05",)),
-    _app("api-floats", "API returns money as JSON numbers", ("BS-04",)),
+    _app("api-floats", "API returns money as JSON numbers", ("BS-04", "CT-01", "CT-03")),
     _app("price-through-float", "API passes prices through a float", ("RT-06",)),
     # platform-wide: every instance (the stable track's relay, purge and metrics too)
     _app(
@@ -951,7 +965,7 @@ _ALL: list[Fault] = [
     ),
 ]
 
-FAULTS: dict[str, Fault] = {f.name: f for f in _ALL}
+FAULTS: dict[str, Fault] = {f.name: f for f in (*_ALL, *_CONTRACT_FAULTS)}
 
 
 def get_fault(name: str) -> Fault:

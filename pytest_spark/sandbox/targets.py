@@ -47,6 +47,21 @@ def config_layer(endpoints: Any) -> dict[str, dict[str, Any]]:
             ),
         },
         "schema": {"test_account": SANDBOX_TEST_ACCOUNT},
+        "contracts": contracts_layer(endpoints),
+    }
+
+
+def contracts_layer(endpoints: Any) -> dict[str, Any]:
+    """Pact provider states through the sandbox API's own endpoint (sandbox mode only)."""
+    from .launcher import Sandbox, SandboxError
+
+    try:
+        token = Sandbox.attach(Path(endpoints.state_dir)).secret("control_tokens")[0]
+    except (SandboxError, KeyError, IndexError, OSError):
+        return {}  # no token: states cannot be set, and the contract checks say so (ERROR)
+    return {
+        "provider_states_url": f"{endpoints.api_urls[0]}/__sandbox/provider-states",
+        "provider_states_token": token,
     }
 
 

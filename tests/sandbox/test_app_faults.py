@@ -66,6 +66,9 @@ def test_fault_catalogue_is_the_agreed_set() -> None:
         "price-through-float", "metric-family-missing", "new-flag-on", "version-old",
         "flags-stale", "relay-stopped", "purge-stopped", "leak-connections", "error-burst",
         "no-idempotency-unique", "latency", "error-ratio", "memory-leak", "ws-storm",
+        # contract breaks (CT-01/CT-02)
+        "contract-field-renamed", "order-created-200", "idempotency-error-changed",
+        "event-field-missing", "event-type-renamed",
     }  # fmt: skip
 
 

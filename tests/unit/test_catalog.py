@@ -1,4 +1,5 @@
-"""The catalog holds the 28 checks of CHECKS.md, and the README table is generated from it."""
+"""The catalog holds the 28 checks of CHECKS.md and the 3 of CONTRACTS.md; the README tables
+are generated from it."""
 
 from __future__ import annotations
 
@@ -11,14 +12,24 @@ ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT.parent / "shared" / "spec" / "CHECKS.md"
 
 
-def test_28_checks_in_three_suites():
-    assert len(catalog.CHECKS) == 28
+def test_31_checks_in_four_suites():
+    assert len(catalog.CHECKS) == 31
     counts = {s: sum(c.suite == s for c in catalog.CHECKS) for s in catalog.Suite}
     assert counts == {
         catalog.Suite.BLINDSPOTS: 9,
         catalog.Suite.PREFLIGHT: 9,
         catalog.Suite.REDTEAM: 10,
+        catalog.Suite.CONTRACT: 3,
     }
+
+
+def test_contract_checks_are_the_ones_of_contracts_md():
+    """CT-01..03 (CONTRACTS.md "Check ids"); verifying replays POST /orders and places probe
+    orders, so all three are writes."""
+    contract = [c for c in catalog.CHECKS if c.suite == catalog.Suite.CONTRACT]
+    assert [c.id for c in contract] == ["CT-01", "CT-02", "CT-03"]
+    assert all(c.policy_gate == "writes" and c.severity == "blocker" for c in contract)
+    assert "contract" not in catalog.OTHER_MARKERS  # a suite now: one marker line, not two
 
 
 def test_catalog_matches_the_spec_when_present():
@@ -26,9 +37,10 @@ def test_catalog_matches_the_spec_when_present():
         return
     text = SPEC.read_text()
     found = dict(re.findall(r"^([A-Z]{2}-\d\d) .+? -- (blocker|warning)", text, re.M))
-    assert found == {c.id: str(c.severity) for c in catalog.CHECKS}
+    listed = [c for c in catalog.CHECKS if c.suite != catalog.Suite.CONTRACT]  # CONTRACTS.md
+    assert found == {c.id: str(c.severity) for c in listed}
     gates = dict(re.findall(r"^([A-Z]{2}-\d\d) .+? -- blocker, (writes|disruptive)", text, re.M))
-    assert gates == {c.id: c.policy_gate for c in catalog.CHECKS if c.policy_gate}
+    assert gates == {c.id: c.policy_gate for c in listed if c.policy_gate}
 
 
 def between(text: str, name: str) -> str:

@@ -33,8 +33,20 @@ async def post_order(request: Request) -> Response:
         return problem(413, "too-large", "Body too large", f"at most {MAX_BODY_BYTES} bytes")
     outcome = await rt.orders.place(request.headers.get("idempotency-key"), body)
     if outcome.status >= 400:
+        if rt.faults.on("idempotency-error-changed") and outcome.body.get("type", "").endswith(
+            "/idempotency-key-missing"
+        ):
+            return json_response({"error": "missing idempotency key"}, 422)
         return problem_from(outcome.body, outcome.status, outcome.headers)
-    return json_response(outcome.body, outcome.status, outcome.headers)
+    status = 200 if outcome.status == 201 and rt.faults.on("order-created-200") else outcome.status
+    return json_response(_order_view(outcome.body, rt), status, outcome.headers)
+
+
+def _order_view(document: dict[str, Any], rt: Runtime) -> dict[str, Any]:
+    """An order document as served (contract-field-renamed calls ``status`` ``state``)."""
+    if rt.faults.on("contract-field-renamed") and "status" in document:
+        document = {("state" if k == "status" else k): v for k, v in document.items()}
+    return document
 
 
 def problem_from(body: dict[str, Any], status: int, headers: dict[str, str]) -> Response:
@@ -65,7 +77,8 @@ async def get_order(request: Request) -> Response:
     stored = dict(zip(names, row, strict=True))
     instrument = await rt.instruments.get(stored["symbol"])
     assert instrument is not None
-    return json_response(order_document(stored, instrument, rt.faults.on("api-floats")))
+    document = order_document(stored, instrument, rt.faults.on("api-floats"))
+    return json_response(_order_view(document, rt))
 
 
 _POSITIONS = """

@@ -9,7 +9,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
-from . import api, control, csp_report, ws
+from . import api, control, csp_report, provider_states, ws
 from .headers import SecurityHeadersMiddleware
 from .middleware import (
     ErrorBurstMiddleware,
@@ -23,8 +23,13 @@ from .settings import AppSettings
 from .web import WebAssets
 
 
-def _routes(assets: WebAssets) -> list[BaseRoute]:
+def _routes(assets: WebAssets, sandbox: bool = False) -> list[BaseRoute]:
+    extra: list[BaseRoute] = []
+    if sandbox:  # Pact provider states exist only in sandbox mode (a control token is set)
+        states = provider_states.provider_state
+        extra.append(Route("/__sandbox/provider-states", states, methods=["POST"]))
     return [
+        *extra,
         Route("/", assets.index_page, methods=["GET"]),
         Route("/static/{name}", assets.asset, methods=["GET"]),
         Route("/orders", api.post_order, methods=["POST"]),
@@ -45,7 +50,7 @@ def _routes(assets: WebAssets) -> list[BaseRoute]:
 def create_app(settings: AppSettings) -> Starlette:
     """A ready-to-serve trading API instance; background jobs run during its lifespan."""
     runtime = Runtime(settings)
-    routes = _routes(WebAssets())
+    routes = _routes(WebAssets(), sandbox=bool(settings.control_token))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -39,6 +39,19 @@ FAULTS: dict[str, str] = {
 DEFAULT_LATENCY_S = 0.5
 DEFAULT_ERROR_RATIO = 0.1
 
+# Contract breaks (CT-01/CT-02): each changes what a consumer's pact relies on.
+FAULTS.update(
+    {
+        "contract-field-renamed": "order documents name their status field 'state'",
+        "order-created-200": "POST /orders answers 200 instead of 201 Created",
+        "idempotency-error-changed": (
+            "POST /orders without Idempotency-Key answers 422 {error} instead of a 400 problem"
+        ),
+        "event-field-missing": "OrderAccepted outbox events lack the quantity field",
+        "event-type-renamed": "the order event is written as OrderCreated, not OrderAccepted",
+    }
+)
+
 DEFAULT_HEADER_REMOVED = "X-Content-Type-Options"
 DEFAULT_MISSING_FAMILY = "spark_ws_last_update_age_seconds"
 OLD_VERSION = "1.3.1"

@@ -129,8 +129,9 @@ WHERE id = %s
 """
 _INSERT_EVENT = """
 INSERT INTO outbox (aggregate, aggregate_id, event_type, payload)
-VALUES ('order', %s, 'OrderAccepted', %s::jsonb)
+VALUES ('order', %s, %s, %s::jsonb)
 """
+ORDER_EVENT = "OrderAccepted"
 
 
 class OrderService:
@@ -362,8 +363,8 @@ class OrderService:
             stored["quantity"] = as_decimal(stored["quantity"])
             delta = order.quantity if order.side == "buy" else -order.quantity
             await positions.apply_fill(conn, order.account, order.symbol, delta, stored["price"])
-            event = render_json(order_document(stored, instrument, floats=False)).decode()
-            await conn.execute(_INSERT_EVENT, (str(stored["id"]), event))
+            event_type, event = self._event(order_document(stored, instrument, floats=False))
+            await conn.execute(_INSERT_EVENT, (str(stored["id"]), event_type, event))
             body = order_document(stored, instrument, floats=floats)
             await conn.execute(
                 _STORE_RESPONSE, (201, render_json(body).decode(), stored["id"], reservation)
@@ -371,6 +372,13 @@ class OrderService:
         if stored["price"] != order.price or stored["quantity"] != order.quantity:
             self.metrics.decimal_errors.inc()
         return Outcome(201, body, {"Location": f"/orders/{stored['id']}"})
+
+    def _event(self, document: dict[str, Any]) -> tuple[str, str]:
+        """(event type, JSON payload) of the outbox event for an accepted order."""
+        if self.faults.on("event-field-missing"):
+            document.pop("quantity", None)
+        event_type = "OrderCreated" if self.faults.on("event-type-renamed") else ORDER_EVENT
+        return event_type, render_json(document).decode()
 
 
 async def _find_key(conn: AsyncConnection, key: str) -> _KeyRow | None:
