@@ -123,7 +123,7 @@ def dashboard(triggers: Sequence[Trigger] = TRIGGERS, *, datasource: str = "prom
                 "PgBouncer pool utilisation and server connections",
                 "short",
                 ("pgbouncer:pool_utilisation:ratio", "utilisation"),
-                ("pgbouncer:server_connections:count", "server connections"),
+                ("pgbouncer:server_active_connections:count", "server connections in use"),
             )
         )
         .with_panel(

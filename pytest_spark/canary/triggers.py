@@ -168,12 +168,10 @@ def _signals() -> tuple[Signal, ...]:
             "busiest PgBouncer pool: active server connections / pool_size",
         ),
         Signal(
-            "pgbouncer:server_connections:count",
-            "sum(pgbouncer_pools_server_active_connections) + "
-            "sum(pgbouncer_pools_server_idle_connections) + "
-            "sum(pgbouncer_pools_server_used_connections)",
+            "pgbouncer:server_active_connections:count",
+            "sum(pgbouncer_pools_server_active_connections)",
             "conns",
-            "PgBouncer server connections (active + idle + used)",
+            "PgBouncer server connections in use (linked to a client: in a transaction)",
         ),
     )
 
@@ -298,8 +296,8 @@ TRIGGERS: tuple[Trigger, ...] = (
             "B/s", condition_=f"track:process_age:seconds{{{CANARY}}} > $range_s",
             range_="10m"),
     Trigger("T10", "SparkConnectionLeak", _E,
-            "PgBouncer server connections growing while load does not (deriv over 5m)",
-            "deriv(pgbouncer:server_connections:count[$range])", ">", 0.01, "3m", "page",
+            "PgBouncer server connections in use growing while load does not (deriv over 5m)",
+            "deriv(pgbouncer:server_active_connections:count[$range])", ">", 0.01, "3m", "page",
             "conns/s", condition_="deriv(sum(track:http_requests:rate)[$range:15s]) <= 0.05",
             range_="5m"),
     Trigger("T11", "SparkOutboxLagExplosion", _E, "age of the oldest unpublished outbox row",
