@@ -14,6 +14,7 @@ class Suite(StrEnum):
     BLINDSPOTS = "blindspots"
     PREFLIGHT = "preflight"
     REDTEAM = "redteam"
+    CANARY = "canary"
 
 
 class Severity(StrEnum):
@@ -41,7 +42,7 @@ class Check:
         return None
 
 
-_B, _P, _R = Suite.BLINDSPOTS, Suite.PREFLIGHT, Suite.REDTEAM
+_B, _P, _R, _C = Suite.BLINDSPOTS, Suite.PREFLIGHT, Suite.REDTEAM, Suite.CANARY
 _BLOCK = Severity.BLOCKER
 
 CHECKS: tuple[Check, ...] = (
@@ -106,6 +107,20 @@ CHECKS: tuple[Check, ...] = (
     ),
     Check("RT-09", "SLO silence", _R, _BLOCK, "No active silence mutes SLO or rollback alerts"),
     Check("RT-10", "SBOM attach", _R, _BLOCK, "SBOM attached with digest and matches what runs"),
+    # canary (CANARY.md): blast radius, the five stage gates, the rollback drill
+    Check("CN-00", "Blast radius", _C, _BLOCK, "Constant-rate load on the canary alone keeps SLO"),
+    *(
+        Check(f"CN-{p:02d}", f"Stage {p} %", _C, _BLOCK, f"Canary at {p} % traffic passes its gate")
+        for p in (1, 5, 25, 50, 100)
+    ),
+    Check(
+        "RB-01",
+        "Rollback drill",
+        _C,
+        _BLOCK,
+        "A canary fault gives NO-GO; rollback runs and is confirmed in budget",
+        disruptive=True,
+    ),
 )
 
 BY_ID: dict[str, Check] = {check.id: check for check in CHECKS}
@@ -113,7 +128,6 @@ SUITES: tuple[str, ...] = tuple(s.value for s in Suite)
 OTHER_MARKERS: dict[str, str] = {
     "contract": "Pact consumer/provider contract tests",
     "chaos": "chaos scenarios (disruptive; need --spark-allow-disruptive)",
-    "canary": "canary stage gates",
 }
 
 
@@ -146,7 +160,7 @@ class Detail:
     evidence: str
 
 
-_T, _R2, _TH, _S = "targets.", "release.", "thresholds.", "schema."
+_T, _R2, _TH, _S, _CN = "targets.", "release.", "thresholds.", "schema.", "canary."
 
 DETAILS: dict[str, Detail] = {
     "BS-01": Detail(
@@ -367,6 +381,49 @@ DETAILS: dict[str, Detail] = {
         "match what the API reports.",
         (_R2 + "sbom", _T + "api_urls"),
         "the SBOM file itself, its sha256, the comparison with /version",
+    ),
+    "CN-00": Detail(
+        "Before stage 1: constant-rate open-model GETs against the canary instances alone "
+        "(bounded; loopback, or with --spark-allow-disruptive), latency from each request's "
+        "intended send time into an HDR histogram; fails when p95 exceeds the SLO or errors "
+        "the budget, errors when the generator could not hold its rate.",
+        (
+            _T + "api_urls",
+            _CN + "blast_duration_s",
+            _CN + "blast_rate",
+            _CN + "blast_path",
+            _CN + "blast_max_error_ratio",
+            _TH + "slo_latency_p95_s",
+        ),
+        "requested vs achieved rate, p50/p95/p99/max, errors by kind, late and omitted sends",
+    ),
+    **{
+        f"CN-{p:02d}": Detail(
+            f"Stage {p} %: traffic is at {p} % (HAProxy counters or canary.share_query, within "
+            "a binomial tolerance); the six canary metrics over the window within T01..T06; "
+            "canary vs stable (Mann-Whitney U + Cliff's delta on latency, exact tests on sparse "
+            "counts) and PF-09's baseline.json; T07..T16 not firing; enough requests per track "
+            "(else ERROR inconclusive). --spark-stage observes, --spark-rollout drives.",
+            (
+                _T + "prometheus_url",
+                _CN + "stage_window_s",
+                _CN + "min_requests",
+                _CN + "alpha",
+                _CN + "weight_z",
+                _CN + "triggers",
+                _CN + "traffic_driver",
+                _CN + "rollback_command",
+            ),
+            "rollout_stage snapshot: every query and raw response, value, threshold, statistic, "
+            "p-value, trigger state and the decision trace; rollback times when it ran",
+        )
+        for p in (1, 5, 25, 50, 100)
+    },
+    "RB-01": Detail(
+        "On the sandbox: injects a canary fault at a stage, the gate must say NO-GO naming it, "
+        "the rollback runs and no canary traffic is confirmed within the budget. Disruptive.",
+        (_CN + "confirm_window_s", _CN + "rollback_budget_s", _CN + "rollback_command"),
+        "the stage snapshot, detection / rollback start / end / confirmed times",
     ),
 }
 

@@ -142,6 +142,45 @@ SCHEMA: dict[str, dict[str, Key]] = {
         ),
         "pitr_sentinel_table": _k(str, "spark_pitr_sentinel", "RT-08 drill's sentinel table"),
     },
+    "canary": {
+        "stage_window_s": _k(float, 0.0, "Stage gate window (0: 300 s, 10 s on --spark-sandbox)"),
+        "max_window_s": _k(
+            float, 0.0, "Longest a stage waits for min_requests per track (0: 4x the window)"
+        ),
+        "min_requests": _k(int, 0, "Requests per track a gate needs (0: 200, 20 on the sandbox)"),
+        "alpha": _k(float, 0.01, "Significance level of the canary-vs-baseline tests"),
+        "weight_z": _k(float, 4.0, "Traffic check: binomial sigmas allowed around the weight"),
+        "weight_tolerance": _k(float, 0.02, "Traffic check: absolute share margin on top"),
+        "traffic_driver": _k(
+            str, "", "haproxy, command or empty (sandbox: haproxy; else observe only)"
+        ),
+        "haproxy_socket": _k(str, "", "HAProxy runtime API socket (level admin)"),
+        "haproxy_weights_map": _k(str, "", "HAProxy map file holding the canary weight"),
+        "weight_command": _k(list, [], "argv setting the weight, {weight} replaced (no shell)"),
+        "share_query": _k(str, "", "PromQL of the canary share over $window (other routers)"),
+        "rollback_command": _k(list, [], "argv of the rollback run on a NO-GO stage (no shell)"),
+        "command_timeout_s": _k(float, 60.0, "Deadline of weight/rollback commands"),
+        "confirm_window_s": _k(
+            float, 0.0, "No canary traffic for this long confirms a rollback (0: 30 s, 3 s sandbox)"
+        ),
+        "rollback_budget_s": _k(float, 300.0, "RB-01: detection to confirmed within this"),
+        "evaluation_interval_s": _k(
+            float, 0.0, "Prometheus evaluation_interval (0: read from Prometheus)"
+        ),
+        "scrape_lag_s": _k(float, 0.0, "Wait after a window for its last scrape (0: 2 s / 30 s)"),
+        "triggers": _k(list, [], "Trigger overrides, e.g. T01.threshold=0.5, T02.for=2m"),
+        "baseline_json": _k(
+            str, "", "PF-09 baseline.json (empty: newest in the evidence dir for the release)"
+        ),
+        "blast_duration_s": _k(float, 0.0, "CN-00 load duration (0: 30 s, 5 s on the sandbox)"),
+        "blast_rate": _k(float, 20.0, "CN-00 requests per second (open model, constant)"),
+        "blast_path": _k(str, "/quotes", "CN-00 path requested on every canary instance (GET)"),
+        "blast_max_error_ratio": _k(float, 0.01, "CN-00 error budget"),
+        "blast_max_inflight": _k(int, 64, "CN-00 bound on requests in flight (more: omitted)"),
+        "sandbox_load_rate": _k(
+            float, 80.0, "Load generator req/s while a sandbox rollout runs (enough per track)"
+        ),
+    },
 }
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -157,6 +196,7 @@ class SparkConfig:
     policy: Mapping[str, Any]
     thresholds: Mapping[str, Any]
     schema: Mapping[str, Any]
+    canary: Mapping[str, Any] = field(default_factory=dict)
     env: str = ""
     source: str = ""
     redactor: Redactor = field(default_factory=Redactor, compare=False)
