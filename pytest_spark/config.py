@@ -145,9 +145,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "canary": {
         "stage_window_s": _k(float, 0.0, "Stage gate window (0: 300 s, 10 s on --spark-sandbox)"),
         "max_window_s": _k(
-            float, 0.0, "Longest a stage waits for min_requests per track (0: 4x the window)"
+            float,
+            0.0,
+            "Longest a stage waits for min_requests per track (0: 4x the window, 60 s sandbox)",
         ),
-        "min_requests": _k(int, 0, "Requests per track a gate needs (0: 200, 20 on the sandbox)"),
+        "min_requests": _k(int, 0, "Requests per track a gate needs (0: 200, 10 on the sandbox)"),
         "alpha": _k(float, 0.01, "Significance level of the canary-vs-baseline tests"),
         "weight_z": _k(float, 4.0, "Traffic check: binomial sigmas allowed around the weight"),
         "weight_tolerance": _k(float, 0.02, "Traffic check: absolute share margin on top"),
@@ -178,7 +180,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "blast_max_error_ratio": _k(float, 0.01, "CN-00 error budget"),
         "blast_max_inflight": _k(int, 64, "CN-00 bound on requests in flight (more: omitted)"),
         "sandbox_load_rate": _k(
-            float, 80.0, "Load generator req/s while a sandbox rollout runs (enough per track)"
+            float, 30.0, "Load generator req/s while a sandbox rollout runs (enough per track)"
         ),
     },
 }

@@ -425,3 +425,7 @@ def decide(findings: Iterable[Finding]) -> Decision:
         errors = [Finding(ERROR, "data", "inconclusive: the gate judged nothing")]
     outcome = GO if not failures and not errors else NO_GO
     return Decision(outcome, failures, errors, warnings)
+
+
+class Inconclusive(Exception):
+    """The gate could not judge (too little data, a missing series): the check's ERROR."""
