@@ -180,7 +180,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "blast_max_error_ratio": _k(float, 0.01, "CN-00 error budget"),
         "blast_max_inflight": _k(int, 64, "CN-00 bound on requests in flight (more: omitted)"),
         "sandbox_load_rate": _k(
-            float, 30.0, "Load generator req/s while a sandbox rollout runs (enough per track)"
+            float, 24.0, "Load generator req/s while a sandbox rollout runs (enough per track)"
         ),
     },
 }

@@ -206,31 +206,45 @@ def fmt(value: float | None, unit: str) -> str:
 
 
 def absolute_findings(
-    values: Mapping[str, float | None],
+    canary: TrackData,
     triggers: Mapping[str, Trigger],
     *,
+    alpha: float,
     pool_utilisation: float | None = None,
 ) -> list[Finding]:
     """The canary's six metrics over the window against T01..T05 (risk blocks have no
-    absolute threshold), and the PgBouncer pool against T06. A metric with no value is
-    an ERROR: it could not be judged."""
+    absolute threshold), and the PgBouncer pool against T06. Sparse counts (5xx,
+    conflicts, CSP reports) are judged with exact tests against the threshold, so a
+    few events in a small window are a warning unless chance cannot explain them. A
+    metric with no value is an ERROR: it could not be judged."""
+    values = metric_values(canary)
     out: list[Finding] = []
     for name, (tid, unit, _key) in METRICS.items():
-        value = values.get(name)
-        if tid is None:
-            continue
-        trig = triggers.get(tid)
+        trig = triggers.get(tid) if tid else None
         if trig is None:
             continue
+        value = values.get(name)
         where = (
             f"{name} ({tid} {trig.alert}, threshold {trig.comparator} {fmt(trig.threshold, unit)})"
         )
         if value is None:
             out.append(Finding(ERROR, name, f"inconclusive: no data for canary {where}"))
-        elif _breaks(value, trig):
-            out.append(Finding(FAIL, name, f"canary {name} = {fmt(value, unit)} breaks {where}"))
+            continue
+        exact = _exact(name, canary, trig.threshold, alpha)
+        if exact is None:
+            level = FAIL if _breaks(value, trig) else OK
+            detail = ""
         else:
-            out.append(Finding(OK, name, f"canary {name} = {fmt(value, unit)} within {where}"))
+            level = {stats.PASS: OK, stats.WARN: WARN, stats.FAIL: FAIL}.get(exact.decision, ERROR)
+            detail = (
+                f" [{exact.test}: p={exact.p_value:.3g}, alpha {alpha:g}]"
+                if exact.p_value is not None
+                else ""
+            )
+        verb = {OK: "within", WARN: "above, not beyond chance:", FAIL: "breaks", ERROR: "?"}[level]
+        out.append(
+            Finding(level, name, f"canary {name} = {fmt(value, unit)} {verb} {where}{detail}")
+        )
     t06 = triggers.get("T06")
     if t06 is not None:
         where = f"T06 {t06.alert} threshold {t06.comparator} {t06.threshold:g}"
@@ -251,6 +265,22 @@ def absolute_findings(
                 )
             )
     return out
+
+
+def _exact(name: str, t: TrackData, threshold: float, alpha: float) -> stats.Exceedance | None:
+    """The exact test for a count metric (None: a continuous value, compared as it is)."""
+
+    def count(v: float | None) -> int:
+        return round(v) if _ok(v) else -1
+
+    if name == "http_5xx":
+        return stats.exceeds_share(count(t.errors_5xx), t.n, threshold, alpha=alpha)
+    if name == "idempotency_conflicts":
+        n = count(t.idem_requests)
+        return stats.exceeds_share(count(t.idem_conflicts), n, threshold, alpha=alpha)
+    if name == "csp_violations":  # threshold per minute, exposure in minutes
+        return stats.exceeds_rate(count(t.csp_reports), t.window_s / 60, threshold, alpha=alpha)
+    return None
 
 
 def enough_data(canary: TrackData, baseline: TrackData | None, min_requests: int) -> list[Finding]:
@@ -360,8 +390,14 @@ def baseline_values(doc: Mapping[str, Any]) -> dict[str, float | None]:
     return out
 
 
+#: Judged over the stage window by absolute_findings (exact tests); their Prometheus
+#: alert state is recorded, and only warns (CANARY.md: the gate evaluates T07..T16).
+WINDOW_JUDGED = ("T01", "T02", "T03", "T04", "T05", "T06")
+
+
 def trigger_findings(states: Iterable[TriggerState]) -> list[Finding]:
-    """Firing -> fail, pending -> warning (it may fire after the window), else ok."""
+    """T07..T16: firing -> fail, pending -> warning (it may fire after the window), else
+    ok. T01..T06 firing or pending -> warning (the window's own tests decide them)."""
     out = []
     for s in states:
         value = "no data" if s.value is None else f"{s.value:.4g}"
@@ -370,6 +406,8 @@ def trigger_findings(states: Iterable[TriggerState]) -> list[Finding]:
             f"held {s.active_steps}/{s.steps} evaluations of its for={s.for_s:g} s"
         )
         level = FAIL if s.state == FIRING else WARN if s.state == PENDING else OK
+        if s.id in WINDOW_JUDGED and level == FAIL:
+            level, text = WARN, text + " (alert state; the stage window's test decides)"
         out.append(Finding(level, s.id, text))
     return out
 

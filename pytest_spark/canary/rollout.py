@@ -357,7 +357,9 @@ def run_stage(
     values = gate.metric_values(canary)
     result.values["canary"] = values
     by_id = {t.id: t for t in ctx.triggers}
-    findings += gate.absolute_findings(values, by_id, pool_utilisation=gate.scalar(pool_r))
+    findings += gate.absolute_findings(
+        canary, by_id, alpha=s.alpha, pool_utilisation=gate.scalar(pool_r)
+    )
     # 3. canary vs baseline: stable track (samples) and PF-09's baseline.json (values)
     if baseline is not None:
         result.values["baseline"] = gate.metric_values(baseline)

@@ -286,3 +286,44 @@ def worst(decisions: Iterable[str]) -> str:
     order = {FAIL: 3, INCONCLUSIVE: 2, WARN: 1, PASS: 0}
     found = list(decisions)
     return max(found, key=order.__getitem__) if found else INCONCLUSIVE
+
+
+@dataclass(frozen=True)
+class Exceedance:
+    """Is a sparse count above an absolute threshold (a trigger's), beyond chance?"""
+
+    estimate: float | None
+    p_value: float | None
+    decision: str  # pass / warn (above, not significant) / fail / inconclusive
+    test: str
+
+
+def exceeds_share(x: int, n: int, threshold: float, *, alpha: float) -> Exceedance:
+    """x events in n trials against a share threshold: the exact binomial test of
+    H0 share <= threshold, one-sided (``scipy.stats.binomtest``). A share above the
+    threshold that chance explains (3 conflicts in 25 against 5 %) is a warning."""
+    test = f"exact binomial, H0 share <= {threshold:g}"
+    if n <= 0 or x < 0 or x > n:
+        return Exceedance(None, None, INCONCLUSIVE, test)
+    estimate = x / n
+    if estimate <= threshold:
+        return Exceedance(estimate, None, PASS, test)
+    from scipy.stats import binomtest
+
+    p = float(binomtest(x, n, min(max(threshold, 0.0), 1.0), alternative="greater").pvalue)
+    return Exceedance(estimate, p, FAIL if p < alpha else WARN, test)
+
+
+def exceeds_rate(x: int, exposure: float, threshold: float, *, alpha: float) -> Exceedance:
+    """x events over ``exposure`` units against a rate threshold per unit: the exact
+    Poisson test of H0 rate <= threshold, P(X >= x | threshold x exposure)."""
+    test = f"exact poisson, H0 rate <= {threshold:g}"
+    if exposure <= 0 or x < 0:
+        return Exceedance(None, None, INCONCLUSIVE, test)
+    estimate = x / exposure
+    if estimate <= threshold:
+        return Exceedance(estimate, None, PASS, test)
+    from scipy.stats import poisson
+
+    p = float(poisson.sf(x - 1, threshold * exposure))
+    return Exceedance(estimate, p, FAIL if p < alpha else WARN, test)

@@ -180,3 +180,15 @@ def test_worst_of_nothing_is_inconclusive() -> None:
     assert stats.worst([]) == stats.INCONCLUSIVE
     assert stats.worst([stats.PASS, stats.WARN]) == stats.WARN
     assert stats.worst([stats.INCONCLUSIVE, stats.FAIL]) == stats.FAIL
+
+
+def test_exceedance_tests_match_their_tails() -> None:
+    e = stats.exceeds_share(3, 25, 0.05, alpha=0.01)
+    assert e.decision == stats.WARN
+    assert math.isclose(e.p_value or 0, _binom_upper(3, 25, 0.05), rel_tol=1e-9)
+    assert stats.exceeds_share(1, 25, 0.05, alpha=0.01).decision == stats.PASS
+    assert stats.exceeds_share(0, 0, 0.05, alpha=0.01).decision == stats.INCONCLUSIVE
+    r = stats.exceeds_rate(12, 0.1, 50.0, alpha=0.01)  # 12 reports in 6 s vs 50/min: 5 expected
+    poisson_tail = 1 - sum(math.exp(-5) * 5**i / math.factorial(i) for i in range(12))
+    assert math.isclose(r.p_value or 0, poisson_tail, rel_tol=1e-9)
+    assert r.decision == stats.FAIL
