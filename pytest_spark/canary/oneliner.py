@@ -106,3 +106,46 @@ def from_bundle(path: Path) -> tuple[str, list[dict[str, Any]]]:
     else:
         raise ValueError(f"no bundle at {path} (expected a bundle folder or .tar.gz)")
     return release, stages_from_records(records)
+
+
+def stage_tables_markdown(records: Iterable[Mapping[str, Any]]) -> str:
+    """summary.md: each judged stage's six metrics, canary vs baseline, as a small table
+    (empty when the run judged no stage)."""
+    out: list[str] = []
+    for stage in stages_from_records(records):
+        values = stage.get("values", {})
+        canary, base = values.get("canary", {}), values.get("baseline") or {}
+        tests = {c.get("metric"): c for c in stage.get("comparisons", [])}
+        out += [
+            f"**{stage.get('check')} at {stage.get('weight')} %: {stage.get('outcome')}**",
+            "",
+            "| metric | canary | baseline | test | p-value |",
+            "|---|---|---|---|---|",
+        ]
+        for name, (_tid, unit, _key) in METRICS.items():
+            comp = tests.get(name, {})
+            p = comp.get("p_value")
+            out.append(
+                f"| {SHORT[name]} | {fmt(canary.get(name), unit)} | {fmt(base.get(name), unit)} "
+                f"| {comp.get('decision', '')} | {'' if p is None else f'{p:.3g}'} |"
+            )
+        out.append("")
+    return "\n".join(out)
+
+
+def stage_table_html(stage: Mapping[str, Any]) -> str:
+    """The same table for the HTML report (values are numbers we formatted: no markup)."""
+    import html
+
+    values = stage.get("values", {})
+    canary, base = values.get("canary", {}), values.get("baseline") or {}
+    rows = "".join(
+        f"<tr><td>{SHORT[n]}</td><td>{html.escape(fmt(canary.get(n), u))}</td>"
+        f"<td>{html.escape(fmt(base.get(n), u))}</td></tr>"
+        for n, (_t, u, _k) in METRICS.items()
+    )
+    title = html.escape(f"{stage.get('check')} at {stage.get('weight')} %: {stage.get('outcome')}")
+    return (
+        f"<div><b>{title}</b><table><tr><th>metric</th><th>canary</th><th>baseline</th></tr>"
+        f"{rows}</table></div>"
+    )
