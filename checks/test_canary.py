@@ -11,6 +11,7 @@ trace (``rollout_stage_<N>.txt`` plus the JSON ``stage`` observation).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -63,10 +64,10 @@ def _oneliner(run: CanaryRun, request: pytest.FixtureRequest, evidence: Recorder
 def _roll_back(run: CanaryRun, ctx: Any, detected_at: float) -> Any:
     from pytest_spark.canary.rollback import roll_back
 
-    s = ctx.settings
+    s = ctx.settings if ctx is not None else run.settings()
     return roll_back(
         detected_at=detected_at,
-        haproxy=ctx.haproxy,
+        haproxy=ctx.haproxy if ctx is not None else run.haproxy(),
         command=run.canary_cfg["rollback_command"],
         timeout=s.command_timeout_s,
         confirm_window_s=s.confirm_window_s,
@@ -78,8 +79,6 @@ def _judge_stage(
 ) -> Any:
     """Run one stage; on NO-GO stop the rollout and roll back when asked. Returns the
     StageResult (its decision says GO or NO-GO)."""
-    import time
-
     from pytest_spark.canary.rollout import run_stage
 
     ctx = run.context(prometheus)
@@ -143,6 +142,9 @@ def test_cn00_blast_radius(
         "timeout_s": timeout,
     }  # fmt: skip
     evidence.observe("plan", plan)
+    if canary.rollout:  # before stage 1 the canary serves no public traffic
+        canary.driver(canary.settings()).set_weight(0)
+        evidence.observe("weight", {"set": 0, "why": "rollout starts with the canary at 0 %"})
     targets = spark_config.targets
     verify: bool | str = targets["ca_bundle"] or targets["verify_tls"]
     token = targets["auth_token"]
@@ -158,11 +160,16 @@ def test_cn00_blast_radius(
         max_error_ratio=float(cfg["blast_max_error_ratio"]),
     )
     evidence.observe("findings", {"invalid": invalid, "failed": failed})
+    rolled = ""
     if failed or invalid:
         canary.stopped_at = "CN-00"
-    assert not failed, "CN-00 NO-GO: " + "; ".join(failed)
+        if canary.rollback_wanted():
+            rec = _roll_back(canary, None, time.time())
+            evidence.observe("rollback", rec.to_dict())
+            rolled = f" -- {rec.message}"
+    assert not failed, "CN-00 NO-GO: " + "; ".join(failed) + rolled
     if invalid:
-        raise Inconclusive("CN-00 could not measure: " + "; ".join(invalid))
+        raise Inconclusive("CN-00 could not measure: " + "; ".join(invalid) + rolled)
 
 
 @pytest.mark.parametrize(
@@ -178,6 +185,8 @@ def test_cn_stage_gate(
 ) -> None:
     """Traffic at the weight; six metrics within T01..T06; canary vs baseline; T07..T16."""
     if canary.rollout and canary.stopped_at:
+        if weight == STAGES[-1]:
+            _oneliner(canary, request, evidence)
         pytest.skip(f"rollout stopped at {canary.stopped_at} (NO-GO): stage not attempted")
     result = _judge_stage(canary, weight, canary_prometheus, evidence, drive=canary.rollout)
     if canary.rollout and (result.decision.outcome != "GO" or weight == STAGES[-1]):

@@ -29,7 +29,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 LATE_S = 0.010
-RATE_TOLERANCE = 0.10
+#: Sends are issued on schedule or, after a stall of this process, at once (catch-up);
+#: their latency still counts from the intended time, so lag can only make the result
+#: worse, never hide a slow server. A busy 2-core host stalls the loop for hundreds of
+#: ms, so the issue rate may drift this far before the measurement is called invalid.
+RATE_TOLERANCE = 0.25
 
 
 def is_loopback(url: str) -> bool:

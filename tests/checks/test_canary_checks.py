@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from pytest_spark.canary.blast import blast, findings
+from pytest_spark.canary.blast import RATE_TOLERANCE, blast, findings
 from pytest_spark.cli import main as cli_main
 from pytest_spark.sandbox.launcher import INITIAL_CANARY_WEIGHT
 
@@ -135,7 +135,8 @@ def test_blast_radius_holds_its_rate(endpoints: Any) -> None:
     res = blast(list(endpoints.api_urls), path="/version", rate=20, duration_s=3,
                 max_inflight=32, timeout=5)  # fmt: skip
     assert res.planned == 60 and res.sent == 60 and res.omitted == 0
-    assert abs(res.achieved_rate - 20) <= 20 * 0.10, res.achieved_rate
+    assert abs(res.achieved_rate - 20) <= 20 * RATE_TOLERANCE, res.achieved_rate
+    assert res.late <= res.sent and res.max_lateness_ms >= 0
     assert res.completed == 60 and res.p50_ms is not None and res.max_ms >= res.p99_ms
     assert res.histogram  # the HDR histogram itself, re-decodable by any HdrHistogram
     assert json.dumps(res.to_dict())
