@@ -47,6 +47,60 @@ def _stage(run: Any, cid: str) -> dict[str, Any]:
     return obs["data"]
 
 
+# Cheap tests first: on a cold stack they warm it before the rollout judges its latency.
+
+
+def test_canary_marker_without_a_mode_is_a_usage_error(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest(str(CHECKS_DIR), "-p", "no:cacheprovider", "-m", "canary")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "needs --spark-stage N" in result.stderr.str() + result.stdout.str()
+    result = pytester.runpytest(str(CHECKS_DIR), "-p", "no:cacheprovider", "--spark-rollout")
+    assert "pass --spark-allow-disruptive" in result.stderr.str() + result.stdout.str()
+
+
+def test_blast_radius_holds_its_rate(endpoints: Any) -> None:
+    res = blast(list(endpoints.api_urls), path="/version", rate=20, duration_s=3,
+                max_inflight=32, timeout=5)  # fmt: skip
+    assert res.planned == 60 and res.sent == 60 and res.omitted == 0
+    assert abs(res.achieved_rate - 20) <= 20 * RATE_TOLERANCE, res.achieved_rate
+    assert res.late <= res.sent and res.max_lateness_ms >= 0
+    assert res.completed == 60 and res.p50_ms is not None and res.max_ms >= res.p99_ms
+    assert res.histogram  # the HDR histogram itself, re-decodable by any HdrHistogram
+    assert json.dumps(res.to_dict())
+
+
+def test_blast_radius_counts_omitted_sends_against_a_hung_server(blackhole: str) -> None:
+    res = blast([blackhole], path="/", rate=20, duration_s=1, max_inflight=2, timeout=1)
+    assert res.omitted == res.planned - 2 and res.sent == 2
+    assert res.errors["omitted (max in flight: server not keeping up)"] == res.omitted
+    invalid, failed = findings(res, slo_p95_s=0.2, max_error_ratio=0.01)
+    assert not invalid and any("omitted" in text for text in failed)
+
+
+def test_prometheus_down_is_an_error(run_checks: Any) -> None:
+    run = run_checks(
+        "CN-100",
+        args=(
+            "--spark-stage", "100", "--spark-prometheus-url", "http://127.0.0.1:9",
+            "--spark-set", "canary.stage_window_s=2",
+        ),
+    )  # fmt: skip
+    assert run.verdict["verdict"] == "NO-GO"
+    assert run.outcome("CN-100") == "error"
+    assert "Prometheus at http://127.0.0.1:9" in run.message("CN-100")
+
+
+def test_too_little_traffic_is_inconclusive_never_go(run_checks: Any, sandbox: Any) -> None:
+    with sandbox.inject("no-traffic", wait_s=3.0):
+        run = run_checks(
+            "CN-100",
+            args=("--spark-stage", "100", "--spark-set", "canary.max_window_s=10"),
+        )
+    assert run.verdict["verdict"] == "NO-GO"
+    assert run.outcome("CN-100") == "error"
+    assert "inconclusive: 0 requests" in run.message("CN-100")
+
+
 def test_healthy_rollout_passes_every_stage_and_prints_the_oneliner(
     run_checks: Any, weight_restored: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -91,60 +145,9 @@ def test_canary_fault_fails_the_stage_and_the_rollback_is_confirmed(
     assert weight_restored.weight() == 0  # rolled back
 
 
-def test_too_little_traffic_is_inconclusive_never_go(run_checks: Any, sandbox: Any) -> None:
-    with sandbox.inject("no-traffic", wait_s=3.0):
-        run = run_checks(
-            "CN-100",
-            args=("--spark-stage", "100", "--spark-set", "canary.max_window_s=10"),
-        )
-    assert run.verdict["verdict"] == "NO-GO"
-    assert run.outcome("CN-100") == "error"
-    assert "inconclusive: 0 requests" in run.message("CN-100")
-
-
-def test_prometheus_down_is_an_error(run_checks: Any) -> None:
-    run = run_checks(
-        "CN-100",
-        args=(
-            "--spark-stage", "100", "--spark-prometheus-url", "http://127.0.0.1:9",
-            "--spark-set", "canary.stage_window_s=2",
-        ),
-    )  # fmt: skip
-    assert run.verdict["verdict"] == "NO-GO"
-    assert run.outcome("CN-100") == "error"
-    assert "Prometheus at http://127.0.0.1:9" in run.message("CN-100")
-
-
 def test_rollback_drill_catches_the_fault_and_confirms_the_rollback(run_checks: Any) -> None:
     run = run_checks("RB-01", disruptive=True)
     assert run.outcome("RB-01") == "passed", run.message("RB-01")
     (stage,) = [o["data"] for o in run.record("RB-01")["observations"] if o["name"] == "stage"]
     assert stage["outcome"] == "NO-GO" and stage["rollback"]["confirmed"]
     assert stage["rollback"]["detection_to_confirmed_s"] < 60
-
-
-def test_canary_marker_without_a_mode_is_a_usage_error(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest(str(CHECKS_DIR), "-p", "no:cacheprovider", "-m", "canary")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert "needs --spark-stage N" in result.stderr.str() + result.stdout.str()
-    result = pytester.runpytest(str(CHECKS_DIR), "-p", "no:cacheprovider", "--spark-rollout")
-    assert "pass --spark-allow-disruptive" in result.stderr.str() + result.stdout.str()
-
-
-def test_blast_radius_holds_its_rate(endpoints: Any) -> None:
-    res = blast(list(endpoints.api_urls), path="/version", rate=20, duration_s=3,
-                max_inflight=32, timeout=5)  # fmt: skip
-    assert res.planned == 60 and res.sent == 60 and res.omitted == 0
-    assert abs(res.achieved_rate - 20) <= 20 * RATE_TOLERANCE, res.achieved_rate
-    assert res.late <= res.sent and res.max_lateness_ms >= 0
-    assert res.completed == 60 and res.p50_ms is not None and res.max_ms >= res.p99_ms
-    assert res.histogram  # the HDR histogram itself, re-decodable by any HdrHistogram
-    assert json.dumps(res.to_dict())
-
-
-def test_blast_radius_counts_omitted_sends_against_a_hung_server(blackhole: str) -> None:
-    res = blast([blackhole], path="/", rate=20, duration_s=1, max_inflight=2, timeout=1)
-    assert res.omitted == res.planned - 2 and res.sent == 2
-    assert res.errors["omitted (max in flight: server not keeping up)"] == res.omitted
-    invalid, failed = findings(res, slo_p95_s=0.2, max_error_ratio=0.01)
-    assert not invalid and any("omitted" in text for text in failed)
