@@ -420,6 +420,24 @@ def validate(values: Mapping[str, Mapping[str, Any]]) -> None:
                 raise ConfigError(f"targets.{key}: {exc}") from None
     if values["policy"]["production"] and values["policy"]["allow_disruptive"]:
         raise ConfigError("policy.allow_disruptive is refused when policy.production = true")
+    validate_canary(values["canary"])
+
+
+def validate_canary(cn: Mapping[str, Any]) -> None:
+    """[canary]: the settings whose mistakes would only show mid-rollout."""
+    if not 0 < cn["alpha"] < 1:
+        raise ConfigError(f"canary.alpha must be in (0, 1), got {cn['alpha']}")
+    if cn["traffic_driver"] not in ("", "haproxy", "command"):
+        raise ConfigError(
+            f"canary.traffic_driver {cn['traffic_driver']!r}: use haproxy, command or leave empty"
+        )
+    if cn["traffic_driver"] == "command" and not any("{weight}" in a for a in cn["weight_command"]):
+        raise ConfigError("canary.weight_command must be an argv with a {weight} placeholder")
+    for item in cn["triggers"]:
+        if not re.fullmatch(r"[Tt]\d\d\.(threshold|for|severity|range)=\S+", item.strip()):
+            raise ConfigError(f"canary.triggers: {item!r} is not ID.KEY=VALUE (T01.threshold=0.5)")
+    if cn["blast_path"] and not cn["blast_path"].startswith("/"):
+        raise ConfigError(f"canary.blast_path {cn['blast_path']!r} must start with /")
 
 
 def reference_markdown() -> str:

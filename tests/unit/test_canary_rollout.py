@@ -88,3 +88,20 @@ def test_rollback_command_failures_are_reported() -> None:
     assert "cannot run /nonexistent/rollback" in missing.message
     with pytest.raises(rollback.RollbackError, match="nothing to roll back with"):
         rollback.roll_back(detected_at=0, haproxy=None, command=[], timeout=1, confirm_window_s=0)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"triggers": ["T01=5"]}, "not ID.KEY=VALUE"),
+        ({"traffic_driver": "nginx"}, "use haproxy, command"),
+        ({"traffic_driver": "command", "weight_command": ["argo", "set"]}, "{weight}"),
+        ({"alpha": 2.0}, r"canary\.alpha"),
+        ({"blast_path": "quotes"}, "must start with /"),
+    ],
+)
+def test_bad_canary_settings_stop_the_run_before_any_test(override: dict, message: str) -> None:
+    from pytest_spark.config import ConfigError, build
+
+    with pytest.raises(ConfigError, match=message):
+        build(path=None, overrides={"canary": override}, environ={})
