@@ -265,19 +265,20 @@ def _share_from_query(ctx: StageContext, window_s: float, at: float, log: list[A
     return math.nan if value is None else value
 
 
-def _wait_window(ctx: StageContext, weight: int, start: float, before: Any) -> None:
-    """The window, stretched (up to max_window_s) until both tracks the weight feeds have
-    min_requests on HAProxy's counters -- so a 1 % stage is judged on enough requests."""
+def _wait_window(ctx: StageContext, weight: int, start: float) -> None:
+    """The window, stretched (up to max_window_s) until every track the weight feeds has
+    min_requests in Prometheus -- the same counter the gate judges -- so a 1 % stage is
+    judged on enough requests instead of being called inconclusive after a fixed time."""
     s = ctx.settings
     ctx.sleep(s.window_s)
-    if ctx.haproxy is None or before is None:
-        return
-    need = math.ceil(s.min_requests * 1.2)
+    tracks = ("canary",) if weight == 100 else ("canary", "stable")
     while time.time() - start < s.max_window_s:
-        now = ctx.haproxy.counters().sessions
-        canary = now.get("canary", 0) - before.sessions.get("canary", 0)
-        stable = now.get("stable", 0) - before.sessions.get("stable", 0)
-        if canary >= need and (weight == 100 or stable >= need):
+        now = time.time()
+        counts = []
+        for track in tracks:
+            promql = gate.track_queries(s.job, track, now - start)["requests"]
+            counts.append(gate.scalar(ctx.prom.query(promql, at=now)) or 0.0)
+        if min(counts) >= s.min_requests:
             return
         ctx.sleep(1.0)
 
@@ -297,7 +298,7 @@ def run_stage(
         ctx.driver.set_weight(weight)
     before = ctx.haproxy.counters() if ctx.haproxy is not None else None
     result.start = time.time()
-    _wait_window(ctx, weight, result.start, before)
+    _wait_window(ctx, weight, result.start)
     after = ctx.haproxy.counters() if ctx.haproxy is not None else None
     result.end = time.time()
     ctx.sleep(s.scrape_lag_s)  # the window's last samples reach Prometheus
