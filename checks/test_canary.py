@@ -55,7 +55,7 @@ def _oneliner(run: CanaryRun, request: pytest.FixtureRequest, evidence: Recorder
     from pytest_spark.canary.oneliner import summarize
 
     stages = [r.to_dict() for r in run.results]
-    text = summarize(run.config.release["version"] or "", stages)
+    text = summarize(run.config.release["version"] or "", stages, blast=run.blast)
     evidence.attach("oneliner.txt", text + "\n")
     evidence.observe("oneliner", text)
     request.config.stash[ONELINER] = text
@@ -161,11 +161,13 @@ def test_cn00_blast_radius(
     )
     evidence.observe("findings", {"invalid": invalid, "failed": failed})
     rolled = ""
+    canary.blast = {"outcome": "passed" if not (failed or invalid) else "failed", "rollback": None}
     if failed or invalid:
         canary.stopped_at = "CN-00"
         if canary.rollback_wanted():
             rec = _roll_back(canary, None, time.time())
             evidence.observe("rollback", rec.to_dict())
+            canary.blast["rollback"] = rec.to_dict()
             rolled = f" -- {rec.message}"
     assert not failed, "CN-00 NO-GO: " + "; ".join(failed) + rolled
     if invalid:

@@ -75,14 +75,14 @@ def cmd_oneliner(args: argparse.Namespace) -> int:
     from .canary.oneliner import from_bundle, summarize
 
     try:
-        release, stages = from_bundle(args.bundle)
+        release, stages, blast = from_bundle(args.bundle)
     except (ValueError, OSError) as exc:
         print(f"pytest-spark oneliner: {exc}", file=sys.stderr)
         return 2
-    if not stages:
+    if not stages and blast is None:
         print(f"pytest-spark oneliner: {args.bundle} has no canary stage evidence", file=sys.stderr)
         return 2
-    print(summarize(release, stages, lang=args.lang))
+    print(summarize(release, stages, lang=args.lang, blast=blast))
     return 0
 
 

@@ -38,8 +38,15 @@ TEXT = {
 }  # fmt: skip
 
 
-def summarize(release: str, stages: Iterable[Mapping[str, Any]], *, lang: str = "en") -> str:
-    """One line: ``Spark v1.4.0 canary: 5/5 stages GO, 0 rollbacks | p95 ... -- GO``."""
+def summarize(
+    release: str,
+    stages: Iterable[Mapping[str, Any]],
+    *,
+    lang: str = "en",
+    blast: Mapping[str, Any] | None = None,
+) -> str:
+    """One line: ``Spark v1.4.0 canary: 5/5 stages GO, 0 rollbacks | p95 ... -- GO``.
+    ``blast``: CN-00's outcome and rollback, when it ran (a NO-GO there stops stage 1)."""
     if lang not in TEXT:
         raise ValueError(f"language {lang!r}: use one of {', '.join(TEXT)}")
     t = TEXT[lang]
@@ -47,8 +54,12 @@ def summarize(release: str, stages: Iterable[Mapping[str, Any]], *, lang: str = 
     judged = [by_check[check_id(w)] for w in STAGES if check_id(w) in by_check]
     passed = [s for s in judged if s.get("outcome") == "GO"]
     rollbacks = sum(1 for s in judged if s.get("rollback"))
+    blast_failed = bool(blast) and blast.get("outcome") not in ("passed", None)
+    rollbacks += 1 if blast and blast.get("rollback") else 0
     head = f"Spark {release or '?'} {t['canary']}: {len(passed)}/{len(STAGES)} {t['stages']}"
     head += f", {rollbacks} {t['rollbacks']}"
+    if blast_failed:
+        head += f" ({t['stopped']} CN-00)"
     if not judged:
         return f"{head} | {t['none']} -- NO-GO"
     failed = next((s for s in judged if s.get("outcome") != "GO"), None)
@@ -65,6 +76,17 @@ def summarize(release: str, stages: Iterable[Mapping[str, Any]], *, lang: str = 
     return f"{head} | " + " | ".join(parts) + f" -- {verdict}"
 
 
+def blast_from_records(records: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """CN-00's outcome and rollback record, if the run had it."""
+    for rec in records:
+        if rec.get("id") == "CN-00":
+            rollback = [
+                o["data"] for o in rec.get("observations", []) if o.get("name") == "rollback"
+            ]
+            return {"outcome": rec.get("outcome"), "rollback": rollback[0] if rollback else None}
+    return None
+
+
 def stages_from_records(records: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for rec in records:
@@ -74,8 +96,9 @@ def stages_from_records(records: Iterable[Mapping[str, Any]]) -> list[dict[str, 
     return out
 
 
-def from_bundle(path: Path) -> tuple[str, list[dict[str, Any]]]:
-    """(release, stage dicts) from a bundle folder or .tar.gz; ValueError when unreadable."""
+def from_bundle(path: Path) -> tuple[str, list[dict[str, Any]], dict[str, Any] | None]:
+    """(release, stage dicts, CN-00) from a bundle folder or .tar.gz; ValueError when
+    unreadable."""
     records: list[dict[str, Any]] = []
     release = ""
     if path.is_dir():
@@ -105,7 +128,7 @@ def from_bundle(path: Path) -> tuple[str, list[dict[str, Any]]]:
             raise ValueError(f"{path}: not a readable bundle ({exc})") from None
     else:
         raise ValueError(f"no bundle at {path} (expected a bundle folder or .tar.gz)")
-    return release, stages_from_records(records)
+    return release, stages_from_records(records), blast_from_records(records)
 
 
 def stage_tables_markdown(records: Iterable[Mapping[str, Any]]) -> str:

@@ -81,6 +81,7 @@ class CanaryRun:
     stopped_at: str = ""
     results: list[Any] = field(default_factory=list)
     carried_baseline: Any = None
+    blast: dict[str, Any] | None = None  # CN-00's outcome and rollback, for the one-liner
     _rate_file: Path | None = None
     _rate_before: str | None = None
     _ctx: Any = None

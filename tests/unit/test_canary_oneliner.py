@@ -55,3 +55,10 @@ def test_stage_tables_from_records() -> None:
     assert "**CN-25 at 25 %: GO**" in text
     assert "| p95 | 182 ms | 175 ms | pass | 0.42 |" in text
     assert "<td>182 ms</td><td>175 ms</td>" in oneliner.stage_table_html(_stage(25))
+
+
+def test_blast_radius_stop_and_its_rollback_are_counted() -> None:
+    blast = {"outcome": "failed", "rollback": {"confirmed": True}}
+    line = oneliner.summarize("v1.4.0", [], blast=blast)
+    assert line.startswith("Spark v1.4.0 canary: 0/5 stages GO, 1 rollbacks (stopped at CN-00)")
+    assert line.endswith("-- NO-GO")
