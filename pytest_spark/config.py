@@ -147,7 +147,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "max_window_s": _k(
             float,
             0.0,
-            "Longest a stage waits for min_requests per track (0: 4x the window, 60 s sandbox)",
+            "Longest a stage waits for min_requests per track (0: 4x the window, 100 s sandbox)",
         ),
         "min_requests": _k(int, 0, "Requests per track a gate needs (0: 200, 10 on the sandbox)"),
         "alpha": _k(float, 0.01, "Significance level of the canary-vs-baseline tests"),
@@ -180,7 +180,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "blast_max_error_ratio": _k(float, 0.01, "CN-00 error budget"),
         "blast_max_inflight": _k(int, 64, "CN-00 bound on requests in flight (more: omitted)"),
         "sandbox_load_rate": _k(
-            float, 24.0, "Load generator req/s while a sandbox rollout runs (enough per track)"
+            float, 0.0, "Load generator req/s during sandbox gates (0: unchanged; a step fires T10)"
         ),
     },
 }

@@ -60,7 +60,7 @@ class Settings:
             raise ValueError(f"canary.alpha must be in (0, 1), got {alpha}")
         return cls(
             window_s=window,
-            max_window_s=max(auto("max_window_s", 4 * window, max(4 * window, 60.0)), window),
+            max_window_s=max(auto("max_window_s", 4 * window, max(4 * window, 100.0)), window),
             min_requests=int(auto("min_requests", 200, 10)),
             alpha=alpha,
             weight_z=float(canary.get("weight_z", 4.0)),
@@ -295,6 +295,12 @@ def run_stage(
     s = ctx.settings
     result = StageResult(check_id(weight), weight, "drive" if drive else "observe")
     if drive:
+        if ctx.driver is None:
+            raise ValueError(
+                "--spark-rollout needs a traffic driver: canary.haproxy_socket + "
+                "canary.haproxy_weights_map, or canary.traffic_driver = command with "
+                "canary.weight_command (the sandbox has HAProxy built in)"
+            )
         ctx.driver.set_weight(weight)
     before = ctx.haproxy.counters() if ctx.haproxy is not None else None
     result.start = time.time()

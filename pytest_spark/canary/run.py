@@ -144,12 +144,13 @@ class CanaryRun:
     def boost_sandbox_load(self) -> None:
         """On the sandbox, enough requests per track in a seconds-long window: the load
         generator's rate override (restored by ``restore``)."""
-        if self.box is None or self._rate_file is not None:
+        rate = float(self.canary_cfg["sandbox_load_rate"])
+        if self.box is None or self._rate_file is not None or rate <= 0:
             return
         self._rate_file = Path(self.box.state_dir) / "loadgen.rate"
         with contextlib.suppress(OSError):
             self._rate_before = self._rate_file.read_text()
-        self._rate_file.write_text(f"{float(self.canary_cfg['sandbox_load_rate'])}\n")
+        self._rate_file.write_text(f"{rate}\n")
         time.sleep(1.0)  # the generator re-reads it every 0.5 s
 
     def restore(self) -> None:
