@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 # some shells export this; without .pyc files every pytest process recompiles its plugins
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: setup system venv test test-fast lint format demo bench clean
+.PHONY: setup system venv test test-fast lint format demo demo-canary bench clean
 
 setup: system venv ## idempotent: system servers + .venv with the project (editable) and test extras
 
@@ -60,6 +60,9 @@ format: venv
 
 demo: setup ## start the reference stack, run every check, print the verdict and the bundle
 	@$(BIN)/python -m pytest_spark.demo --release $(RELEASE) $(if $(FAULT),--fault $(FAULT))
+
+demo-canary: setup ## canary rollout on the reference stack: GO, or NO-GO + rollback with FAULT=canary-latency
+	@$(BIN)/python -m pytest_spark.canary.demo --release $(RELEASE) $(if $(FAULT),--fault $(FAULT))
 
 bench: setup
 	$(BIN)/python benchmarks/plugin_overhead.py

@@ -7,6 +7,7 @@ setting and flag to fix it, never pass silently.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
@@ -130,3 +131,28 @@ def prometheus(spark_config: SparkConfig, timeout: float, max_bytes: int) -> Ite
     verify: bool | str = targets["ca_bundle"] or targets["verify_tls"]
     with Prometheus(url, timeout=timeout, verify=verify, max_bytes=max_bytes) as client:
         yield client
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """After -m: keep the canary checks the run's mode asks for (canary/run.py)."""
+    from pytest_spark import session
+    from pytest_spark.plugin import STATE
+
+    state = config.stash.get(STATE, None)
+    if state is None or not any(
+        (c := session.check_of(item)) is not None and c.suite == "canary" for item in items
+    ):
+        return
+    from pytest_spark.canary.run import select
+
+    select(config, items, state.config.policy)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """A rollout prints the release one-liner (also stored in the bundle)."""
+    run = sys.modules.get("pytest_spark.canary.run")  # loaded only by runs with canary checks
+    text = config.stash.get(run.ONELINER, None) if run is not None else None
+    if text:
+        terminalreporter.write_sep("-", "canary release one-liner")
+        terminalreporter.write_line(text)

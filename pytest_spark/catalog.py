@@ -15,6 +15,7 @@ class Suite(StrEnum):
     PREFLIGHT = "preflight"
     REDTEAM = "redteam"
     CONTRACT = "contract"
+    CANARY = "canary"
 
 
 class Severity(StrEnum):
@@ -42,7 +43,13 @@ class Check:
         return None
 
 
-_B, _P, _R, _C = Suite.BLINDSPOTS, Suite.PREFLIGHT, Suite.REDTEAM, Suite.CONTRACT
+_B, _P, _R, _C, _K = (
+    Suite.BLINDSPOTS,
+    Suite.PREFLIGHT,
+    Suite.REDTEAM,
+    Suite.CONTRACT,
+    Suite.CANARY,
+)
 _BLOCK = Severity.BLOCKER
 
 CHECKS: tuple[Check, ...] = (
@@ -133,13 +140,26 @@ CHECKS: tuple[Check, ...] = (
         "Every selected pact (consumer version) has a successful verification of this release",
         writes=True,
     ),
+    # canary (CANARY.md): blast radius, the five stage gates, the rollback drill
+    Check("CN-00", "Blast radius", _K, _BLOCK, "Constant-rate load on the canary alone keeps SLO"),
+    *(
+        Check(f"CN-{p:02d}", f"Stage {p} %", _K, _BLOCK, f"Canary at {p} % traffic passes its gate")
+        for p in (1, 5, 25, 50, 100)
+    ),
+    Check(
+        "RB-01",
+        "Rollback drill",
+        _K,
+        _BLOCK,
+        "A canary fault gives NO-GO; rollback runs and is confirmed in budget",
+        disruptive=True,
+    ),
 )
 
 BY_ID: dict[str, Check] = {check.id: check for check in CHECKS}
 SUITES: tuple[str, ...] = tuple(s.value for s in Suite)
 OTHER_MARKERS: dict[str, str] = {
     "chaos": "chaos scenarios (disruptive; need --spark-allow-disruptive)",
-    "canary": "canary stage gates",
 }
 
 
@@ -172,7 +192,14 @@ class Detail:
     evidence: str
 
 
-_T, _R2, _TH, _S, _CT = "targets.", "release.", "thresholds.", "schema.", "contracts."
+_T, _R2, _TH, _S, _CT, _CN = (
+    "targets.",
+    "release.",
+    "thresholds.",
+    "schema.",
+    "contracts.",
+    "canary.",
+)
 
 DETAILS: dict[str, Detail] = {
     "BS-01": Detail(
@@ -444,6 +471,49 @@ DETAILS: dict[str, Detail] = {
             _CT + "publish_results",
         ),
         "the pacts considered (consumer, version, sha256) and each one's verification result",
+    ),
+    "CN-00": Detail(
+        "Before stage 1: constant-rate open-model GETs against the canary instances alone "
+        "(bounded; loopback, or with --spark-allow-disruptive), latency from each request's "
+        "intended send time into an HDR histogram; fails when p95 exceeds the SLO or errors "
+        "the budget, errors when the generator could not hold its rate.",
+        (
+            _T + "api_urls",
+            _CN + "blast_duration_s",
+            _CN + "blast_rate",
+            _CN + "blast_path",
+            _CN + "blast_max_error_ratio",
+            _TH + "slo_latency_p95_s",
+        ),
+        "requested vs achieved rate, p50/p95/p99/max, errors by kind, late and omitted sends",
+    ),
+    **{
+        f"CN-{p:02d}": Detail(
+            f"Stage {p} %: traffic is at {p} % (HAProxy counters or canary.share_query, within "
+            "a binomial tolerance); the six canary metrics over the window within T01..T06; "
+            "canary vs stable (Mann-Whitney U + Cliff's delta on latency, exact tests on sparse "
+            "counts) and PF-09's baseline.json; T07..T16 not firing; enough requests per track "
+            "(else ERROR inconclusive). --spark-stage observes, --spark-rollout drives.",
+            (
+                _T + "prometheus_url",
+                _CN + "stage_window_s",
+                _CN + "min_requests",
+                _CN + "alpha",
+                _CN + "weight_z",
+                _CN + "triggers",
+                _CN + "traffic_driver",
+                _CN + "rollback_command",
+            ),
+            "rollout_stage snapshot: every query and raw response, value, threshold, statistic, "
+            "p-value, trigger state and the decision trace; rollback times when it ran",
+        )
+        for p in (1, 5, 25, 50, 100)
+    },
+    "RB-01": Detail(
+        "On the sandbox: injects a canary fault at a stage, the gate must say NO-GO naming it, "
+        "the rollback runs and no canary traffic is confirmed within the budget. Disruptive.",
+        (_CN + "confirm_window_s", _CN + "rollback_budget_s", _CN + "rollback_command"),
+        "the stage snapshot, detection / rollback start / end / confirmed times",
     ),
 }
 

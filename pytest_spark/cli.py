@@ -47,6 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("config-reference", help="print every spark.toml setting")
     r.set_defaults(func=cmd_config_reference)
     add_triggers_parser(sub)
+    o = sub.add_parser("oneliner", help="the release one-liner from a canary bundle's stages")
+    o.add_argument("bundle", type=Path, help="bundle folder or .tar.gz")
+    o.add_argument("--lang", choices=("en", "tr"), default="en")
+    o.set_defaults(func=cmd_oneliner)
     try:
         from .sandbox.cli import add_sandbox_parser
     except ImportError:  # sandbox extras not installed
@@ -195,6 +199,21 @@ def cmd_config_reference(args: argparse.Namespace) -> int:
     from .config import reference_markdown
 
     print(reference_markdown())
+    return 0
+
+
+def cmd_oneliner(args: argparse.Namespace) -> int:
+    from .canary.oneliner import from_bundle, summarize
+
+    try:
+        release, stages, blast = from_bundle(args.bundle)
+    except (ValueError, OSError) as exc:
+        print(f"pytest-spark oneliner: {exc}", file=sys.stderr)
+        return 2
+    if not stages and blast is None:
+        print(f"pytest-spark oneliner: {args.bundle} has no canary stage evidence", file=sys.stderr)
+        return 2
+    print(summarize(release, stages, lang=args.lang, blast=blast))
     return 0
 
 

@@ -222,6 +222,47 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "message_timeout_s": _k(float, 10.0, "CT-02 wait for the relay to publish a probe event"),
         "verify_timeout_s": _k(float, 120.0, "Deadline of the whole provider verification"),
     },
+    "canary": {
+        "stage_window_s": _k(float, 0.0, "Stage gate window (0: 300 s, 10 s on --spark-sandbox)"),
+        "max_window_s": _k(
+            float,
+            0.0,
+            "Longest a stage waits for min_requests per track (0: 4x the window, 100 s sandbox)",
+        ),
+        "min_requests": _k(int, 0, "Requests per track a gate needs (0: 200, 10 on the sandbox)"),
+        "alpha": _k(float, 0.01, "Significance level of the canary-vs-baseline tests"),
+        "weight_z": _k(float, 4.0, "Traffic check: binomial sigmas allowed around the weight"),
+        "weight_tolerance": _k(float, 0.02, "Traffic check: absolute share margin on top"),
+        "traffic_driver": _k(
+            str, "", "haproxy, command or empty (sandbox: haproxy; else observe only)"
+        ),
+        "haproxy_socket": _k(str, "", "HAProxy runtime API socket (level admin)"),
+        "haproxy_weights_map": _k(str, "", "HAProxy map file holding the canary weight"),
+        "weight_command": _k(list, [], "argv setting the weight, {weight} replaced (no shell)"),
+        "share_query": _k(str, "", "PromQL of the canary share over $window (other routers)"),
+        "rollback_command": _k(list, [], "argv of the rollback run on a NO-GO stage (no shell)"),
+        "command_timeout_s": _k(float, 60.0, "Deadline of weight/rollback commands"),
+        "confirm_window_s": _k(
+            float, 0.0, "No canary traffic for this long confirms a rollback (0: 30 s, 3 s sandbox)"
+        ),
+        "rollback_budget_s": _k(float, 300.0, "RB-01: detection to confirmed within this"),
+        "evaluation_interval_s": _k(
+            float, 0.0, "Prometheus evaluation_interval (0: read from Prometheus)"
+        ),
+        "scrape_lag_s": _k(float, 0.0, "Wait after a window for its last scrape (0: 2 s / 30 s)"),
+        "triggers": _k(list, [], "Trigger overrides, e.g. T01.threshold=0.5, T02.for=2m"),
+        "baseline_json": _k(
+            str, "", "PF-09 baseline.json (empty: newest in the evidence dir for the release)"
+        ),
+        "blast_duration_s": _k(float, 0.0, "CN-00 load duration (0: 30 s, 5 s on the sandbox)"),
+        "blast_rate": _k(float, 20.0, "CN-00 requests per second (open model, constant)"),
+        "blast_path": _k(str, "/quotes", "CN-00 path requested on every canary instance (GET)"),
+        "blast_max_error_ratio": _k(float, 0.01, "CN-00 error budget"),
+        "blast_max_inflight": _k(int, 64, "CN-00 bound on requests in flight (more: omitted)"),
+        "sandbox_load_rate": _k(
+            float, 0.0, "Load generator req/s during sandbox gates (0: unchanged; a step fires T10)"
+        ),
+    },
 }
 
 _HOUR, _DAY = 3600.0, 86400.0
@@ -243,6 +284,24 @@ _RATIO = Bounds(0, 1, lo_open=True)
 BOUNDS: dict[str, dict[str, Bounds]] = {
     "release": {"migration": _count(0, 2**63 - 1)},
     "contracts": {"message_timeout_s": _secs(300), "verify_timeout_s": _secs(_HOUR)},
+    "canary": {  # 0 means "the default" for the windows and counts below
+        "stage_window_s": Bounds(0, _HOUR, unit="s"),
+        "max_window_s": Bounds(0, 4 * _HOUR, unit="s"),
+        "min_requests": _count(0, 10**7),
+        "alpha": Bounds(0, 0.5, lo_open=True),
+        "weight_z": Bounds(0, 20, lo_open=True),
+        "weight_tolerance": Bounds(0, 0.5),
+        "command_timeout_s": _secs(_HOUR),
+        "confirm_window_s": Bounds(0, _HOUR, unit="s"),
+        "rollback_budget_s": _secs(_DAY),
+        "evaluation_interval_s": Bounds(0, _HOUR, unit="s"),
+        "scrape_lag_s": Bounds(0, 600, unit="s"),
+        "blast_duration_s": Bounds(0, _HOUR, unit="s"),
+        "blast_rate": Bounds(0, 10_000, lo_open=True, unit="req/s"),
+        "blast_max_error_ratio": Bounds(0, 1),
+        "blast_max_inflight": _count(1, 10_000),
+        "sandbox_load_rate": Bounds(0, 200, unit="req/s"),
+    },
     "policy": {
         "timeout_s": _secs(300),
         "max_response_mib": Bounds(0, 4096, lo_open=True, unit="MiB"),
@@ -303,6 +362,7 @@ class SparkConfig:
     schema: Mapping[str, Any]
     evidence: Mapping[str, Any] = field(default_factory=lambda: {"signing_key": ""})
     contracts: Mapping[str, Any] = field(default_factory=lambda: defaults()["contracts"])
+    canary: Mapping[str, Any] = field(default_factory=dict)
     env: str = ""
     source: str = ""
     redactor: Redactor = field(default_factory=Redactor, compare=False)
@@ -615,6 +675,24 @@ def validate(values: Mapping[str, Mapping[str, Any]]) -> None:
             load_private_key(values["evidence"]["signing_key"])
         except SigningError as exc:
             raise ConfigError(f"evidence.signing_key: {exc}") from None
+    validate_canary(values["canary"])
+
+
+def validate_canary(cn: Mapping[str, Any]) -> None:
+    """[canary]: the settings whose mistakes would only show mid-rollout."""
+    if not 0 < cn["alpha"] < 1:
+        raise ConfigError(f"canary.alpha must be in (0, 1), got {cn['alpha']}")
+    if cn["traffic_driver"] not in ("", "haproxy", "command"):
+        raise ConfigError(
+            f"canary.traffic_driver {cn['traffic_driver']!r}: use haproxy, command or leave empty"
+        )
+    if cn["traffic_driver"] == "command" and not any("{weight}" in a for a in cn["weight_command"]):
+        raise ConfigError("canary.weight_command must be an argv with a {weight} placeholder")
+    for item in cn["triggers"]:
+        if not re.fullmatch(r"[Tt]\d\d\.(threshold|for|severity|range)=\S+", item.strip()):
+            raise ConfigError(f"canary.triggers: {item!r} is not ID.KEY=VALUE (T01.threshold=0.5)")
+    if cn["blast_path"] and not cn["blast_path"].startswith("/"):
+        raise ConfigError(f"canary.blast_path {cn['blast_path']!r} must start with /")
 
 
 def reference_markdown() -> str:

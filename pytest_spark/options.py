@@ -82,6 +82,25 @@ def add_options(parser: pytest.Parser) -> None:
         default=False,
         help="compute the verdict but write no evidence bundle",
     )
+    group.addoption(
+        "--spark-stage",
+        type=int,
+        default=None,
+        metavar="PERCENT",
+        help="canary: judge this stage (1, 5, 25, 50 or 100) at the weight your tooling set",
+    )
+    group.addoption(
+        "--spark-rollout",
+        action="store_true",
+        default=False,
+        help="canary: drive every stage in order (needs --spark-allow-disruptive)",
+    )
+    group.addoption(
+        "--spark-rollback",
+        action="store_true",
+        default=False,
+        help="canary: roll back on a NO-GO stage (or set canary.rollback_command)",
+    )
     for flag, (_sec, _key, text) in TARGET_FLAGS.items():
         group.addoption(flag, default=None, dest=dest(flag), help=text)
 

@@ -98,12 +98,25 @@ class Prometheus:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def query(self, promql: str) -> list[dict[str, Any]]:
-        """Instant query; returns the raw result list (metric + value) as the API gave it."""
+    def query(self, promql: str, *, at: float | None = None) -> list[dict[str, Any]]:
+        """Instant query (at unix time ``at``, default now); the raw result list as given."""
+        params = {"time": f"{at:.3f}"} if at is not None else None
         try:
-            return self._api.custom_query(promql, timeout=self.timeout)
+            return self._api.custom_query(promql, params=params, timeout=self.timeout)
         except Exception as exc:  # the client raises requests/own errors; all mean "could not ask"
             raise _probe_error(self.url, self.timeout, exc) from None
+
+    def query_range(
+        self, promql: str, *, start: float, end: float, step: float
+    ) -> list[dict[str, Any]]:
+        """Range query (the trigger evaluator's ``for`` windows); the raw result list."""
+        params = {
+            "query": promql,
+            "start": f"{start:.3f}",
+            "end": f"{end:.3f}",
+            "step": f"{step:g}",
+        }
+        return list(self.api("query_range", params)["result"])
 
     def api(self, path: str, params: dict[str, str] | None = None) -> Any:
         """GET /api/v1/<path> (targets, rules, status/...): data of a success response."""

@@ -56,3 +56,8 @@ def add_evidence_extras(report: pytest.TestReport, payload: dict[str, Any]) -> N
             *getattr(report, "extras", []),
             extras.json(payload["observations"], name=f"{payload['check']} evidence"),
         ]
+        stages = [o["data"] for o in payload["observations"] if o.get("name") == "stage"]
+        if stages:  # canary stage gates: the six metrics at a glance
+            from ..canary.oneliner import stage_table_html
+
+            report.extras += [extras.html(stage_table_html(s)) for s in stages]

@@ -47,5 +47,10 @@ def render(verdict: Mapping[str, Any], records: Sequence[Mapping[str, Any]], bun
                 f"\nWaiver {kind}: `{w['check']}` by {w['approver']} until {w['expires']} -- "
                 f"{_cell(w['justification'])}"
             )
+    if any(str(r.get("id", "")).startswith("CN-") for r in records):
+        from ..canary.oneliner import stage_tables_markdown  # canary runs only
+
+        tables = stage_tables_markdown(records)
+        out += ["", "**Canary stages (canary vs baseline)**", "", tables] if tables else []
     out += ["", f"Bundle: `{bundle}` (run `pytest-spark verify` on it)", ""]
     return "\n".join(out)

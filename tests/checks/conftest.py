@@ -26,6 +26,10 @@ WARM_MODULES = (
     "pytest_spark.sandbox.targets",
     "pytest_spark.sandbox.migrate",
     "hypothesis.internal.observability",  # the hypothesis plugin imports it in every run
+    # numpy (under scipy) refuses a second import in one process ("cannot load module
+    # more than once"), which pytester's module cleanup would force on the canary runs
+    "scipy.stats",
+    "hdrh.histogram",
 )
 
 

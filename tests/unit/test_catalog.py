@@ -12,15 +12,18 @@ ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT.parent / "shared" / "spec" / "CHECKS.md"
 
 
-def test_31_checks_in_four_suites():
-    assert len(catalog.CHECKS) == 31
+def test_the_catalog_suites_and_their_sizes():
+    assert len(catalog.CHECKS) == 38
     counts = {s: sum(c.suite == s for c in catalog.CHECKS) for s in catalog.Suite}
     assert counts == {
         catalog.Suite.BLINDSPOTS: 9,
         catalog.Suite.PREFLIGHT: 9,
         catalog.Suite.REDTEAM: 10,
         catalog.Suite.CONTRACT: 3,
+        catalog.Suite.CANARY: 7,  # CANARY.md "Check ids": CN-00, five stages, RB-01
     }
+    canary = [c.id for c in catalog.CHECKS if c.suite == catalog.Suite.CANARY]
+    assert canary == ["CN-00", "CN-01", "CN-05", "CN-25", "CN-50", "CN-100", "RB-01"]
 
 
 def test_contract_checks_are_the_ones_of_contracts_md():
@@ -37,7 +40,9 @@ def test_catalog_matches_the_spec_when_present():
         return
     text = SPEC.read_text()
     found = dict(re.findall(r"^([A-Z]{2}-\d\d) .+? -- (blocker|warning)", text, re.M))
-    listed = [c for c in catalog.CHECKS if c.suite != catalog.Suite.CONTRACT]  # CONTRACTS.md
+    listed = [  # CONTRACTS.md and CANARY.md list their own ids
+        c for c in catalog.CHECKS if c.suite not in (catalog.Suite.CONTRACT, catalog.Suite.CANARY)
+    ]
     assert found == {c.id: str(c.severity) for c in listed}
     gates = dict(re.findall(r"^([A-Z]{2}-\d\d) .+? -- blocker, (writes|disruptive)", text, re.M))
     assert gates == {c.id: c.policy_gate for c in listed if c.policy_gate}
