@@ -6,6 +6,8 @@ import html
 
 import pytest
 
+from pytest_spark import catalog
+
 SUITE = """
 import pytest
 
@@ -45,8 +47,8 @@ def test_all_pass_with_writes_allowed_is_go_exit_0(pytester, bundle_of):
     result = run(pytester, "--spark-allow-writes")
     assert result.ret == 0
     assert result.outlines[-1].startswith(
-        "SPARK VERDICT: GO for --spark-check BS-01,PF-01,RT-02 (3 of 3), PARTIAL: 3 of 28 "
-        "catalog checks -- bundle: "
+        "SPARK VERDICT: GO for --spark-check BS-01,PF-01,RT-02 (3 of 3), PARTIAL: 3 of "
+        f"{len(catalog.CHECKS)} catalog checks -- bundle: "
     )
     assert bundle_of().verdict["verdict"] == "GO"
 
@@ -493,7 +495,8 @@ def test_spark_check_go_says_it_is_partial(pytester, bundle_of):
     )
     assert result.ret == 0
     assert result.outlines[-1].startswith(
-        "SPARK VERDICT: GO for --spark-check PF-01 (1 of 1), PARTIAL: 1 of 28 catalog checks"
+        "SPARK VERDICT: GO for --spark-check PF-01 (1 of 1), PARTIAL: 1 of "
+        f"{len(catalog.CHECKS)} catalog checks"
     )
     scope = bundle_of().verdict["scope"]
     assert scope["in_scope"] == ["PF-01"] and scope["partial"]
@@ -639,10 +642,11 @@ def test_combine_a_failed_run_and_its_partial_rerun_is_a_release_go(pytester, mo
     v = json.loads(out_json.read_text())
     assert v["verdict"] == "GO" and v["checks"]["PF-06"]["outcome"] == "passed"
     assert v["checks"]["PF-06"]["run_id"] == b.name and len(v["runs"]) == 2
-    # only the first run: PF-06 failed; the whole catalog required: 19 checks never ran
+    # only the first run: PF-06 failed; the whole catalog required: the others never ran
     assert combine_cli(str(a), "--require", "preflight")[0] == 1
     code, out, _ = combine_cli(str(a), str(b))
-    assert code == 1 and "(9 of 28 required checks" in out and "RT-10  not run" in out
+    assert code == 1 and f"(9 of {len(catalog.CHECKS)} required checks" in out
+    assert "RT-10  not run" in out
 
 
 def test_combine_refuses_tampered_bundles_and_mixed_releases(pytester, monkeypatch):

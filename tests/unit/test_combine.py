@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from pytest_spark import catalog
 from pytest_spark.combine import CombineError, Run, combine, parse_max_age, required_ids
 from pytest_spark.waivers import Waiver
 
@@ -80,7 +81,7 @@ def test_options():
         with pytest.raises(CombineError):
             parse_max_age(bad)
     assert required_ids("preflight") == [f"PF-0{i}" for i in range(1, 10)]
-    assert len(required_ids("")) == 28
+    assert len(required_ids("")) == len(catalog.CHECKS)
     with pytest.raises(CombineError):
         required_ids("prefligth")
 
