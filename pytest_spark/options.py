@@ -109,7 +109,7 @@ class _Tracked:
 
 
 def rootdir_moved(config: pytest.Config, parser: pytest.Parser, args: list[str]) -> str:
-    """One line when a space-separated value of ours moved pytest's rootdir or ini file.
+    """One line when a space-separated value of ours moved pytest's ini file (and rootdir).
 
     pytest picks its rootdir and ini file from the positional arguments *before* any
     plugin has added its options, so ``--spark-config /tmp/x.toml`` reads to it as a test
@@ -133,14 +133,15 @@ def rootdir_moved(config: pytest.Config, parser: pytest.Parser, args: list[str])
     }
     wanted = inspect.signature(determine_setup).parameters
     rootpath, inipath, *_ = determine_setup(**{k: v for k, v in kwargs.items() if k in wanted})
-    if (rootpath, inipath) == (config.rootpath, config.inipath):
+    if inipath == config.inipath:  # same ini: same testpaths and addopts, nothing lost
         return ""
     moved = [(f, v) for f, v in spaced if Path(config.invocation_params.dir, v).exists()]
     flag, value = (moved or spaced)[0]
     return (
         f"pytest-spark: write {flag}={value} (with '='): given as a separate word, pytest "
-        f"takes {value} for a test path when it picks its rootdir ({config.rootpath} instead "
-        f"of {rootpath}) and would collect the wrong tests"
+        f"takes {value} for a test path when it picks its rootdir and ini file "
+        f"({config.inipath or config.rootpath} instead of {inipath or rootpath}) and would "
+        "collect the wrong tests"
     )
 
 
