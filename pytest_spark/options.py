@@ -27,8 +27,18 @@ def dest(flag: str) -> str:
 
 def add_options(parser: pytest.Parser) -> None:
     group = _Tracked(parser.getgroup("spark", "pytest-spark release verdict"))
-    group.addoption("--release", default=None, help="release under test, e.g. v1.4.0")
-    group.addoption("--spark-config", default=None, metavar="PATH", help="spark.toml path")
+    group.addoption(
+        "--release",
+        default=None,
+        help="release under test, SemVer with optional v (1.4.0 = v1.4.0); no GO without it",
+    )
+    group.addoption(
+        "--spark-config",
+        default=None,
+        metavar="PATH",
+        help="spark.toml path; write --spark-config=PATH (pytest reads a separate path as a "
+        "test path when it picks its rootdir)",
+    )
     group.addoption("--spark-env", default="", metavar="NAME", help="use [env.NAME] overrides")
     group.addoption(
         "--spark-evidence-dir",
