@@ -3,8 +3,15 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
-APT_PACKAGES := postgresql pgbouncer prometheus prometheus-alertmanager chrony faketime haproxy
+HASH := $(shell cat pyproject.toml | sha1sum | cut -c1-12)
+RUN_STAMP := $(VENV)/.installed-run-$(HASH)
+TEST_STAMP := $(VENV)/.installed-test-$(HASH)
+# system servers apt installs when missing; chrony is NOT among them: installing the
+# chrony package removes systemd-timesyncd (the machine's own time sync), so chronyd is
+# unpacked from the package into the project's cache instead (chrony-cache below).
+APT_PACKAGES := postgresql pgbouncer prometheus prometheus-alertmanager faketime haproxy
+DEB_CACHE := .cache/debs
+CHRONYD_CACHED := $(DEB_CACHE)/chrony/usr/sbin/chronyd
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 RELEASE ?= v1.4.0
 FAULT ?=
@@ -12,17 +19,16 @@ PYTEST_ARGS ?=
 # some shells export this; without .pyc files every pytest process recompiles its plugins
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: setup system venv test test-fast lint format demo demo-canary bench clean
+.PHONY: setup system chrony-cache runtime venv test test-fast lint format demo demo-canary bench clean
 
-setup: system venv ## idempotent: system servers + .venv with the project (editable) and test extras
+setup: system runtime ## idempotent: system binaries + .venv with the project and its runtime extras
 
-system:
+system: ## apt-installs missing servers (their services are neither started nor enabled)
 	@missing=""; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v pgbouncer >/dev/null || missing="$$missing pgbouncer"; \
 	command -v prometheus >/dev/null || missing="$$missing prometheus"; \
 	command -v prometheus-alertmanager >/dev/null || missing="$$missing prometheus-alertmanager"; \
-	command -v chronyd >/dev/null || [ -x /usr/sbin/chronyd ] || missing="$$missing chrony"; \
 	command -v faketime >/dev/null || missing="$$missing faketime"; \
 	command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || missing="$$missing haproxy"; \
 	if [ -n "$$missing" ]; then \
@@ -32,23 +38,53 @@ system:
 	    $(SUDO) chmod +x /usr/sbin/policy-rc.d; fi; \
 	  $(SUDO) apt-get update -q && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
-	  rc=$$?; [ -n "$$policy" ] && $(SUDO) rm -f /usr/sbin/policy-rc.d; exit $$rc; \
+	  rc=$$?; [ -n "$$policy" ] && $(SUDO) rm -f /usr/sbin/policy-rc.d; [ $$rc = 0 ] || exit $$rc; \
 	else echo "system packages present: $(APT_PACKAGES)"; fi
+	@if command -v chronyd >/dev/null || [ -x /usr/sbin/chronyd ]; then echo "chronyd present"; \
+	elif [ -x $(CHRONYD_CACHED) ]; then echo "chronyd present: $(CHRONYD_CACHED)"; \
+	else $(MAKE) --no-print-directory chrony-cache; fi
 
-venv: $(STAMP)
+# chronyd taken from the chrony package without installing it (the sandbox finds it here):
+# `apt-get download` + `dpkg -x`, plus the shared libraries it links when missing.
+chrony-cache:
+	@mkdir -p $(DEB_CACHE)
+	@deb=$$(ls /var/cache/apt/archives/chrony_*.deb 2>/dev/null | tail -1); \
+	if [ -n "$$deb" ]; then cp "$$deb" $(DEB_CACHE)/; \
+	else (cd $(DEB_CACHE) && apt-get download chrony) || exit 1; fi
+	dpkg -x "$$(ls $(DEB_CACHE)/chrony_*.deb | tail -1)" $(DEB_CACHE)/chrony
+	@libs=""; for lib in $$(apt-cache depends chrony | awk '$$1 == "Depends:" && $$2 ~ /^lib/ {print $$2}'); do \
+	  dpkg -s "$$lib" >/dev/null 2>&1 || libs="$$libs $$lib"; done; \
+	if [ -n "$$libs" ]; then echo "installing libraries chronyd links:$$libs"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$libs; fi
+	@$(CHRONYD_CACHED) --version >/dev/null && echo "chronyd unpacked: $(CHRONYD_CACHED) (chrony not installed)"
 
-$(STAMP): pyproject.toml
+runtime: $(RUN_STAMP) ## .venv with the project and what a user run needs (html, sandbox extras)
+
+venv: $(TEST_STAMP) ## the developer .venv: runtime + the project's test tools (xdist, timeout, pact, ruff...)
+
+$(RUN_STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@if [ -e $(TEST_STAMP) ]; then touch $@; else \
+	  $(BIN)/python -m pip install -q --upgrade pip && \
+	  $(BIN)/python -m pip install -q -e '.[html,sandbox]' && \
+	  rm -f $(VENV)/.installed-run-* && touch $@; fi
+
+$(TEST_STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
-	@rm -f $(VENV)/.installed-*; touch $@
+	@rm -f $(VENV)/.installed-*; touch $@ $(RUN_STAMP)
 
-test: setup lint ## the whole suite: unit + plugin tests in parallel, then sandbox + check tests
-	$(BIN)/pytest tests/unit tests/plugin -n 2 $(PYTEST_ARGS)
-	$(BIN)/pytest tests/sandbox tests/checks $(PYTEST_ARGS)
+# The project's own tests: pytester and a 300 s per-test ceiling are theirs alone
+# (tests/conftest.py loads pytester), never in a user's run of checks/.
+TEST_FLAGS := --timeout=300
 
-test-fast: setup ## unit + plugin tests only (no reference stack)
-	$(BIN)/pytest tests/unit tests/plugin -n 2 $(PYTEST_ARGS)
+test: system venv lint ## the whole suite: unit + plugin tests in parallel, then sandbox + check tests
+	$(BIN)/pytest tests/unit tests/plugin -n 2 $(TEST_FLAGS) $(PYTEST_ARGS)
+	$(BIN)/pytest tests/sandbox tests/checks $(TEST_FLAGS) $(PYTEST_ARGS)
+
+test-fast: venv ## unit + plugin tests only (no reference stack)
+	$(BIN)/pytest tests/unit tests/plugin -n 2 $(TEST_FLAGS) $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .
@@ -64,7 +100,7 @@ demo: setup ## start the reference stack, run every check, print the verdict and
 demo-canary: setup ## canary rollout on the reference stack: GO, or NO-GO + rollback with FAULT=canary-latency
 	@$(BIN)/python -m pytest_spark.canary.demo --release $(RELEASE) $(if $(FAULT),--fault $(FAULT))
 
-bench: setup
+bench: system venv
 	$(BIN)/python benchmarks/plugin_overhead.py
 	$(BIN)/python benchmarks/sandbox_cold_start.py
 	$(BIN)/python benchmarks/checks_warm.py

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from . import signing
 from .catalog import BY_ID
 from .evidence import safe_name
+from .releases import same_release
 from .report import attestation, summary
 from .verdict import compute
 from .waivers import Waiver
@@ -736,7 +737,7 @@ def _bindings(
             f"manifest.json: run {run.get('run_id')!r}/{run.get('release')!r} differs from "
             f"verdict.json {run_id!r}/{rel_!r}"
         )
-    if release is not None and rel_ != release:
+    if release is not None and not same_release(str(rel_), release):  # 1.4.0 is v1.4.0
         problems.append(f"bundle is for release {rel_!r}, not {release!r}")
     config_policy = run.get("config", {}).get("policy", {})
     for k, v in (verdict_doc.get("policy") or {}).items():
@@ -786,6 +787,7 @@ def _recompute(
         day=day,
         interrupted=bool(run.get("interrupted")),
         not_run=run.get("not_run", []),
+        release=str(run.get("release") or ""),
     )
     for key in ("verdict", "reasons", "outcomes", "counts"):
         if again[key] != verdict_doc.get(key):

@@ -15,7 +15,33 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pytest-spark", description="Spark release GO/NO-GO tooling (pytest-spark-deploy)"
     )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"pytest-spark-deploy {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    i = sub.add_parser(
+        "init", help="write a commented spark.toml with every setting and its default"
+    )
+    i.add_argument(
+        "path", type=Path, nargs="?", default=Path("spark.toml"), help="default: ./spark.toml"
+    )
+    i.set_defaults(func=cmd_init)
+    p = sub.add_parser(
+        "prune",
+        help="keep the newest N evidence bundles of each release, remove older ones",
+        description="Per release folder under the evidence dir, keep the newest N runs (folder, "
+        ".tar.gz and .sha256 sidecar, named by run id) and remove the older ones. Nothing "
+        "else is touched.",
+    )
+    p.add_argument("--keep", type=int, required=True, metavar="N", help="runs kept per release")
+    p.add_argument(
+        "--evidence-dir", type=Path, default=Path("reports"), metavar="DIR",
+        help="where the bundles are (default: reports/)",
+    )  # fmt: skip
+    p.add_argument(
+        "--dry-run", action="store_true", help="list what would be removed, remove nothing"
+    )
+    p.set_defaults(func=cmd_prune)
     v = sub.add_parser(
         "verify", help="re-hash a bundle, recompute its verdict, check its signature"
     )
@@ -60,13 +86,63 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    from .config import sample_toml
+
+    try:
+        with args.path.open("x", encoding="utf-8") as fh:  # "x": never overwrite
+            fh.write(sample_toml())
+    except FileExistsError:
+        print(f"pytest-spark init: {args.path} exists; refusing to overwrite it", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"pytest-spark init: cannot write {args.path}: {exc.strerror}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.path}: every setting with its default; fill in [targets], then run")
+    print("  pytest -m preflight --release v1.4.0" + _config_flag(args.path))
+    return 0
+
+
+def _config_flag(path: Path) -> str:
+    return "" if path == Path("spark.toml") else f" --spark-config={path}"
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    from . import releases
+
+    try:
+        todo = releases.plan(args.evidence_dir, args.keep)
+    except (ValueError, OSError) as exc:
+        print(f"pytest-spark prune: {exc}", file=sys.stderr)
+        return 2
+    verb = "would remove" if args.dry_run else "removed"
+    if not args.dry_run:
+        try:
+            releases.apply(todo)
+        except OSError as exc:
+            print(f"pytest-spark prune: {exc}", file=sys.stderr)
+            return 2
+    for path in todo.remove:
+        print(f"{verb} {path}")
+    kept = f"kept {len(todo.keep)} (newest {args.keep} per release)"
+    print(f"{verb} {len(todo.remove)} path(s); {kept}")
+    return 0
+
+
 def cmd_verify(args: argparse.Namespace) -> int:
     from .bundle import MIB, Limits, verify
+    from .releases import canonical
     from .signing import load_public_key
 
     if args.require_signature and args.key is None:
         print("pytest-spark verify: --require-signature needs --key PUB", file=sys.stderr)
         return 2
+    if args.release:
+        try:
+            args.release = canonical(args.release)
+        except ValueError as exc:
+            print(f"pytest-spark verify: {exc}", file=sys.stderr)
+            return 2
     limits = Limits(
         member_bytes=int(args.max_file_mib * MIB),
         total_bytes=int(args.max_total_mib * MIB),

@@ -485,8 +485,11 @@ def merge_layer(
         for key, raw in body.items():
             where = f"{origin}: {sec}.{key}"
             if key not in SCHEMA[sec]:
+                from .options import did_you_mean
+
                 raise ConfigError(
-                    f"{where} is not a known setting; see the README config reference"
+                    f"{where} is not a known setting{did_you_mean(key, SCHEMA[sec])}; "
+                    "see `pytest-spark config-reference`"
                 )
             spec = SCHEMA[sec][key]
             value = coerce(expand_env(raw, where, environ, redactor), spec, where)
@@ -612,11 +615,13 @@ def _build(
 def validate(values: Mapping[str, Mapping[str, Any]]) -> None:
     """Cross-field rules that a single key's type cannot express."""
     version = values["release"]["version"] or ""
-    if version and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}", version):
-        raise ConfigError(
-            f"release {version!r} is not a version label (letters, digits, . _ + -; it names "
-            "the bundle folder)"
-        )
+    if version:
+        from .releases import canonical
+
+        try:  # one release, one folder: 1.4.0 and v1.4.0 are both v1.4.0
+            values["release"]["version"] = canonical(version)  # type: ignore[index]
+        except ValueError as exc:
+            raise ConfigError(f"{exc} (it names the bundle folder)") from None
     digest = values["release"]["artifact_digest"]
     if digest and not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
         raise ConfigError(f"release.artifact_digest must be sha256:<64 hex digits>, got {digest!r}")
@@ -703,3 +708,66 @@ def reference_markdown() -> str:
             default = spec.default if spec.default not in ("", []) else "(unset)"
             lines.append(f"| `{sec}.{key}` | `{default}` | {spec.doc} |")
     return "\n".join(lines)
+
+
+# Example values for secret settings in `pytest-spark init`'s file: always ${ENV} references.
+_SECRET_EXAMPLES = {
+    "db_dsn": "postgresql://spark_ro:${SPARK_DB_PASSWORD}@db.example:5432/spark",
+    "pgbouncer_dsn": "postgresql://spark_ro:${SPARK_DB_PASSWORD}@pgbouncer.example:6432/spark",
+    "pgbouncer_admin_dsn": (
+        "postgresql://pgbouncer_stats:${SPARK_PGBOUNCER_PASSWORD}@pgbouncer.example:6432/pgbouncer"
+    ),
+    "rehearsal_dsn": "postgresql://rehearsal:${SPARK_REHEARSAL_PASSWORD}@scratch.example/postgres",
+    "auth_token": "${SPARK_API_TOKEN}",
+    "signing_key": "${SPARK_SIGNING_KEY}",
+}
+
+
+def toml_value(value: Any) -> str:
+    """A default as TOML (strings as JSON strings: a subset of TOML basic strings)."""
+    import json
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return json.dumps(str(value))
+
+
+def sample_toml() -> str:
+    """`pytest-spark init`: every setting with its doc, range, flag and default, generated
+    from SCHEMA. Loads as the defaults; every ``# key = value`` line below a doc comment is
+    the default, valid TOML once uncommented; secrets appear only as ${ENV} examples."""
+    from .options import TARGET_FLAGS
+
+    flags = {(sec, key): flag for flag, (sec, key, _) in TARGET_FLAGS.items()}
+    out = [
+        "# spark.toml -- pytest-spark settings, written by `pytest-spark init`.",
+        "# Every setting is listed with its default (commented out: uncomment what you change).",
+        "# Precedence: defaults < this file < [env.NAME] (--spark-env NAME) < command line",
+        "# (--spark-set SECTION.KEY=VALUE works for any setting). Secrets only as ${ENV_VAR}.",
+        "# The checks need at least the [targets] of the platform under test; to try the",
+        "# suite without one: pytest -m preflight --release v1.4.0 --spark-sandbox",
+    ]
+    for sec, keys in SCHEMA.items():
+        out += ["", f"[{sec}]"]
+        for key, spec in keys.items():
+            note = [spec.doc]
+            if spec.bounds is not None:
+                note.append(f"range {spec.bounds}")
+            if (sec, key) in flags:
+                note.append(f"flag {flags[sec, key]}")
+            out.append("# " + "; ".join(note))
+            if spec.secret:
+                example = _SECRET_EXAMPLES.get(key, f"${{SPARK_{sec.upper()}_{key.upper()}}}")
+                out.append(f"#   (secret: only as ${{ENV}}) e.g. {key} = {toml_value(example)}")
+            out.append(f"# {key} = {toml_value(spec.default)}")
+    out += [
+        "",
+        "# Per-environment overrides, chosen with --spark-env staging:",
+        "#   [env.staging.targets]",
+        '#   api_urls = ["https://api.staging.example"]',
+    ]
+    return "\n".join(out) + "\n"

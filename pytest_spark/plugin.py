@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from . import catalog, options, waivers
+from . import catalog, first_run, options, waivers
 from . import session as run
-from .config import ConfigError, build
+from .config import SCHEMA, ConfigError, build
 from .report.html import add_evidence_extras
 from .secret_guard import SecretGuard
 from .verdict import GO, one_line
@@ -29,6 +29,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     options.add_options(parser)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(
+    early_config: pytest.Config, parser: pytest.Parser, args: list[str]
+) -> None:
+    """Before any conftest or test is collected: refuse a rootdir our own flag moved."""
+    problem = options.rootdir_moved(early_config, parser, args)
+    if problem:
+        raise pytest.UsageError(problem)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     for suite in catalog.Suite:
         config.addinivalue_line("markers", f"{suite}: Spark {suite} checks (pytest-spark)")
@@ -40,7 +50,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.option.help or config.option.markers or config.option.showfixtures:
         return
     try:
-        run.check_ids(options.selected_ids(config))
+        options.check_known_ids(options.selected_ids(config))
         evidence_dir = run.usable_evidence_dir(Path(config.getoption("spark_evidence_dir")))
         layer = _sandbox_layer(config)
         cfg = build(
@@ -136,10 +146,35 @@ class SparkPlugin:
         self.state.deselected.update(c.id for c in map(run.check_of, items) if c is not None)
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self._refuse_without_targets(session.items)
         self.state.selected.update(item.nodeid for item in session.items)
         self.state.bound.update(c.id for c in map(run.check_of, session.items) if c is not None)
         if any(run.is_spark_item(item) for item in session.items):
             self.state.active = True
+
+    def pytest_collection(self) -> None:
+        warning = options.dropped_by_markexpr(
+            options.selected_ids(self.config), self.config.option.markexpr or ""
+        )
+        if warning and not self.is_worker:
+            _write(self.config, warning, yellow=True)
+
+    def _refuse_without_targets(self, items: list[pytest.Item]) -> None:
+        """One message, exit 4, when no selected check has the targets it needs."""
+        if self.is_worker or self.config.option.collectonly:  # listing needs no target
+            return
+        targeted = {
+            c.id
+            for item in items
+            if (c := run.check_of(item)) is not None
+            and first_run.TARGET_FIXTURES & set(getattr(item, "fixturenames", ()))
+        }
+        cfg = self.state.config
+        lacking = first_run.nothing_usable({s: cfg.section(s) for s in SCHEMA}, targeted)
+        if lacking:
+            self.state.active = False  # no verdict, no bundle: nothing was checked
+            args = self.config.invocation_params.args
+            raise pytest.UsageError(first_run.refusal(lacking, source=cfg.source, args=args))
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:

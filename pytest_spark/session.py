@@ -314,6 +314,7 @@ def decide(state: SparkState, exitstatus: int | pytest.ExitCode, shouldstop: Any
         interrupted=interrupted,
         not_run=not_run,
         scope=scope(state),
+        release=state.release,
     )
 
 

@@ -62,6 +62,7 @@ def compute(
     interrupted: bool = False,
     not_run: Sequence[str] = (),
     scope: Mapping[str, Any] | None = None,
+    release: str | None = None,
 ) -> dict[str, Any]:
     """Decide the verdict.
 
@@ -71,6 +72,7 @@ def compute(
     outcome this module does not know (or a severity other than "warning")
     blocks: a GO must never come from a value nobody decided on.
 
+    ``release`` (when given): an empty label blocks, so only a named release can be GO.
     ``not_run`` holds the selected tests that never completed (node ids) and the
     catalog ids in scope that produced no record; with ``scope`` given, the
     latter are derived here from ``scope["in_scope"]`` and added to ``not_run``,
@@ -135,6 +137,8 @@ def compute(
             else "run stopped early"
         )
         reasons.append({"check": "*", "outcome": "incomplete", "message": f"incomplete: {detail}"})
+    if release is not None and not release:  # a GO is a GO for a release (issue 15)
+        reasons.append({"check": "*", "outcome": NO_RELEASE, "message": NO_RELEASE_MESSAGE})
     ran = sum(1 for rec in records if rec["outcome"] in RAN)
     if ran == 0:
         reasons.append({"check": "*", "outcome": "nothing-ran", "message": "no check ran"})
@@ -155,6 +159,8 @@ def compute(
     return out
 
 
+NO_RELEASE = "no release"
+NO_RELEASE_MESSAGE = "no --release given: a run without a release is never GO"
 _CHECK_ID = re.compile(r"[A-Z]{2}-[0-9]{2}")
 NOT_RUN = "not run"
 

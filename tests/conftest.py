@@ -8,6 +8,10 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
+# Ours alone (never in a user's run of checks/, so not in pyproject's addopts): the
+# plugin tests drive synthetic suites through pytester.
+pytest_plugins = ("pytester",)
+
 # Our CI is a shared 2-core machine: hypothesis's timing checks (too_slow, the 200 ms
 # deadline) measure the machine's load, not our code. Correctness settings stay default.
 settings.register_profile("spark-ci", deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -197,6 +197,16 @@ def _weight_line(state_dir: Path) -> str:
 
 def cmd_fault(args: argparse.Namespace) -> int:
     """Inject or revert a fault on a running stack (state survives this process)."""
+    from ..options import did_you_mean
+    from .faults import FAULTS
+
+    if args.name not in FAULTS:  # a typo is found before looking for a running stack
+        print(
+            f"error: unknown fault {args.name!r}{did_you_mean(args.name, FAULTS)}; "
+            f"list them with `{_cmd(args)} faults`",
+            file=sys.stderr,
+        )
+        return 2
     try:
         box = Sandbox.attach(args.state_dir)
         if args.revert:

@@ -500,9 +500,30 @@ pidfile {run_dir}/chronyd.pid
 """
 
 
-def chronyd_argv(conf: Path) -> list[str]:
+# `make system` unpacks chronyd here (apt-get download + dpkg -x) rather than installing
+# the chrony package, which would remove systemd-timesyncd from the user's machine.
+CHRONYD_CACHE = Path(__file__).resolve().parents[2] / ".cache" / "debs" / "chrony" / "usr" / "sbin"
+
+
+def chronyd_binary(
+    environ: Mapping[str, str] | None = None,
+    cache: Path = CHRONYD_CACHE,
+    sbin: str = "/usr/sbin",
+) -> str:
+    """$SPARK_CHRONYD, else chronyd on PATH or in /usr/sbin, else the project's unpacked copy."""
+    env = os.environ if environ is None else environ
+    if env.get("SPARK_CHRONYD"):
+        return env["SPARK_CHRONYD"]
+    found = shutil.which("chronyd", path=os.pathsep.join([env.get("PATH", os.defpath), sbin]))
+    if found:
+        return found
+    cached = cache / "chronyd"
+    return str(cached) if cached.is_file() else "chronyd"
+
+
+def chronyd_argv(conf: Path, binary: str | None = None) -> list[str]:
     # -x: never touch the system clock; -d: foreground; -U: allow non-root start
-    argv = ["chronyd", "-f", str(conf), "-d", "-x"]
+    argv = [binary or chronyd_binary(), "-f", str(conf), "-d", "-x"]
     if not running_as_root():
         argv.append("-U")
     return argv

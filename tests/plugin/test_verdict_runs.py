@@ -90,7 +90,8 @@ def test_error_in_a_fixture_is_an_error_with_evidence_record(pytester, bundle_of
             pass
         """
     )
-    assert run(pytester, ids="BS-02").ret == 1
+    # the target is configured (BS-02 is not refused for having none); it refuses connections
+    assert run(pytester, "--spark-db-dsn=postgresql://u@127.0.0.1:1/x", ids="BS-02").ret == 1
     rec = bundle_of().check("BS-02")
     assert rec["outcome"] == "error" and "connection refused" in rec["message"]
 
@@ -635,7 +636,7 @@ def test_combine_a_failed_run_and_its_partial_rerun_is_a_release_go(pytester, mo
     code, out, err = combine_cli(str(a), str(b), "--require", "preflight", "--out", str(out_json))
     assert code == 0, out + err
     assert out.strip().splitlines()[-1] == (
-        "SPARK RELEASE VERDICT: GO for release 1.4.0 (9 of 9 required checks, from 2 run(s))"
+        "SPARK RELEASE VERDICT: GO for release v1.4.0 (9 of 9 required checks, from 2 run(s))"
     )
     import json
 

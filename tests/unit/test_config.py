@@ -103,7 +103,7 @@ def test_cli_overrides_win(tmp_path):
             "[policy]\nproduction = true\nallow_disruptive = true\n",
             "refused when policy.production",
         ),
-        ("[release]\nversion = '../../etc'\n", "is not a version label"),
+        ("[release]\nversion = '../../etc'\n", "is not a release label"),
         ("[targets]\nhtml_paths = []\n", "targets.html_paths must name at least one path"),
         ("[targets]\napi_paths = ['version']\n", "'version' must start with /"),
     ],
