@@ -111,7 +111,15 @@ def combine(
     """The release verdict over ``required`` from the newest fresh result of each check."""
     if not runs:
         raise CombineError("no bundle given")
-    releases = sorted({r.release for r in runs})
+    from .releases import canonical
+
+    def label(release: str) -> str:  # 1.4.0 and v1.4.0 name one release
+        try:
+            return canonical(release)
+        except ValueError:
+            return release
+
+    releases = sorted({label(r.release) for r in runs})
     if len(releases) != 1 or not releases[0]:
         raise CombineError(
             "refusing to mix releases: "

@@ -109,3 +109,9 @@ def test_release_go_only_when_every_required_check_newest_fresh_result_passed(ru
         ran = [(h, o) for h, o in results if o != "skipped"]
         hours, outcome = min(ran or results)
         assert outcome == "passed" and hours <= 24
+
+
+def test_one_release_under_its_two_spellings_combines():
+    a = run("a", rec("PF-01", "passed", 1), release="1.4.0")
+    b = run("b", rec("PF-02", "passed", 1), release="v1.4.0")
+    assert combine([a, b], required=["PF-01", "PF-02"], now=NOW, max_age=DAY)["verdict"] == "GO"
