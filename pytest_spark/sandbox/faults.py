@@ -185,15 +185,19 @@ def _migration_behind_revert(sandbox: Sandbox, data: Data) -> None:
 
 
 def _pgbouncer_reconfigure(
-    sandbox: Sandbox, users: dict[str, str] | None = None, **settings: Any
+    sandbox: Sandbox,
+    users: dict[str, str] | None = None,
+    pg_port: int | None = None,
+    **settings: Any,
 ) -> None:
-    """Rewrite pgbouncer.ini (``users``: a ``[users]`` section) and RELOAD it."""
+    """Rewrite pgbouncer.ini (``users``: a ``[users]`` section; ``pg_port``: where server
+    connections go, e.g. a chaos fault proxy) and RELOAD it."""
     import psycopg
 
     layout = sandbox.layout
     ini = c.pgbouncer_ini(
         port=sandbox.port("pgbouncer"),
-        pg_port=sandbox.port("postgres"),
+        pg_port=pg_port or sandbox.port("postgres"),
         run_dir=layout.pg_run,
         **settings,
     )
@@ -207,6 +211,10 @@ def _pgbouncer_reconfigure(
         cursor_factory=psycopg.ClientCursor,
     ) as conn:
         conn.execute("RELOAD")
+
+
+#: public name for the chaos proxy's PgBouncer -> PostgreSQL routing
+pgbouncer_reconfigure = _pgbouncer_reconfigure
 
 
 def _pgb_session_apply(sandbox: Sandbox) -> Data:

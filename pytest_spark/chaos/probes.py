@@ -1,0 +1,162 @@
+"""Chaos Toolkit probes: plain functions that read the sandbox (never change it).
+
+Every network call has a deadline (Prometheus through probes.prometheus,
+HTTP with httpx timeouts); a probe that cannot read raises, which the runner
+turns into ERROR ("could not deviate-check"), never a pass.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from ..canary.triggers import BY_ID
+from . import context, timeline
+
+HTTP_TIMEOUT_S = 5.0
+PROM_TIMEOUT_S = 10.0
+#: the sandbox's Prometheus evaluation interval (prometheus.yml.tmpl)
+EVAL_INTERVAL_S = 1.0
+POLL_S = 0.5
+
+
+def _prom(configuration: dict[str, Any] | None) -> Any:
+    from ..probes.prometheus import Prometheus
+
+    url = context.sandbox(configuration).endpoints.prometheus_url
+    return Prometheus(url, timeout=PROM_TIMEOUT_S)
+
+
+def api_healthy(configuration: dict[str, Any] | None = None) -> bool:
+    """Every API instance (canary and stable) answers /healthz 200 within its deadline."""
+    ep = context.sandbox(configuration).endpoints
+    for url in (*ep.api_urls, *ep.stable_urls):
+        try:
+            if httpx.get(f"{url}/healthz", timeout=HTTP_TIMEOUT_S).status_code != 200:
+                return False
+        except httpx.HTTPError:
+            return False
+    return True
+
+
+def trigger_state(trigger: str, configuration: dict[str, Any] | None = None) -> str:
+    """'firing', 'pending' or 'inactive', as Prometheus's ALERTS says now."""
+    with _prom(configuration) as prom:
+        rows = prom.query(f'ALERTS{{trigger="{BY_ID[trigger].id}"}}')
+    states = {r["metric"].get("alertstate") for r in rows}
+    return "firing" if "firing" in states else "pending" if "pending" in states else "inactive"
+
+
+def wait_for_trigger(
+    trigger: str,
+    state: str,
+    timeout_s: float,
+    quiet_s: float = 10.0,
+    configuration: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Wait until trigger is in state ('firing' or 'inactive'), at most timeout_s.
+
+    Without an injected fault (a steady-state-only run) it watches for quiet_s
+    instead: the hypothesis then checks that nothing fired meanwhile.
+    """
+    marks = context.marks(configuration)
+    if "fault_start" not in marks:
+        time.sleep(quiet_s)
+        return {"trigger": trigger, "watched_s": quiet_s, "fault": False}
+    t0 = time.monotonic()
+    seen = trigger_state(trigger, configuration)
+    while seen != state and time.monotonic() - t0 < timeout_s:
+        time.sleep(POLL_S)
+        seen = trigger_state(trigger, configuration)
+    return {
+        "trigger": trigger,
+        "wanted": state,
+        "reached": seen == state,
+        "after_s": round(time.monotonic() - t0, 3),
+        "fault": True,
+    }
+
+
+def _alert_rules(prom: Any) -> set[str]:
+    groups = prom.api("rules", {"type": "alert"}).get("groups", [])
+    return {r.get("name", "") for g in groups for r in g.get("rules", [])}
+
+
+def triggers_as_expected(
+    expect: list[dict[str, Any]], configuration: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The run's trigger timeline against the scenario's expectations.
+
+    ``expect``: ``[{"trigger": "T01", "fire": true, "fire_within_s": 30,
+    "resolve_within_s": 60}, {"trigger": "T02", "fire": false}]``. Returns
+    ``{"ok": bool, "findings": [...], "episodes": [...]}``; a missing alert
+    rule is named (an alert that cannot fire is the blind spot CHAOS.md hunts).
+    """
+    marks = context.marks(configuration)
+    start = marks.get("run_start", time.time() - 60)
+    end = time.time()
+    fault_start, fault_end = marks.get("fault_start"), marks.get("fault_end")
+    ids = "|".join(BY_ID[e["trigger"]].id for e in expect)
+    with _prom(configuration) as prom:
+        data = prom.api(
+            "query_range",
+            {"query": f'ALERTS{{trigger=~"{ids}"}}', "start": str(start - 5), "end": str(end),
+             "step": str(EVAL_INTERVAL_S)},
+        )  # fmt: skip
+        rules = _alert_rules(prom)
+    eps = timeline.episodes(data.get("result", []), EVAL_INTERVAL_S, end)
+    findings, ok = [], True
+    for e in expect:
+        trig = _configured(e["trigger"])
+        exp = timeline.Expectation(
+            trig.id,
+            bool(e.get("fire", True)),
+            for_s=trig.for_s,
+            eval_interval_s=EVAL_INTERVAL_S,
+            fire_within_s=float(e.get("fire_within_s", 60)),
+            resolve_within_s=float(e.get("resolve_within_s", 60)),
+        )
+        good, msg, figures = timeline.judge(exp, eps, fault_start, fault_end)
+        if not good and trig.alert not in rules:
+            msg += f" (alert rule {trig.alert} is not loaded in Prometheus)"
+        ok = ok and good
+        findings.append({"trigger": trig.id, "ok": good, "message": msg, **figures})
+    return {
+        "ok": ok,
+        "findings": findings,
+        "episodes": [ep.to_dict() for ep in eps],
+        "fault_start": fault_start,
+        "fault_end": fault_end,
+    }
+
+
+def _configured(trigger_id: str) -> Any:
+    """The trigger as the sandbox's Prometheus has it (compressed `for`)."""
+    from ..sandbox.launcher import sandbox_triggers
+
+    return next(t for t in sandbox_triggers() if t.id == BY_ID[trigger_id].id)
+
+
+def load_summary(configuration: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The load the run saw (server side, canary track, user traffic): requests, rate, 5xx,
+    and the errors clients got from HAProxy's frontend."""
+    marks = context.marks(configuration)
+    span = max(1, round(time.time() - marks.get("run_start", time.time() - 60)))
+    user = 'track="canary",route!~"/metrics|/healthz"'
+    queries = {
+        "requests": f"sum(increase(spark_http_requests_total{{{user}}}[{span}s]))",
+        "requests_5xx": f'sum(increase(spark_http_requests_total{{{user},code=~"5.."}}[{span}s]))',
+        "client_5xx": (
+            f'sum(increase(haproxy_frontend_http_responses_total{{code="5xx"}}[{span}s]))'
+        ),
+        "client_requests": f"sum(increase(haproxy_frontend_http_requests_total[{span}s]))",
+    }
+    out: dict[str, Any] = {"window_s": span}
+    with _prom(configuration) as prom:
+        for name, q in queries.items():
+            rows = prom.query(q)
+            out[name] = round(float(rows[0]["value"][1]), 1) if rows else 0.0
+    out["rate_per_s"] = round(out["requests"] / span, 2)
+    return out
