@@ -14,6 +14,7 @@ class Suite(StrEnum):
     BLINDSPOTS = "blindspots"
     PREFLIGHT = "preflight"
     REDTEAM = "redteam"
+    CHAOS = "chaos"
 
 
 class Severity(StrEnum):
@@ -106,13 +107,21 @@ CHECKS: tuple[Check, ...] = (
     ),
     Check("RT-09", "SLO silence", _R, _BLOCK, "No active silence mutes SLO or rollback alerts"),
     Check("RT-10", "SBOM attach", _R, _BLOCK, "SBOM attached with digest and matches what runs"),
+    # chaos scenarios (CHAOS.md): Chaos Toolkit experiments in checks/chaos/
+    Check(
+        "CH-02",
+        "DB latency",
+        Suite.CHAOS,
+        _BLOCK,
+        "+500 ms on the DB path: T01 fires within for + 2 evaluations, recovers after revert",
+        disruptive=True,
+    ),
 )
 
 BY_ID: dict[str, Check] = {check.id: check for check in CHECKS}
 SUITES: tuple[str, ...] = tuple(s.value for s in Suite)
 OTHER_MARKERS: dict[str, str] = {
     "contract": "Pact consumer/provider contract tests",
-    "chaos": "chaos scenarios (disruptive; need --spark-allow-disruptive)",
     "canary": "canary stage gates",
 }
 
@@ -376,6 +385,17 @@ DETAILS: dict[str, Detail] = {
         "match what the API reports.",
         (_R2 + "sbom", _T + "api_urls"),
         "the SBOM file itself, its sha256, the comparison with /version",
+    ),
+    "CH-02": Detail(
+        "Chaos Toolkit experiment `checks/chaos/ch02_db_latency.json` on the sandbox: the canary "
+        "API reaches PgBouncer through the project's fault proxy, which adds 500 ms per answer "
+        "for a bounded window; T01 must fire within its `for` + 2 evaluation intervals of p95 "
+        "crossing the SLO, and resolve after the revert; nothing fires on the steady-state-only "
+        "run. Rollbacks always run (failure, exception, Ctrl-C, SIGTERM); the fault expires by "
+        "itself.",
+        ("targets.prometheus_url", "policy.allow_disruptive"),
+        "the Chaos Toolkit journal, the trigger timeline (pending, firing, resolved), fire "
+        "delay, the load (requests, rate, 5xx server- and client-side)",
     ),
 }
 

@@ -148,7 +148,8 @@ def run(
     from chaoslib.types import Strategy
 
     config_vars = {"spark_state_dir": str(state_dir), "spark_run_dir": str(run_dir)}
-    configuration = load_configuration(experiment.get("configuration", {}), config_vars)
+    # chaoslib pops what it uses from extra_vars: each caller gets its own copy
+    configuration = load_configuration(experiment.get("configuration", {}), dict(config_vars))
     context.start_run(configuration)
     signals = _Signals()
     journal: dict[str, Any] | None = None
@@ -158,7 +159,9 @@ def run(
             runner = Runner(Strategy.DEFAULT)
             runner.register_event_handler(_event_handler(signals))
             journal = runner.run(
-                copy.deepcopy(experiment), settings=SETTINGS, experiment_vars=(config_vars, {})
+                copy.deepcopy(experiment),
+                settings=SETTINGS,
+                experiment_vars=(dict(config_vars), {}),
             )
         except BaseException as exc:  # rollbacks first, re-raised below
             escaped = exc

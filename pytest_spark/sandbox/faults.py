@@ -701,6 +701,73 @@ def _sbom_revert(sandbox: Sandbox, data: Data) -> None:
     backup.unlink(missing_ok=True)
 
 
+# --- chaos resilience switches (CHAOS.md): remove what a scenario relies on
+
+
+def _write_trigger_rules(sandbox: Sandbox, without: str | None) -> str:
+    """Rewrite the Prometheus trigger rules (optionally without one trigger); SIGHUP reload."""
+    import os
+    import signal
+
+    from ..canary import rules as trigger_rules
+    from .launcher import SANDBOX_TRIGGER_WINDOW, sandbox_triggers
+
+    catalog = [t for t in sandbox_triggers() if t.id != without]
+    alert = next((t.alert for t in sandbox_triggers() if t.id == without), "")
+    if without and not alert:
+        raise _error(f"unknown trigger {without!r}")
+    path = sandbox.layout.state_dir / "prometheus" / "rules" / "spark-triggers.yml"
+    doc = trigger_rules.rules_file(catalog, window=SANDBOX_TRIGGER_WINDOW)
+    path.write_text(trigger_rules.to_yaml(doc))
+    rec = sandbox.record("prometheus")
+    if rec is None or not c.is_alive(rec):
+        raise _error("prometheus is not running: cannot reload its rules")
+    os.kill(rec.pid, signal.SIGHUP)  # Prometheus reloads config and rules on SIGHUP
+    return alert
+
+
+def _alert_rules_loaded(sandbox: Sandbox) -> set[str]:
+    import httpx
+
+    url = f"{sandbox.endpoints.prometheus_url}/api/v1/rules"
+    groups = httpx.get(url, params={"type": "alert"}, timeout=HTTP_TIMEOUT_S).json()["data"]
+    return {r["name"] for g in groups["groups"] for r in g["rules"]}
+
+
+def _rule_removed_apply(sandbox: Sandbox, value: str = "T01", timeout: float = 15.0) -> Data:
+    alert = _write_trigger_rules(sandbox, value)
+    c.wait_until(
+        f"alert rule {alert} unloaded",
+        lambda: alert not in _alert_rules_loaded(sandbox),
+        timeout,
+        interval=0.2,
+    )
+    return {"trigger": value, "alert": alert}
+
+
+def _rule_removed_revert(sandbox: Sandbox, data: Data, timeout: float = 15.0) -> None:
+    _write_trigger_rules(sandbox, None)
+    alert = data.get("alert")
+    if alert:
+        c.wait_until(
+            f"alert rule {alert} reloaded",
+            lambda: alert in _alert_rules_loaded(sandbox),
+            timeout,
+            interval=0.2,
+        )
+
+
+CHAOS_SWITCHES: list[Fault] = [
+    Fault(
+        "alert-rule-removed",
+        "a rollback trigger's alerting rule removed from Prometheus (value: trigger id, T01)",
+        ("CH-02",),
+        _rule_removed_apply,
+        _rule_removed_revert,
+    ),
+]
+
+
 # --- the registry
 
 
@@ -945,7 +1012,7 @@ _ALL: list[Fault] = [
     ),
 ]
 
-FAULTS: dict[str, Fault] = {f.name: f for f in _ALL}
+FAULTS: dict[str, Fault] = {f.name: f for f in [*_ALL, *CHAOS_SWITCHES]}
 
 
 def get_fault(name: str) -> Fault:
