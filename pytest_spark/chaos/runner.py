@@ -4,9 +4,11 @@ Differences from Chaos Toolkit's defaults, on purpose (CHAOS.md "Form"):
 
 - the rollbacks strategy is ``always`` (chaoslib's ``runtime.rollbacks.strategy``
   setting): they also run after a failed hypothesis;
-- SIGTERM is turned into chaoslib's graceful exit (as its SIGUSR1: rollbacks
-  run), Ctrl-C is caught by chaoslib's Runner (rollbacks run), and a second
-  signal while rollbacks run is held until they finish, then re-raised;
+- SIGTERM ends the method with chaoslib's graceful exit (as its SIGUSR1:
+  rollbacks run; chaoslib's own SIGTERM handler only fails the current
+  activity and carries on with the method), Ctrl-C is caught by chaoslib's
+  Runner (rollbacks run), and a second signal while rollbacks run is held
+  until they finish, then re-raised;
 - an exception that escapes chaoslib's Runner (it plays rollbacks only for
   signals and interrupts) still gets the rollbacks, played here;
 - the verdict is stricter: a run whose method or steady state could not be
@@ -120,6 +122,12 @@ def _event_handler(signals: _Signals) -> Any:
     from chaoslib.run import RunEventHandler
 
     class Handler(RunEventHandler):
+        def started(self, experiment: Any, journal: Any) -> None:
+            # chaoslib >= 1.43 turns SIGTERM into an InterruptExecution that only fails the
+            # current activity; ours ends the method (chaoslib's graceful exit) instead
+            if threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGTERM, signals.handler)
+
         def start_rollbacks(self, experiment: Any) -> None:
             signals.in_rollbacks = True
 
@@ -179,6 +187,8 @@ def run(
                 "error": f"{type(exc).__name__}: {exc}",
             }
     assert journal is not None
+    # the journal on disk also when a signal ends the run below (`chaos run` writes one too)
+    (Path(run_dir) / "journal.json").write_text(json.dumps(journal, indent=1, default=str))
     result = judge(experiment, journal)
     result.interrupted_by = signals.received
     if escaped is not None and not isinstance(escaped, Exception):
