@@ -54,9 +54,10 @@ def wait_for_trigger(
     state: str,
     timeout_s: float,
     quiet_s: float = 10.0,
+    hold_s: float = 0.0,
     configuration: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Wait until trigger is in state ('firing' or 'inactive'), at most timeout_s.
+    """Wait until trigger is in state ('firing' or 'inactive') for hold_s, at most timeout_s.
 
     Without an injected fault (a steady-state-only run) it watches for quiet_s
     instead: the hypothesis then checks that nothing fired meanwhile.
@@ -66,10 +67,16 @@ def wait_for_trigger(
         time.sleep(quiet_s)
         return {"trigger": trigger, "watched_s": quiet_s, "fault": False}
     t0 = time.monotonic()
-    seen = trigger_state(trigger, configuration)
-    while seen != state and time.monotonic() - t0 < timeout_s:
-        time.sleep(POLL_S)
+    since: float | None = None
+    while True:
         seen = trigger_state(trigger, configuration)
+        now = time.monotonic()
+        since = (since or now) if seen == state else None
+        if since is not None and now - since >= hold_s:
+            break
+        if now - t0 >= timeout_s:
+            break
+        time.sleep(POLL_S)
     return {
         "trigger": trigger,
         "wanted": state,
@@ -106,7 +113,9 @@ def triggers_as_expected(
              "step": str(EVAL_INTERVAL_S)},
         )  # fmt: skip
         rules = _alert_rules(prom)
-    eps = timeline.episodes(data.get("result", []), EVAL_INTERVAL_S, end)
+        now = prom.query(f'ALERTS{{trigger=~"{ids}"}}')
+    active = {r["metric"].get("trigger", "") for r in now}
+    eps = timeline.episodes(data.get("result", []), EVAL_INTERVAL_S, end, active)
     findings, ok = [], True
     for e in expect:
         trig = _configured(e["trigger"])

@@ -42,13 +42,26 @@ def _runs(times: Sequence[float], step: float) -> list[tuple[float, float]]:
     return runs
 
 
-def episodes(series: Iterable[Mapping[str, Any]], step: float, end: float) -> list[Episode]:
+def episodes(
+    series: Iterable[Mapping[str, Any]],
+    step: float,
+    end: float,
+    active_now: set[str] | None = None,
+) -> list[Episode]:
     """Episodes from a ``query_range`` result of ``ALERTS{trigger=...}``.
 
-    A firing run joins the pending run that ends right before it; a run whose
-    last sample is before ``end - 1.5 step`` has resolved (at its last sample
-    + one step, the first evaluation that no longer found it).
+    A firing run joins the pending run that ends right before it; a run has
+    resolved (at its last sample + one step, the first evaluation that no
+    longer found it) when its last sample is before ``end - 1.5 step``, or,
+    when ``active_now`` (the triggers an instant query finds active) is given,
+    when its trigger is not in it: the range's last step may lag the instant.
     """
+
+    def resolved_at(trig: str, last: float) -> float | None:
+        if last < end - 1.5 * step or (active_now is not None and trig not in active_now):
+            return last + step
+        return None
+
     by_trigger: dict[str, dict[str, list[float]]] = {}
     for s in series:
         metric = s.get("metric", {})
@@ -65,12 +78,10 @@ def episodes(series: Iterable[Mapping[str, Any]], step: float, end: float) -> li
             for i, (p0, p1) in enumerate(pend):
                 if i not in used and p1 <= f0 and f0 - p1 <= 1.5 * step:
                     p_at, _ = p0, used.add(i)
-            resolved = f1 + step if f1 < end - 1.5 * step else None
-            out.append(Episode(trig, p_at if p_at is not None else f0, f0, resolved))
+            out.append(Episode(trig, p_at if p_at is not None else f0, f0, resolved_at(trig, f1)))
         for i, (p0, p1) in enumerate(pend):
             if i not in used:  # held, but not long enough to fire
-                resolved = p1 + step if p1 < end - 1.5 * step else None
-                out.append(Episode(trig, p0, None, resolved))
+                out.append(Episode(trig, p0, None, resolved_at(trig, p1)))
     return sorted(out, key=lambda e: (e.pending_at or 0.0, e.trigger))
 
 
@@ -108,8 +119,10 @@ def judge(
         return False, f"{exp.trigger} was already firing before the fault", {}
     if not exp.must_fire:
         if after:
-            return False, f"{exp.trigger} fired at +{after[0].firing_at - fault_start:.1f} s "
-            "after the fault start; it must not", {"fired_at": after[0].firing_at}
+            fired = after[0].firing_at
+            assert fired is not None
+            msg = f"{exp.trigger} fired {fired - fault_start:.1f} s after the fault; it must not"
+            return False, msg, {"fired_at": fired}
         return True, f"{exp.trigger} did not fire, as required", {}
     if not after:
         return False, f"{exp.trigger} did not fire within the run (fault at {fault_start:.0f})", {}
