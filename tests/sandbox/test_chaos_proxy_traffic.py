@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -181,3 +182,27 @@ def test_postgres_protocol_through_the_proxy_with_latency(sandbox: Any) -> None:
     finally:
         network.stop_proxy(sandbox, "api-pgbouncer")
     assert sandbox.record("proxy-api-pgbouncer") is None
+
+
+def test_pgbouncer_to_postgres_path_through_the_proxy(sandbox: Any) -> None:
+    """PgBouncer's server connections re-routed through the proxy (RELOAD), then back."""
+    import psycopg
+
+    from pytest_spark.chaos import network
+
+    ini = Path(sandbox.layout.pgbouncer_ini)
+    original = ini.read_text()
+    try:
+        info = network.route(sandbox, "pgbouncer-postgres")
+        assert f"port={info['listen']}" in ini.read_text()
+        network.set_fault(sandbox, "pgbouncer-postgres", latency_ms=200, duration_s=30)
+        dsn = sandbox.endpoints.pgbouncer_dsn
+        with psycopg.connect(dsn, connect_timeout=10, prepare_threshold=None) as conn:
+            t0 = time.monotonic()
+            assert conn.execute("SELECT 1").fetchone() == (1,)
+            assert time.monotonic() - t0 >= 0.2
+        assert network.status(sandbox, "pgbouncer-postgres")["accepted"] >= 1
+    finally:
+        network.unroute(sandbox, "pgbouncer-postgres")
+    assert ini.read_text() == original
+    assert sandbox.record("proxy-pgbouncer-postgres") is None
