@@ -42,3 +42,60 @@ def clear_proxy_fault(path: str, configuration: dict[str, Any] | None = None) ->
     if "fault_start" in context.marks(configuration):
         context.mark(configuration, "fault_end")
     return {"path": path, "status": status}
+
+
+def _pgbouncer_admin(configuration: dict[str, Any] | None, *commands: str) -> None:
+    import psycopg
+
+    dsn = context.sandbox(configuration).endpoints.pgbouncer_admin_dsn
+    with psycopg.connect(
+        dsn, autocommit=True, connect_timeout=5, cursor_factory=psycopg.ClientCursor
+    ) as conn:
+        for command in commands:
+            conn.execute(command)
+
+
+def kill_app_db_connections(
+    times: int = 2, interval_s: float = 5.0, configuration: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Drop every client and server connection of the app database at PgBouncer, ``times``
+    times ``interval_s`` apart (KILL, then RESUME at once: new connections are served)."""
+    import time
+
+    if not 1 <= times <= 5 or not 0 <= interval_s <= 30:
+        raise ValueError("times must be 1..5 and interval_s 0..30 (a bounded fault)")
+    context.mark(configuration, "fault_start")
+    killed_at = []
+    for i in range(times):
+        if i:
+            network.wait_quiet(interval_s)
+        try:
+            _pgbouncer_admin(configuration, "KILL spark")
+            killed_at.append(time.time())
+        finally:
+            _pgbouncer_admin(configuration, "RESUME spark")
+    context.mark(configuration, "fault_end")
+    return {"killed_at": killed_at}
+
+
+def resume_pgbouncer(configuration: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Rollback: make sure the app database is not left killed/paused at PgBouncer."""
+    import psycopg
+
+    try:
+        _pgbouncer_admin(configuration, "RESUME spark")
+    except psycopg.Error as exc:  # "database is not paused": nothing to undo
+        return {"resumed": False, "note": str(exc).strip()[:200]}
+    return {"resumed": True}
+
+
+def order_load(
+    rate: float, duration_s: float, configuration: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The run's own order load through HAProxy (see orders.py); bounded in time."""
+    from . import orders
+
+    if not 0 < rate <= 50 or not 0 < duration_s <= 120:
+        raise ValueError("rate must be in (0, 50] /s and duration_s in (0, 120] s")
+    base = context.sandbox(configuration).endpoints.public_url
+    return orders.run(base, rate, duration_s, context.run_dir(configuration))

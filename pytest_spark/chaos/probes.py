@@ -169,3 +169,77 @@ def load_summary(configuration: dict[str, Any] | None = None) -> dict[str, Any]:
             out[name] = round(float(rows[0]["value"][1]), 1) if rows else 0.0
     out["rate_per_s"] = round(out["requests"] / span, 2)
     return out
+
+
+def wait_api_steady(within_s: float, configuration: dict[str, Any] | None = None) -> dict[str, Any]:
+    """After the fault: how long until every instance is healthy (marked 'recovered')."""
+    t0 = time.monotonic()
+    while not api_healthy(configuration) and time.monotonic() - t0 < within_s + 10:
+        time.sleep(POLL_S)
+    healthy = api_healthy(configuration)
+    if healthy:
+        context.mark(configuration, "recovered")
+    return {"healthy": healthy, "after_s": round(time.monotonic() - t0, 3)}
+
+
+def recovered_within(seconds: float, configuration: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The API was back to steady state within ``seconds`` of the fault's end."""
+    marks = context.marks(configuration)
+    if "fault_end" not in marks:
+        return {"ok": True, "note": "no fault in this run"}
+    took = marks.get("recovered", float("inf")) - marks["fault_end"]
+    return {"ok": took <= seconds, "recovered_after_s": round(took, 3), "budget_s": seconds}
+
+
+def orders_reconciled(configuration: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every Idempotency-Key the run sent exists exactly once in the database; no hangs."""
+    import psycopg
+
+    from . import orders, reconcile
+
+    sent = orders.load_sent(context.run_dir(configuration))
+    if sent is None:
+        return {"ok": True, "note": "no load sent yet (before the method)"}
+    if not sent:
+        return {"ok": False, "findings": [{"ok": False, "message": "no order was sent"}]}
+    dsn = context.sandbox(configuration).endpoints.db_dsn
+    with psycopg.connect(dsn, connect_timeout=5, autocommit=True) as conn:
+        conn.execute("SET default_transaction_read_only = on")
+        conn.execute("SET statement_timeout = '10s'")
+        rows = conn.execute(
+            "SELECT idempotency_key, count(*) FROM orders WHERE idempotency_key = ANY(%s)"
+            " GROUP BY idempotency_key",
+            (list(sent),),
+        ).fetchall()
+    counts = {k: int(n) for k, n in rows}
+    problems = reconcile.orders_exactly_once(sent, counts) + reconcile.hangs(sent)
+    return {
+        "ok": not problems,
+        "keys": len(sent),
+        "orders_found": sum(counts.values()),
+        "findings": [{"ok": False, "message": m} for m in problems[:20]],
+        "problems": len(problems),
+    }
+
+
+def t02_consistent_with_5xx(configuration: dict[str, Any] | None = None) -> dict[str, Any]:
+    """T02 fired iff the canary 5xx share held above 3 % (CH-01: says which)."""
+    from . import reconcile
+
+    marks = context.marks(configuration)
+    start, end = marks.get("run_start", time.time() - 60), time.time()
+    trig = _configured("T02")
+    params = {"start": str(start), "end": str(end), "step": str(EVAL_INTERVAL_S)}
+    with _prom(configuration) as prom:
+        ratio = prom.api(
+            "query_range", {"query": 'track:http_5xx:ratio{track="canary"}', **params}
+        )["result"]
+        alerts = prom.api(
+            "query_range", {"query": 'ALERTS{trigger="T02",alertstate="firing"}', **params}
+        )["result"]
+    values = [(float(t), float(v)) for s in ratio for t, v in s["values"] if v != "NaN"]
+    fired = any(s["values"] for s in alerts)
+    above = reconcile.longest_above(sorted(values), 0.03)
+    peak = max((v for _, v in values), default=0.0)
+    ok, msg = reconcile.t02_consistent(fired, above, peak, trig.for_s, EVAL_INTERVAL_S)
+    return {"ok": ok, "findings": [{"ok": ok, "message": msg}], "max_5xx_ratio": peak}

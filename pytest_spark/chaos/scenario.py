@@ -39,9 +39,16 @@ def execute(
     t0 = time.monotonic()
     result = runner.run(experiment, state_dir=state_dir, run_dir=run_dir)
     result.extra["wall_s"] = round(time.monotonic() - t0, 1)
-    triggers = result.hypothesis_output("triggers-as-expected") or {}
+    triggers = (
+        result.hypothesis_output("triggers-as-expected")
+        or result.hypothesis_output("t02-consistent-with-5xx")
+        or {}
+    )
     result.extra["triggers"] = triggers.get("findings", [])
-    result.extra["load"] = result.activity_output("load-summary")
+    result.extra["load"] = result.activity_output("load-summary") or result.activity_output(
+        "order-load"
+    )
+    result.extra["reconciliation"] = result.hypothesis_output("orders-exactly-once")
     if evidence is not None:
         evidence.observe(
             "experiment",
@@ -57,6 +64,8 @@ def execute(
         )
         evidence.observe("trigger_timeline", triggers)
         evidence.observe("load", result.extra["load"])
+        if result.extra["reconciliation"] is not None:
+            evidence.observe("reconciliation", result.extra["reconciliation"])
         evidence.attach(
             "chaostoolkit-journal.json", json.dumps(result.journal, indent=1, default=str)
         )

@@ -67,6 +67,22 @@ def test_ch02_fails_naming_the_missing_alert_rule(sandbox: Sandbox, tmp_path: Pa
     assert_rolled_back(sandbox)
 
 
+def test_ch01_steady_state_only_passes(sandbox: Sandbox, tmp_path: Path) -> None:
+    result = scenario.execute("CH-01", sandbox.state_dir, tmp_path, steady_state_only=True)
+    assert result.verdict == runner.PASS, result.reasons
+    assert result.extra["reconciliation"]["keys"] > 0  # orders were really sent and found
+    assert result.extra["reconciliation"]["keys"] == result.extra["reconciliation"]["orders_found"]
+
+
+def test_ch01_fails_when_order_retries_are_not_idempotent(sandbox: Sandbox, tmp_path: Path) -> None:
+    """The idempotency guarantee removed: same-key retries create duplicate orders."""
+    with sandbox.inject("no-idempotency-unique"):
+        result = scenario.execute("CH-01", sandbox.state_dir, tmp_path)
+    assert result.verdict == runner.FAIL, result.reasons
+    assert any("created 2 orders (retries not idempotent)" in r for r in result.reasons)
+    assert [r["status"] for r in result.journal["rollbacks"]] == ["succeeded"]
+
+
 def test_rollbacks_run_when_an_activity_raises(sandbox: Sandbox, tmp_path: Path) -> None:
     experiment = runner.load(scenario.experiment_path("CH-02"))
     broken = copy.deepcopy(experiment)
