@@ -109,14 +109,6 @@ CHECKS: tuple[Check, ...] = (
     Check("RT-10", "SBOM attach", _R, _BLOCK, "SBOM attached with digest and matches what runs"),
     # chaos scenarios (CHAOS.md): Chaos Toolkit experiments in checks/chaos/
     Check(
-        "CH-01",
-        "DB conns killed",
-        Suite.CHAOS,
-        _BLOCK,
-        "App DB connections killed twice under load: back in 15 s, orders exactly once, no hang",
-        disruptive=True,
-    ),
-    Check(
         "CH-02",
         "DB latency",
         Suite.CHAOS,
@@ -393,18 +385,6 @@ DETAILS: dict[str, Detail] = {
         "match what the API reports.",
         (_R2 + "sbom", _T + "api_urls"),
         "the SBOM file itself, its sha256, the comparison with /version",
-    ),
-    "CH-01": Detail(
-        "Chaos Toolkit experiment `checks/chaos/ch01_db_connections_killed.json` on the sandbox: "
-        "while the run's own order load (Idempotency-Keys, same-key retries, hedged first "
-        "attempts) goes through HAProxy, PgBouncer drops every app database connection twice, "
-        "5 s apart (KILL + RESUME). The API is back to steady state within 15 s, every key "
-        "exists exactly once in `orders` (reconciled in the database), no attempt hangs past "
-        "the 8 s client deadline, and T02 fires only if the canary 5xx share held above 3 % "
-        "(the evidence says which).",
-        ("targets.db_dsn", "targets.prometheus_url", "policy.allow_disruptive"),
-        "the Chaos Toolkit journal, the load (keys, attempts, rate, 5xx, 409, timeouts, slowest "
-        "attempt), the per-key reconciliation, recovery time, the T02 decision with the 5xx peak",
     ),
     "CH-02": Detail(
         "Chaos Toolkit experiment `checks/chaos/ch02_db_latency.json` on the sandbox: the canary "

@@ -99,3 +99,15 @@ def order_load(
         raise ValueError("rate must be in (0, 50] /s and duration_s in (0, 120] s")
     base = context.sandbox(configuration).endpoints.public_url
     return orders.run(base, rate, duration_s, context.run_dir(configuration))
+
+
+def forget_drill_metrics(configuration: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Rollback (sandbox only): restart the sandbox's Prometheus on an empty TSDB.
+
+    The drill's latency and 5xx are not the release's behaviour; left in the
+    5-minute windows they would fail the pre-deploy baseline (PF-09) of the
+    next run on the same stack, as the error-burst fault's revert avoids too.
+    The run's own timeline was read (and is in the journal) before this runs.
+    """
+    context.sandbox(configuration).reset_prometheus(timeout=30)
+    return {"prometheus": "reset"}

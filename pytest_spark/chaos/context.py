@@ -54,6 +54,7 @@ def mark(configuration: dict[str, Any] | None, name: str, *, first: bool = True)
 
 
 def start_run(configuration: dict[str, Any] | None) -> None:
-    """A fresh run: forget the marks of the last one."""
-    (run_dir(configuration) / MARKS).unlink(missing_ok=True)
+    """A fresh run: forget the marks, the load record and the journal of the last one."""
+    for name in (MARKS, "orders.json", "journal.json"):
+        (run_dir(configuration) / name).unlink(missing_ok=True)
     mark(configuration, "run_start")

@@ -152,13 +152,30 @@ def route(sandbox: Sandbox, path: str) -> dict[str, Any]:
     if path == "api-pgbouncer":
         dsn = proxied_dsn(sandbox.endpoints.pgbouncer_dsn, info["listen"])
         for name in CANARY_APIS:  # one at a time: HAProxy keeps serving from the other
-            sandbox.start_component(name, env={"SPARK_API_DSN": dsn})
+            _restart_drained(sandbox, name, {"SPARK_API_DSN": dsn})
     else:
         from ..sandbox.faults import pgbouncer_reconfigure
 
         pgbouncer_reconfigure(sandbox, pg_port=info["listen"])
     sandbox.update_chaos_state(lambda s: s.setdefault("routed", []).append(path))
     return info
+
+
+def _restart_drained(sandbox: Sandbox, name: str, env: dict[str, str] | None) -> None:
+    """Restart one canary API instance without failing user requests: HAProxy stops
+    sending it traffic (maint) first and takes it back once it is ready again."""
+    runtime = sandbox.traffic()
+    runtime.command(f"set server canary/{name} state maint")
+    try:
+        wait_quiet(0.5)  # requests in flight on it finish
+        sandbox.start_component(name, env=env)
+    finally:
+        runtime.command(f"set server canary/{name} state ready")
+    deadline = time.monotonic() + 15
+    while not runtime.servers_up().get(f"canary/{name}", "UP").startswith("UP"):
+        if time.monotonic() > deadline:
+            raise ProxyError(f"HAProxy did not take {name} back within 15 s")
+        wait_quiet(0.2)
 
 
 def unroute(sandbox: Sandbox, path: str) -> None:
@@ -169,7 +186,7 @@ def unroute(sandbox: Sandbox, path: str) -> None:
     if path in sandbox.chaos_state().get("routed", []):
         if path == "api-pgbouncer":
             for name in CANARY_APIS:
-                sandbox.start_component(name)
+                _restart_drained(sandbox, name, None)
         else:
             from ..sandbox.faults import pgbouncer_reconfigure
 

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import runner
+from . import probes, runner
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "checks" / "chaos"
 
@@ -37,7 +37,11 @@ def execute(
     if steady_state_only:
         experiment = runner.steady_state_only(experiment)
     t0 = time.monotonic()
+    # a scenario starts from a steady stack (bounded wait); if it never settles, the
+    # experiment's before-hypothesis says so (ERROR: could not deviate-check)
+    settled = probes.settle({"spark_state_dir": str(state_dir)})
     result = runner.run(experiment, state_dir=state_dir, run_dir=run_dir)
+    result.extra["settle"] = settled
     result.extra["wall_s"] = round(time.monotonic() - t0, 1)
     triggers = (
         result.hypothesis_output("triggers-as-expected")

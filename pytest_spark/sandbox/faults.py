@@ -826,7 +826,7 @@ _ALL: list[Fault] = [
     Fault(
         "no-idempotency-unique",
         "UNIQUE constraint on idempotency_keys.key dropped; API does check-then-insert",
-        ("RT-02", "CH-01"),  # CH-01: the retries of its order load stop being idempotent
+        ("RT-02",),
         _no_unique_apply,
         _no_unique_revert,
         kind="mixed",
