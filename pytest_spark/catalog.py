@@ -16,6 +16,7 @@ class Suite(StrEnum):
     REDTEAM = "redteam"
     CONTRACT = "contract"
     CANARY = "canary"
+    CHAOS = "chaos"
 
 
 class Severity(StrEnum):
@@ -154,13 +155,20 @@ CHECKS: tuple[Check, ...] = (
         "A canary fault gives NO-GO; rollback runs and is confirmed in budget",
         disruptive=True,
     ),
+    # chaos scenarios (CHAOS.md): Chaos Toolkit experiments in checks/chaos/
+    Check(
+        "CH-02",
+        "DB latency",
+        Suite.CHAOS,
+        _BLOCK,
+        "+500 ms on the DB path: T01 fires within for + 2 evaluations, recovers after revert",
+        disruptive=True,
+    ),
 )
 
 BY_ID: dict[str, Check] = {check.id: check for check in CHECKS}
 SUITES: tuple[str, ...] = tuple(s.value for s in Suite)
-OTHER_MARKERS: dict[str, str] = {
-    "chaos": "chaos scenarios (disruptive; need --spark-allow-disruptive)",
-}
+OTHER_MARKERS: dict[str, str] = {}
 
 
 def get(check_id: str) -> Check:
@@ -514,6 +522,17 @@ DETAILS: dict[str, Detail] = {
         "the rollback runs and no canary traffic is confirmed within the budget. Disruptive.",
         (_CN + "confirm_window_s", _CN + "rollback_budget_s", _CN + "rollback_command"),
         "the stage snapshot, detection / rollback start / end / confirmed times",
+    ),
+    "CH-02": Detail(
+        "Chaos Toolkit experiment `checks/chaos/ch02_db_latency.json` on the sandbox: the canary "
+        "API reaches PgBouncer through the project's fault proxy, which adds 500 ms per answer "
+        "for a bounded window; T01 must fire within its `for` + 2 evaluation intervals of p95 "
+        "crossing the SLO, and resolve after the revert; nothing fires on the steady-state-only "
+        "run. Rollbacks always run (failure, exception, Ctrl-C, SIGTERM); the fault expires by "
+        "itself.",
+        ("targets.prometheus_url", "policy.allow_disruptive"),
+        "the Chaos Toolkit journal, the trigger timeline (pending, firing, resolved), fire "
+        "delay, the load (requests, rate, 5xx server- and client-side)",
     ),
 }
 

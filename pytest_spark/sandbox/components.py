@@ -360,6 +360,8 @@ max_client_conn = 200
 default_pool_size = 10
 query_wait_timeout = {query_wait_timeout}
 server_idle_timeout = 60
+; default 15 s: a server login cut short (CH-01's kill) would stall every client that long
+server_login_retry = 1
 ignore_startup_parameters = extra_float_digits,options,application_name
 pidfile = {run_dir}/pgbouncer.pid
 """

@@ -186,15 +186,19 @@ def _migration_behind_revert(sandbox: Sandbox, data: Data) -> None:
 
 
 def _pgbouncer_reconfigure(
-    sandbox: Sandbox, users: dict[str, str] | None = None, **settings: Any
+    sandbox: Sandbox,
+    users: dict[str, str] | None = None,
+    pg_port: int | None = None,
+    **settings: Any,
 ) -> None:
-    """Rewrite pgbouncer.ini (``users``: a ``[users]`` section) and RELOAD it."""
+    """Rewrite pgbouncer.ini (``users``: a ``[users]`` section; ``pg_port``: where server
+    connections go, e.g. a chaos fault proxy) and RELOAD it."""
     import psycopg
 
     layout = sandbox.layout
     ini = c.pgbouncer_ini(
         port=sandbox.port("pgbouncer"),
-        pg_port=sandbox.port("postgres"),
+        pg_port=pg_port or sandbox.port("postgres"),
         run_dir=layout.pg_run,
         **settings,
     )
@@ -208,6 +212,10 @@ def _pgbouncer_reconfigure(
         cursor_factory=psycopg.ClientCursor,
     ) as conn:
         conn.execute("RELOAD")
+
+
+#: public name for the chaos proxy's PgBouncer -> PostgreSQL routing
+pgbouncer_reconfigure = _pgbouncer_reconfigure
 
 
 def _pgb_session_apply(sandbox: Sandbox) -> Data:
@@ -694,6 +702,73 @@ def _sbom_revert(sandbox: Sandbox, data: Data) -> None:
     backup.unlink(missing_ok=True)
 
 
+# --- chaos resilience switches (CHAOS.md): remove what a scenario relies on
+
+
+def _write_trigger_rules(sandbox: Sandbox, without: str | None) -> str:
+    """Rewrite the Prometheus trigger rules (optionally without one trigger); SIGHUP reload."""
+    import os
+    import signal
+
+    from ..canary import rules as trigger_rules
+    from .launcher import SANDBOX_TRIGGER_WINDOW, sandbox_triggers
+
+    catalog = [t for t in sandbox_triggers() if t.id != without]
+    alert = next((t.alert for t in sandbox_triggers() if t.id == without), "")
+    if without and not alert:
+        raise _error(f"unknown trigger {without!r}")
+    path = sandbox.layout.state_dir / "prometheus" / "rules" / "spark-triggers.yml"
+    doc = trigger_rules.rules_file(catalog, window=SANDBOX_TRIGGER_WINDOW)
+    path.write_text(trigger_rules.to_yaml(doc))
+    rec = sandbox.record("prometheus")
+    if rec is None or not c.is_alive(rec):
+        raise _error("prometheus is not running: cannot reload its rules")
+    os.kill(rec.pid, signal.SIGHUP)  # Prometheus reloads config and rules on SIGHUP
+    return alert
+
+
+def _alert_rules_loaded(sandbox: Sandbox) -> set[str]:
+    import httpx
+
+    url = f"{sandbox.endpoints.prometheus_url}/api/v1/rules"
+    groups = httpx.get(url, params={"type": "alert"}, timeout=HTTP_TIMEOUT_S).json()["data"]
+    return {r["name"] for g in groups["groups"] for r in g["rules"]}
+
+
+def _rule_removed_apply(sandbox: Sandbox, value: str = "T01", timeout: float = 15.0) -> Data:
+    alert = _write_trigger_rules(sandbox, value)
+    c.wait_until(
+        f"alert rule {alert} unloaded",
+        lambda: alert not in _alert_rules_loaded(sandbox),
+        timeout,
+        interval=0.2,
+    )
+    return {"trigger": value, "alert": alert}
+
+
+def _rule_removed_revert(sandbox: Sandbox, data: Data, timeout: float = 15.0) -> None:
+    _write_trigger_rules(sandbox, None)
+    alert = data.get("alert")
+    if alert:
+        c.wait_until(
+            f"alert rule {alert} reloaded",
+            lambda: alert in _alert_rules_loaded(sandbox),
+            timeout,
+            interval=0.2,
+        )
+
+
+CHAOS_SWITCHES: list[Fault] = [
+    Fault(
+        "alert-rule-removed",
+        "a rollback trigger's alerting rule removed from Prometheus (value: trigger id, T01)",
+        ("CH-02",),
+        _rule_removed_apply,
+        _rule_removed_revert,
+    ),
+]
+
+
 # --- the registry
 
 
@@ -965,7 +1040,7 @@ _ALL: list[Fault] = [
     ),
 ]
 
-FAULTS: dict[str, Fault] = {f.name: f for f in (*_ALL, *_CONTRACT_FAULTS)}
+FAULTS: dict[str, Fault] = {f.name: f for f in (*_ALL, *_CONTRACT_FAULTS, *CHAOS_SWITCHES)}
 
 
 def get_fault(name: str) -> Fault:

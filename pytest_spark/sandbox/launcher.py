@@ -609,6 +609,23 @@ class Sandbox:
         """Components recorded for this stack whose process is gone (a degraded stack)."""
         return sorted(n for n, comp in self.status()["components"].items() if not comp["alive"])
 
+    # ------------------------------------------------------------------ chaos (CHAOS.md)
+
+    def adopt(self, rec: c.ProcRecord) -> None:
+        """Record a helper process (a chaos fault proxy): down() and the lifeline stop it."""
+        self._state.update(lambda s: s.setdefault("procs", {}).__setitem__(rec.name, rec.to_dict()))
+
+    def forget(self, name: str) -> None:
+        """Drop a stopped helper process from the record."""
+        self._state.update(lambda s: s.get("procs", {}).pop(name, None))
+
+    def chaos_state(self) -> dict[str, Any]:
+        """What chaos runs put in line on this stack (proxies, routed paths)."""
+        return dict(self._require_state().get("chaos", {}))
+
+    def update_chaos_state(self, change: Callable[[dict[str, Any]], None]) -> None:
+        self._state.update(lambda s: change(s.setdefault("chaos", {})))
+
     # ------------------------------------------------------------------ start-up
 
     def _claim(self, detach: bool) -> dict[str, Any]:

@@ -13,7 +13,7 @@ SPEC = ROOT.parent / "shared" / "spec" / "CHECKS.md"
 
 
 def test_the_catalog_suites_and_their_sizes():
-    assert len(catalog.CHECKS) == 38
+    assert len(catalog.CHECKS) == 39
     counts = {s: sum(c.suite == s for c in catalog.CHECKS) for s in catalog.Suite}
     assert counts == {
         catalog.Suite.BLINDSPOTS: 9,
@@ -21,6 +21,7 @@ def test_the_catalog_suites_and_their_sizes():
         catalog.Suite.REDTEAM: 10,
         catalog.Suite.CONTRACT: 3,
         catalog.Suite.CANARY: 7,  # CANARY.md "Check ids": CN-00, five stages, RB-01
+        catalog.Suite.CHAOS: 1,  # CH-02 so far (CHAOS.md lists six)
     }
     canary = [c.id for c in catalog.CHECKS if c.suite == catalog.Suite.CANARY]
     assert canary == ["CN-00", "CN-01", "CN-05", "CN-25", "CN-50", "CN-100", "RB-01"]
@@ -35,13 +36,22 @@ def test_contract_checks_are_the_ones_of_contracts_md():
     assert "contract" not in catalog.OTHER_MARKERS  # a suite now: one marker line, not two
 
 
+def test_chaos_scenarios_are_disruptive_and_in_the_chaos_suite():
+    chaos = [c for c in catalog.CHECKS if c.id.startswith("CH-")]
+    assert chaos
+    assert all(c.suite == catalog.Suite.CHAOS and c.policy_gate == "disruptive" for c in chaos)
+
+
 def test_catalog_matches_the_spec_when_present():
     if not SPEC.is_file():  # the spec sits beside the repo in this workplace
         return
     text = SPEC.read_text()
+    checks = [c for c in catalog.CHECKS if not c.id.startswith("CH-")]  # CHAOS.md's own table
     found = dict(re.findall(r"^([A-Z]{2}-\d\d) .+? -- (blocker|warning)", text, re.M))
-    listed = [  # CONTRACTS.md and CANARY.md list their own ids
-        c for c in catalog.CHECKS if c.suite not in (catalog.Suite.CONTRACT, catalog.Suite.CANARY)
+    listed = [  # CONTRACTS.md, CANARY.md and CHAOS.md list their own ids
+        c
+        for c in checks
+        if c.suite not in (catalog.Suite.CONTRACT, catalog.Suite.CANARY, catalog.Suite.CHAOS)
     ]
     assert found == {c.id: str(c.severity) for c in listed}
     gates = dict(re.findall(r"^([A-Z]{2}-\d\d) .+? -- blocker, (writes|disruptive)", text, re.M))

@@ -1,0 +1,281 @@
+"""Chaos Toolkit probes: plain functions that read the sandbox (never change it).
+
+Every network call has a deadline (Prometheus through probes.prometheus,
+HTTP with httpx timeouts); a probe that cannot read raises, which the runner
+turns into ERROR ("could not deviate-check"), never a pass.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+
+from ..canary.triggers import BY_ID
+from . import context, timeline
+
+HTTP_TIMEOUT_S = 5.0
+PROM_TIMEOUT_S = 10.0
+#: the sandbox's Prometheus evaluation interval (prometheus.yml.tmpl)
+EVAL_INTERVAL_S = 1.0
+POLL_S = 0.5
+#: a canary p95 above this is still the tail of a slow window (the SLO is 0.4 s)
+SETTLE_P95_S = 0.3
+
+
+def _prom(configuration: dict[str, Any] | None) -> Any:
+    from ..probes.prometheus import Prometheus
+
+    url = context.sandbox(configuration).endpoints.prometheus_url
+    return Prometheus(url, timeout=PROM_TIMEOUT_S)
+
+
+def api_healthy(configuration: dict[str, Any] | None = None) -> bool:
+    """Every API instance (canary and stable) answers /healthz 200 within its deadline."""
+    ep = context.sandbox(configuration).endpoints
+    for url in (*ep.api_urls, *ep.stable_urls):
+        try:
+            if httpx.get(f"{url}/healthz", timeout=HTTP_TIMEOUT_S).status_code != 200:
+                return False
+        except httpx.HTTPError:
+            return False
+    return True
+
+
+def trigger_state(trigger: str, configuration: dict[str, Any] | None = None) -> str:
+    """'firing', 'pending' or 'inactive', as Prometheus's ALERTS says now."""
+    with _prom(configuration) as prom:
+        rows = prom.query(f'ALERTS{{trigger="{BY_ID[trigger].id}"}}')
+    states = {r["metric"].get("alertstate") for r in rows}
+    return "firing" if "firing" in states else "pending" if "pending" in states else "inactive"
+
+
+def wait_for_trigger(
+    trigger: str,
+    state: str,
+    timeout_s: float,
+    quiet_s: float = 10.0,
+    hold_s: float = 0.0,
+    configuration: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Wait until trigger is in state ('firing' or 'inactive') for hold_s, at most timeout_s.
+
+    Without an injected fault (a steady-state-only run) it watches for quiet_s
+    instead: the hypothesis then checks that nothing fired meanwhile.
+    """
+    marks = context.marks(configuration)
+    if "fault_start" not in marks:
+        time.sleep(quiet_s)
+        return {"trigger": trigger, "watched_s": quiet_s, "fault": False}
+    t0 = time.monotonic()
+    since: float | None = None
+    while True:
+        seen = trigger_state(trigger, configuration)
+        now = time.monotonic()
+        since = (since or now) if seen == state else None
+        if since is not None and now - since >= hold_s:
+            break
+        if now - t0 >= timeout_s:
+            break
+        time.sleep(POLL_S)
+    return {
+        "trigger": trigger,
+        "wanted": state,
+        "reached": seen == state,
+        "after_s": round(time.monotonic() - t0, 3),
+        "fault": True,
+    }
+
+
+def _alert_rules(prom: Any) -> set[str]:
+    groups = prom.api("rules", {"type": "alert"}).get("groups", [])
+    return {r.get("name", "") for g in groups for r in g.get("rules", [])}
+
+
+def triggers_as_expected(
+    expect: list[dict[str, Any]], configuration: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The run's trigger timeline against the scenario's expectations.
+
+    ``expect``: ``[{"trigger": "T01", "fire": true, "fire_within_s": 30,
+    "resolve_within_s": 60}, {"trigger": "T02", "fire": false}]``. Returns
+    ``{"ok": bool, "findings": [...], "episodes": [...]}``; a missing alert
+    rule is named (an alert that cannot fire is the blind spot CHAOS.md hunts).
+    """
+    marks = context.marks(configuration)
+    start = marks.get("run_start", time.time() - 60)
+    end = time.time()
+    fault_start, fault_end = marks.get("fault_start"), marks.get("fault_end")
+    ids = "|".join(BY_ID[e["trigger"]].id for e in expect)
+    with _prom(configuration) as prom:
+        data = prom.api(
+            "query_range",
+            {"query": f'ALERTS{{trigger=~"{ids}"}}', "start": str(start), "end": str(end),
+             "step": str(EVAL_INTERVAL_S)},
+        )  # fmt: skip
+        rules = _alert_rules(prom)
+        now = prom.query(f'ALERTS{{trigger=~"{ids}"}}')
+    active = {r["metric"].get("trigger", "") for r in now}
+    eps = [  # an episode that ended as the run began belongs to the stack's past
+        ep
+        for ep in timeline.episodes(data.get("result", []), EVAL_INTERVAL_S, end, active)
+        if ep.resolved_at is None or ep.resolved_at > start + EVAL_INTERVAL_S
+    ]
+    findings, ok = [], True
+    for e in expect:
+        trig = _configured(e["trigger"])
+        exp = timeline.Expectation(
+            trig.id,
+            bool(e.get("fire", True)),
+            for_s=trig.for_s,
+            eval_interval_s=EVAL_INTERVAL_S,
+            fire_within_s=float(e.get("fire_within_s", 60)),
+            resolve_within_s=float(e.get("resolve_within_s", 60)),
+        )
+        good, msg, figures = timeline.judge(exp, eps, fault_start, fault_end)
+        if not good and trig.alert not in rules:
+            msg += f" (alert rule {trig.alert} is not loaded in Prometheus)"
+        ok = ok and good
+        findings.append({"trigger": trig.id, "ok": good, "message": msg, **figures})
+    return {
+        "ok": ok,
+        "findings": findings,
+        "episodes": [ep.to_dict() for ep in eps],
+        "fault_start": fault_start,
+        "fault_end": fault_end,
+    }
+
+
+def _configured(trigger_id: str) -> Any:
+    """The trigger as the sandbox's Prometheus has it (compressed `for`)."""
+    from ..sandbox.launcher import sandbox_triggers
+
+    return next(t for t in sandbox_triggers() if t.id == BY_ID[trigger_id].id)
+
+
+def load_summary(configuration: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The load the run saw (server side, canary track, user traffic): requests, rate, 5xx,
+    and the errors clients got from HAProxy's frontend."""
+    marks = context.marks(configuration)
+    span = max(1, round(time.time() - marks.get("run_start", time.time() - 60)))
+    user = 'track="canary",route!~"/metrics|/healthz"'
+    queries = {
+        "requests": f"sum(increase(spark_http_requests_total{{{user}}}[{span}s]))",
+        "requests_5xx": f'sum(increase(spark_http_requests_total{{{user},code=~"5.."}}[{span}s]))',
+        "client_5xx": (
+            f'sum(increase(haproxy_frontend_http_responses_total{{code="5xx"}}[{span}s]))'
+        ),
+        "client_requests": f"sum(increase(haproxy_frontend_http_requests_total[{span}s]))",
+    }
+    out: dict[str, Any] = {"window_s": span}
+    with _prom(configuration) as prom:
+        for name, q in queries.items():
+            rows = prom.query(q)
+            out[name] = round(float(rows[0]["value"][1]), 1) if rows else 0.0
+    out["rate_per_s"] = round(out["requests"] / span, 2)
+    return out
+
+
+def wait_api_steady(within_s: float, configuration: dict[str, Any] | None = None) -> dict[str, Any]:
+    """After the fault: how long until every instance is healthy (marked 'recovered')."""
+    t0 = time.monotonic()
+    while not api_healthy(configuration) and time.monotonic() - t0 < within_s + 10:
+        time.sleep(POLL_S)
+    healthy = api_healthy(configuration)
+    if healthy:
+        context.mark(configuration, "recovered")
+    return {"healthy": healthy, "after_s": round(time.monotonic() - t0, 3)}
+
+
+def recovered_within(seconds: float, configuration: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The API was back to steady state within ``seconds`` of the fault's end."""
+    marks = context.marks(configuration)
+    if "fault_end" not in marks:
+        return {"ok": True, "note": "no fault in this run"}
+    took = marks.get("recovered", float("inf")) - marks["fault_end"]
+    return {"ok": took <= seconds, "recovered_after_s": round(took, 3), "budget_s": seconds}
+
+
+def orders_reconciled(configuration: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every Idempotency-Key the run sent exists exactly once in the database; no hangs."""
+    import psycopg
+
+    from . import orders, reconcile
+
+    sent = orders.load_sent(context.run_dir(configuration))
+    if sent is None:
+        return {"ok": True, "note": "no load sent yet (before the method)"}
+    if not sent:
+        return {"ok": False, "findings": [{"ok": False, "message": "no order was sent"}]}
+    dsn = context.sandbox(configuration).endpoints.db_dsn
+    with psycopg.connect(dsn, connect_timeout=5, autocommit=True) as conn:
+        conn.execute("SET default_transaction_read_only = on")
+        conn.execute("SET statement_timeout = '10s'")
+        rows = conn.execute(
+            "SELECT idempotency_key, count(*) FROM orders WHERE idempotency_key = ANY(%s)"
+            " GROUP BY idempotency_key",
+            (list(sent),),
+        ).fetchall()
+    counts = {k: int(n) for k, n in rows}
+    problems = reconcile.orders_exactly_once(sent, counts) + reconcile.hangs(sent)
+    return {
+        "ok": not problems,
+        "keys": len(sent),
+        "orders_found": sum(counts.values()),
+        "findings": [{"ok": False, "message": m} for m in problems[:20]],
+        "problems": len(problems),
+    }
+
+
+def t02_consistent_with_5xx(configuration: dict[str, Any] | None = None) -> dict[str, Any]:
+    """T02 fired iff the canary 5xx share held above 3 % (CH-01: says which)."""
+    from . import reconcile
+
+    marks = context.marks(configuration)
+    start, end = marks.get("run_start", time.time() - 60), time.time()
+    trig = _configured("T02")
+    params = {"start": str(start), "end": str(end), "step": str(EVAL_INTERVAL_S)}
+    with _prom(configuration) as prom:
+        ratio = prom.api(
+            "query_range", {"query": 'track:http_5xx:ratio{track="canary"}', **params}
+        )["result"]
+        alerts = prom.api(
+            "query_range", {"query": 'ALERTS{trigger="T02",alertstate="firing"}', **params}
+        )["result"]
+    values = [(float(t), float(v)) for s in ratio for t, v in s["values"] if v != "NaN"]
+    fired = any(s["values"] for s in alerts)
+    above = reconcile.longest_above(sorted(values), 0.03)
+    peak = max((v for _, v in values), default=0.0)
+    ok, msg = reconcile.t02_consistent(fired, above, peak, trig.for_s, EVAL_INTERVAL_S)
+    return {"ok": ok, "findings": [{"ok": ok, "message": msg}], "max_5xx_ratio": peak}
+
+
+#: the triggers the scenarios judge; the others may legitimately hold on a healthy stack
+SETTLE_TRIGGERS = ("T01", "T02")
+
+
+def steady(configuration: dict[str, Any] | None = None) -> bool:
+    """None of SETTLE_TRIGGERS firing or pending, and the canary p95 under the SLO."""
+    ids = "|".join(SETTLE_TRIGGERS)
+    with _prom(configuration) as prom:
+        if prom.query(f'ALERTS{{trigger=~"{ids}"}}'):
+            return False
+        return not prom.query(f'track:api_latency_p95:seconds{{track="canary"}} > {SETTLE_P95_S}')
+
+
+def settle(
+    configuration: dict[str, Any] | None = None, hold_s: float = 3.0, timeout_s: float = 90.0
+) -> dict[str, Any]:
+    """Wait (bounded) until the stack is steady for hold_s: the tail of an earlier fault
+    (a trigger still pending, a p95 window still holding slow requests) must not be
+    judged as this scenario's. Returns how long it took and whether it settled."""
+    t0, since = time.monotonic(), None
+    while True:
+        now = time.monotonic()
+        since = (since or now) if steady(configuration) else None
+        if since is not None and now - since >= hold_s:
+            return {"settled": True, "after_s": round(now - t0, 1)}
+        if now - t0 >= timeout_s:
+            return {"settled": False, "after_s": round(now - t0, 1)}
+        time.sleep(POLL_S)

@@ -1,0 +1,71 @@
+"""Pure verdicts on a chaos run's own load: exactly-once orders, hangs, 5xx vs T02.
+
+The load client (orders.py) keeps, per Idempotency-Key, every attempt's status
+and duration; the database says how many orders carry each key. A promise to
+users (CHAOS.md CH-01) holds when every key that was sent exists exactly once
+(a key retried until it succeeded must not create two orders, and a key the
+client saw accepted must exist), and no attempt ran into the client deadline
+(the API answers within its own deadline even while its connections die).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+
+def orders_exactly_once(
+    sent: Mapping[str, Mapping[str, Any]], counts: Mapping[str, int]
+) -> list[str]:
+    """Findings: keys stored twice or more, accepted keys missing, keys never settled."""
+    findings = []
+    for key, rec in sorted(sent.items()):
+        n = int(counts.get(key, 0))
+        if n > 1:
+            findings.append(f"Idempotency-Key {key} created {n} orders (retries not idempotent)")
+        elif n == 0 and rec.get("accepted"):
+            findings.append(f"Idempotency-Key {key} was answered 201 but no order exists")
+        elif n == 0:
+            findings.append(
+                f"Idempotency-Key {key} never settled (statuses {rec.get('statuses')}); "
+                "the client gave up"
+            )
+    return findings
+
+
+def hangs(sent: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Attempts that hit the client's deadline: the API did not answer in time."""
+    return [
+        f"Idempotency-Key {key}: {rec['timeouts']} attempt(s) hung past the client deadline"
+        for key, rec in sorted(sent.items())
+        if rec.get("timeouts")
+    ]
+
+
+def longest_above(values: Sequence[tuple[float, float]], threshold: float) -> float:
+    """Longest span (s) during which a sampled series stayed above threshold."""
+    best, start, last = 0.0, None, None
+    for t, v in values:
+        if v > threshold:
+            start = t if start is None else start
+            last = t
+            best = max(best, last - start)
+        else:
+            start = None
+    return best
+
+
+def t02_consistent(
+    fired: bool, above_s: float, max_ratio: float, for_s: float, eval_s: float
+) -> tuple[bool, str]:
+    """T02 fires exactly when the canary 5xx share held above 3 % for its `for`."""
+    if fired and max_ratio <= 0.03:
+        return False, f"T02 fired although the 5xx share never exceeded 3 % (max {max_ratio:.3f})"
+    if not fired and above_s >= for_s + 2 * eval_s + 1:
+        return False, (
+            f"T02 did not fire although the 5xx share stayed above 3 % for {above_s:g} s "
+            f"(max {max_ratio:.3f}); its for is {for_s:g} s"
+        )
+    if fired:
+        return True, f"T02 fired: the 5xx share exceeded the 3 % budget (max {max_ratio:.3f})"
+    return True, f"T02 quiet: the 5xx share stayed within budget (max {max_ratio:.3f})"
