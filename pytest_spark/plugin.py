@@ -16,8 +16,9 @@ import pytest
 from . import catalog, options, waivers
 from . import session as run
 from .config import ConfigError, build
-from .report.html import add_evidence_extras
-from .secret_guard import SecretGuard
+from .report import junit
+from .report import terminal as words
+from .secret_guard import SecretGuard, redact_file
 from .verdict import GO, one_line
 
 STATE = pytest.StashKey[run.SparkState]()
@@ -70,7 +71,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.pluginmanager.hasplugin("html"):
         from .report.html import HtmlHooks
 
-        config.pluginmanager.register(HtmlHooks(state), "spark-html")
+        config.pluginmanager.register(HtmlHooks(state, config), "spark-html")
 
 
 def _sandbox_layer(config: pytest.Config) -> dict[str, Any] | None:
@@ -113,7 +114,7 @@ class SparkPlugin:
         self.config = config
         self.state = state
         self.is_worker = hasattr(config, "workerinput")
-        self.html = config.pluginmanager.hasplugin("html")
+        self.running = False  # inside the test loop: -v check lines are ours
         state.request = run.request_of(config, options.selected_ids(config))
 
     @pytest.hookimpl(tryfirst=True)
@@ -155,13 +156,41 @@ class SparkPlugin:
             payload = run.phase_payload(item, check, report, call, self.state)
             if payload is not None:
                 report.spark = payload  # type: ignore[attr-defined]
-                if self.html:
-                    add_evidence_extras(report, payload)
+                short = None if words.tb_explicit(self.config) else words.short_longrepr(report)
+                if short is not None:
+                    report.longrepr = short  # the traceback is in the bundle (payload)
+                if report.when == "teardown":
+                    report.user_properties.append(("spark_outcome", payload["test"]["shown"]))
         return report
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_report_teststatus(self, report: pytest.TestReport) -> Any:
+        own_line = self.running and self.config.get_verbosity() > 0
+        return words.teststatus(report, own_line=own_line)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self) -> Generator[None, object, object]:
+        self.running = True
+        try:
+            return (yield)
+        finally:
+            self.running = False
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if not self.is_worker:
-            run.absorb(self.state, report)
+        if self.is_worker:
+            return
+        run.absorb(self.state, report)
+        payload = getattr(report, "spark", None)
+        if payload and report.when == "teardown" and self.config.get_verbosity() > 0:
+            line, colour = words.test_line(payload["check"], payload["test"], report.nodeid)
+            tr = self.config.pluginmanager.get_plugin("terminalreporter")
+            if tr is not None:  # after pytest's "path::test " prefix; on its own line under xdist
+                if hasattr(report, "node"):  # xdist: no prefix; end the line like pytest does
+                    tr.ensure_newline()
+                    tr.write(line, **{colour: True})
+                    tr.currentfspath = -2
+                else:
+                    tr.write(line, **{colour: True})  # pytest's prefix ends with a space
 
     def pytest_report_header(self) -> list[str]:
         cfg = self.state.config
@@ -188,6 +217,10 @@ class SparkPlugin:
         )
         session.exitstatus = run.exit_status(state, session.exitstatus)
         result = yield
+        junit_path = _report_files(self.config).get("junit.xml")
+        if junit_path is not None and junit_path.is_file():
+            junit.rewrite(junit_path, state.verdict, state.release, state.run_id)
+            redact_file(junit_path, state.config.redactor)
         if state.write_bundle:
             problem = run.finish_or_explain(state, self.config.rootpath, _report_files(self.config))
             if problem:

@@ -71,7 +71,7 @@ def test_blocker_error_is_could_not_verify(pytester, bundle_of):
     assert result.ret == 1
     reason = bundle_of().verdict["reasons"][0]
     assert reason["check"] == "PF-01" and reason["outcome"] == "error"
-    assert "could not verify: ConnectionError: timed out after 2 s" in reason["message"]
+    assert "could not verify: timed out after 2 s" in reason["message"]  # no class name
 
 
 def test_error_in_a_fixture_is_an_error_with_evidence_record(pytester, bundle_of):
