@@ -7,6 +7,7 @@ registered only once the configuration is known to be valid.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -222,7 +223,9 @@ class SparkPlugin:
             junit.rewrite(junit_path, state.verdict, state.release, state.run_id)
             redact_file(junit_path, state.config.redactor)
         if state.write_bundle:
-            problem = run.finish_or_explain(state, self.config.rootpath, _report_files(self.config))
+            with tempfile.TemporaryDirectory(prefix="spark-report-") as tmp:
+                files = _bundle_report_files(self.config, Path(tmp))
+                problem = run.finish_or_explain(state, self.config.rootpath, files)
             if problem:
                 _write(self.config, f"pytest-spark: {problem}", red=True)
                 session.exitstatus = run.exit_status(state, session.exitstatus)
@@ -244,6 +247,16 @@ def _write(config: pytest.Config, line: str, **markup: bool) -> None:
     tr = config.pluginmanager.get_plugin("terminalreporter")
     if tr is not None:
         tr.write_line(line, bold=True, **markup)
+
+
+def _bundle_report_files(config: pytest.Config, work: Path) -> dict[str, Path]:
+    """The report files as the bundle keeps them (HTML links rebased onto the bundle)."""
+    files = _report_files(config)
+    hooks = config.pluginmanager.get_plugin("spark-html")
+    page = files.get("report.html")
+    if hooks is not None and page is not None and page.is_file():
+        files["report.html"] = hooks.bundle_copy(page, work)
+    return files
 
 
 def _report_files(config: pytest.Config) -> dict[str, Path]:

@@ -140,6 +140,26 @@ class HtmlHooks:
         here = (self.config.invocation_params.dir / os.path.expandvars(target)).parent
         return Path(os.path.relpath(self.config.invocation_params.dir / folder, here)).as_posix()
 
+    def bundle_copy(self, page: Path, work: Path) -> Path:
+        """The report as the bundle keeps it, next to artifacts/: links lose their prefix."""
+        return rebase_links(page, self.links(), work / page.name)
+
+
+def rebase_links(page: Path, prefix: str, out: Path) -> Path:
+    """Copy ``page`` with every ``prefix/artifacts/...`` link made ``artifacts/...``.
+
+    The links sit in pytest-html's JSON data attribute, so the prefix is looked for as
+    that attribute holds it: HTML-escaped (our href), JSON-encoded, HTML-escaped again.
+    """
+    from markupsafe import escape  # pytest-html renders with Jinja, which brings it
+
+    text = page.read_text(encoding="utf-8")
+    if prefix:
+        encoded = str(escape(json.dumps(html.escape(prefix + "/"))[1:-1]))
+        text = text.replace(encoded + "artifacts/", "artifacts/")
+    out.write_text(text, encoding="utf-8")
+    return out
+
 
 def title(verdict: Mapping[str, Any], release: str, run_id: str) -> str:
     return f"Spark {release or 'unreleased'}: {verdict['verdict']} (run {run_id})"
@@ -297,15 +317,10 @@ def observation_html(name: str, data: Any) -> str:
     a list of values one row each, a value one line."""
     caption = f"<caption>{html.escape(name)}</caption>"
     if isinstance(data, list) and data and all(isinstance(r, dict) for r in data):
-        cols: list[str] = []
-        for row in data:
-            cols += [k for k in row if k not in cols]
-        head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-        body = "".join(
-            "<tr>" + "".join(f"<td>{_cell(row.get(c, ''))}</td>" for c in cols) + "</tr>"
-            for row in data[:MAX_ROWS]
-        )
-        return f'<table class="spark-evidence">{caption}<tr>{head}</tr>{body}</table>{_more(data)}'
+        return _records_table(caption, "", [("", row) for row in data[:MAX_ROWS]]) + _more(data)
+    if isinstance(data, dict) and data and all(isinstance(r, dict) for r in data.values()):
+        rows = [(str(k), row) for k, row in list(data.items())[:MAX_ROWS]]
+        return _records_table(caption, "&nbsp;", rows) + _more(data)
     if isinstance(data, dict):
         body = "".join(
             f"<tr><th>{html.escape(str(k))}</th><td>{_cell(v)}</td></tr>"
@@ -316,6 +331,26 @@ def observation_html(name: str, data: Any) -> str:
         body = "".join(f"<tr><td>{_cell(v)}</td></tr>" for v in data[:MAX_ROWS])
         return f'<table class="spark-evidence">{caption}{body}</table>{_more(data)}'
     return f"<p><b>{html.escape(name)}</b>: {_cell(data)}</p>"
+
+
+def _records_table(
+    caption: str, key_head: str, rows: Sequence[tuple[str, Mapping[str, Any]]]
+) -> str:
+    """One column per key (in first-seen order); with ``key_head``, a first column of row keys."""
+    cols: list[str] = []
+    for _, row in rows:
+        cols += [k for k in row if k not in cols]
+    head = (f"<th>{key_head}</th>" if key_head else "") + "".join(
+        f"<th>{html.escape(c)}</th>" for c in cols
+    )
+    body = "".join(
+        "<tr>"
+        + (f"<th>{html.escape(key)}</th>" if key_head else "")
+        + "".join(f"<td>{_cell(row.get(c, ''))}</td>" for c in cols)
+        + "</tr>"
+        for key, row in rows
+    )
+    return f'<table class="spark-evidence">{caption}<tr>{head}</tr>{body}</table>'
 
 
 def _more(data: Sequence[Any] | Mapping[str, Any]) -> str:

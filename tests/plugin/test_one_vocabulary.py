@@ -231,6 +231,20 @@ def test_html_report_stands_alone(one_run):
     evidence = "".join(extra["content"] for extra in bs01["extras"])
     assert "<caption>clocks</caption>" in evidence and "<th>skew_s</th>" in evidence
     assert "artifacts/BS-01/chronyc.txt" in evidence and "5.1 seconds fast" in evidence
+    # artifact links resolve both from the report where --html put it and from the bundle's copy
+    for where, page_dir in ((page, root), ((bundle.folder / "report.html").read_text(), None)):
+        blob_html = html.unescape(re.search(r'data-jsonblob="([^"]*)"', where).group(1))
+        hrefs = re.findall(r'href=\\"([^"\\]*chronyc.txt)\\"', blob_html)
+        assert len(hrefs) == 1, hrefs
+        target = (page_dir / hrefs[0]) if page_dir else (bundle.folder / hrefs[0])
+        assert target.read_text().startswith("System time: 5.1 seconds fast"), hrefs
+    assert (
+        re.findall(
+            r'href=\\"([^"\\]*chronyc.txt)',
+            html.unescape((bundle.folder / "report.html").read_text()),
+        )[0]
+        == "artifacts/BS-01/chronyc.txt"
+    )
     (rt02,) = data["tests"]["test_suite.py::test_idempotency"]
     assert rt02["log"].startswith("policy: RT-02 writes to the target")  # not a tuple
     for row in (bs01, rt02):
