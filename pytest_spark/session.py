@@ -216,6 +216,8 @@ def _error_text(exc: BaseException) -> str:
 
 
 def _skip_reason(report: pytest.TestReport) -> str:
+    if isinstance(getattr(report, "wasxfail", None), str):  # its longrepr is a traceback
+        return f"xfail: {report.wasxfail}"
     longrepr = report.longrepr
     if isinstance(longrepr, tuple) and len(longrepr) == 3:
         return str(longrepr[2]).removeprefix("Skipped: ")

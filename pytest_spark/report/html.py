@@ -87,6 +87,7 @@ class HtmlHooks:
         cells[1:1] = [
             "<th>Check</th>",
             "<th>Title</th>",
+            "<th>Severity</th>",
             "<th>Outcome</th>",
             "<th>Message</th>",
         ]
@@ -95,7 +96,7 @@ class HtmlHooks:
         cid = check_id_of(report)
         payload = self.tests.get(report.nodeid)
         if not cid or payload is None:
-            cells[1:1] = ["<td></td>"] * 4
+            cells[1:1] = ["<td></td>"] * 5
             return
         test = payload["test"]
         word = test["shown"]
@@ -104,6 +105,7 @@ class HtmlHooks:
         cells[1:1] = [
             f"<td>{html.escape(cid)}</td>",
             f"<td>{html.escape(catalog.BY_ID[cid].title)}</td>",
+            f"<td>{html.escape(str(catalog.BY_ID[cid].severity))}</td>",
             f"<td>{word_html(word, test['outcome'])}</td>",
             f"<td>{html.escape(text)}</td>",
         ]

@@ -294,7 +294,7 @@ def test_html_report_has_banner_columns_and_evidence(pytester, bundle_of):
     page = html.unescape((pytester.path / "report.html").read_text())
     assert "Spark verdict: NO-GO" in page
     assert "<th>Check</th>" in page and "<td>BS-01</td>" in page and "blocker" in page
-    assert "BS-01 evidence" in page
+    assert "<caption>clock</caption>" in page and "<th>skew_s</th><td>0.2</td>" in page  # inline
     assert (bundle_of().folder / "report.html").is_file()
 
 
