@@ -220,7 +220,9 @@ class SparkPlugin:
         result = yield
         junit_path = _report_files(self.config).get("junit.xml")
         if junit_path is not None and junit_path.is_file():
-            junit.rewrite(junit_path, state.verdict, state.release, state.run_id)
+            warning = junit.rewrite(junit_path, state.verdict, state.release, state.run_id)
+            if warning:
+                _write(self.config, f"pytest-spark: warning: {warning}", yellow=True)
             redact_file(junit_path, state.config.redactor)
         if state.write_bundle:
             with tempfile.TemporaryDirectory(prefix="spark-report-") as tmp:

@@ -75,3 +75,13 @@ def test_artifacts_link_and_preview_but_binary_is_not_previewed():
     assert '<a href="artifacts/PF-01/a.txt">' in out and "hello &lt;b&gt;" in out
     assert '<a href="artifacts/PF-01/b.bin">' in out and "<pre>" in out.split("b.bin")[0]
     assert out.count("<pre>") == 1
+
+
+def test_an_unreadable_junit_file_is_left_alone_with_a_warning(tmp_path):
+    from pytest_spark.report import junit
+
+    path = tmp_path / "junit.xml"
+    path.write_text("<testsuites><testsuite")  # truncated: a full disk, a killed writer
+    problem = junit.rewrite(path, {"verdict": "GO"}, "v1.4.0", "run")
+    assert problem.startswith(f"JUnit XML {path} left as pytest wrote it")
+    assert path.read_text() == "<testsuites><testsuite"
