@@ -181,17 +181,10 @@ class SparkPlugin:
         if self.is_worker:
             return
         run.absorb(self.state, report)
-        payload = getattr(report, "spark", None)
-        if payload and report.when == "teardown" and self.config.get_verbosity() > 0:
-            line, colour = words.test_line(payload["check"], payload["test"], report.nodeid)
+        if self.config.get_verbosity() > 0:
             tr = self.config.pluginmanager.get_plugin("terminalreporter")
-            if tr is not None:  # after pytest's "path::test " prefix; on its own line under xdist
-                if hasattr(report, "node"):  # xdist: no prefix; end the line like pytest does
-                    tr.ensure_newline()
-                    tr.write(line, **{colour: True})
-                    tr.currentfspath = -2
-                else:
-                    tr.write(line, **{colour: True})  # pytest's prefix ends with a space
+            if tr is not None:
+                words.write_test_line(tr, report)
 
     def pytest_report_header(self) -> list[str]:
         cfg = self.state.config

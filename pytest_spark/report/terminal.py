@@ -55,6 +55,21 @@ def test_line(check_id: str, test: dict[str, Any], nodeid: str) -> tuple[str, st
     return check_line(check_id, title, shown, text, width=22), WORDS[shown].colour
 
 
+def write_test_line(tr: Any, report: pytest.TestReport) -> None:
+    """-v: a finished test's check line, after pytest's "path::test " prefix (under xdist,
+    which prints no prefix, on a line of its own, ended the way pytest ends its own)."""
+    payload = getattr(report, "spark", None)
+    if not payload or report.when != "teardown":
+        return
+    line, colour = test_line(payload["check"], payload["test"], report.nodeid)
+    if hasattr(report, "node"):
+        tr.ensure_newline()
+        tr.write(line, **{colour: True})
+        tr.currentfspath = -2
+    else:
+        tr.write(line, **{colour: True})
+
+
 def short_longrepr(report: pytest.TestReport) -> str | None:
     """What a failed check shows in FAILURES/ERRORS, JUnit and HTML instead of its traceback
     (the traceback is artifacts/<ID>/traceback.txt in the bundle)."""
