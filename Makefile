@@ -108,3 +108,7 @@ bench: system venv
 
 clean:
 	rm -rf .sandbox reports/*/ .pytest_cache .ruff_cache
+
+.PHONY: report-screenshot
+report-screenshot: venv ## a real preflight run (one fault) -> HTML report -> headless Chromium -> docs/report.png
+	$(BIN)/python tools/report_screenshot.py --out docs/report.png $(if $(FAULT),--fault $(FAULT))

@@ -7,6 +7,7 @@ registered only once the configuration is known to be valid.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,9 @@ import pytest
 from . import catalog, first_run, options, waivers
 from . import session as run
 from .config import SCHEMA, ConfigError, build
-from .report.html import add_evidence_extras
-from .secret_guard import SecretGuard
+from .report import junit
+from .report import terminal as words
+from .secret_guard import SecretGuard, redact_file
 from .verdict import GO, one_line
 
 STATE = pytest.StashKey[run.SparkState]()
@@ -80,7 +82,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.pluginmanager.hasplugin("html"):
         from .report.html import HtmlHooks
 
-        config.pluginmanager.register(HtmlHooks(state), "spark-html")
+        config.pluginmanager.register(HtmlHooks(state, config), "spark-html")
 
 
 def _sandbox_layer(config: pytest.Config) -> dict[str, Any] | None:
@@ -123,7 +125,7 @@ class SparkPlugin:
         self.config = config
         self.state = state
         self.is_worker = hasattr(config, "workerinput")
-        self.html = config.pluginmanager.hasplugin("html")
+        self.running = False  # inside the test loop: -v check lines are ours
         state.request = run.request_of(config, options.selected_ids(config))
 
     @pytest.hookimpl(tryfirst=True)
@@ -190,13 +192,34 @@ class SparkPlugin:
             payload = run.phase_payload(item, check, report, call, self.state)
             if payload is not None:
                 report.spark = payload  # type: ignore[attr-defined]
-                if self.html:
-                    add_evidence_extras(report, payload)
+                short = None if words.tb_explicit(self.config) else words.short_longrepr(report)
+                if short is not None:
+                    report.longrepr = short  # the traceback is in the bundle (payload)
+                if report.when == "teardown":
+                    report.user_properties.append(("spark_outcome", payload["test"]["shown"]))
         return report
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_report_teststatus(self, report: pytest.TestReport) -> Any:
+        own_line = self.running and self.config.get_verbosity() > 0
+        return words.teststatus(report, own_line=own_line)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self) -> Generator[None, object, object]:
+        self.running = True
+        try:
+            return (yield)
+        finally:
+            self.running = False
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if not self.is_worker:
-            run.absorb(self.state, report)
+        if self.is_worker:
+            return
+        run.absorb(self.state, report)
+        if self.config.get_verbosity() > 0:
+            tr = self.config.pluginmanager.get_plugin("terminalreporter")
+            if tr is not None:
+                words.write_test_line(tr, report)
 
     def pytest_report_header(self) -> list[str]:
         cfg = self.state.config
@@ -223,8 +246,16 @@ class SparkPlugin:
         )
         session.exitstatus = run.exit_status(state, session.exitstatus)
         result = yield
+        junit_path = _report_files(self.config).get("junit.xml")
+        if junit_path is not None and junit_path.is_file():
+            warning = junit.rewrite(junit_path, state.verdict, state.release, state.run_id)
+            if warning:
+                _write(self.config, f"pytest-spark: warning: {warning}", yellow=True)
+            redact_file(junit_path, state.config.redactor)
         if state.write_bundle:
-            problem = run.finish_or_explain(state, self.config.rootpath, _report_files(self.config))
+            with tempfile.TemporaryDirectory(prefix="spark-report-") as tmp:
+                files = _bundle_report_files(self.config, Path(tmp))
+                problem = run.finish_or_explain(state, self.config.rootpath, files)
             if problem:
                 _write(self.config, f"pytest-spark: {problem}", red=True)
                 session.exitstatus = run.exit_status(state, session.exitstatus)
@@ -246,6 +277,16 @@ def _write(config: pytest.Config, line: str, **markup: bool) -> None:
     tr = config.pluginmanager.get_plugin("terminalreporter")
     if tr is not None:
         tr.write_line(line, bold=True, **markup)
+
+
+def _bundle_report_files(config: pytest.Config, work: Path) -> dict[str, Path]:
+    """The report files as the bundle keeps them (HTML links rebased onto the bundle)."""
+    files = _report_files(config)
+    hooks = config.pluginmanager.get_plugin("spark-html")
+    page = files.get("report.html")
+    if hooks is not None and page is not None and page.is_file():
+        files["report.html"] = hooks.bundle_copy(page, work)
+    return files
 
 
 def _report_files(config: pytest.Config) -> dict[str, Path]:

@@ -27,10 +27,12 @@ import pytest
 
 from . import __version__, bundle, catalog, verdict
 from .config import ConfigError, SparkConfig
-from .evidence import build_record, utc_iso
+from .evidence import build_record, safe_name, utc_iso
+from .probes import ProbeError
+from .report import outcome as words
 from .waivers import Waiver
 
-POLICY_PREFIX = "policy: "
+POLICY_PREFIX = words.POLICY_PREFIX
 
 
 @dataclass
@@ -192,10 +194,30 @@ def classify(report: pytest.TestReport, call: pytest.CallInfo[Any]) -> tuple[str
     ):
         first = str(excinfo.value).strip().splitlines()
         return verdict.FAILED, "", _first_lines(first[0] if first else message)
+    if excinfo is not None and not timed_out:
+        message = _error_text(excinfo.value)
     return verdict.ERROR, "", message
 
 
+_SAYS_WHAT_FAILED = (ProbeError, OSError, TimeoutError)
+
+
+def _error_text(exc: BaseException) -> str:
+    """An error as a reader needs it: never a module path (``pytest_spark.probes.ProbeError:``).
+
+    Probe errors and OS errors are written for people (target, limit, what happened),
+    so their text stands alone; anything else keeps its bare class name, which tells
+    a reviewer the check itself broke (``KeyError: 'x'``)."""
+    text = str(exc).strip()
+    if text and isinstance(exc, _SAYS_WHAT_FAILED):
+        return _first_lines(text)
+    name = type(exc).__name__
+    return _first_lines(f"{name}: {text}" if text else name)
+
+
 def _skip_reason(report: pytest.TestReport) -> str:
+    if isinstance(getattr(report, "wasxfail", None), str):  # its longrepr is a traceback
+        return f"xfail: {report.wasxfail}"
     longrepr = report.longrepr
     if isinstance(longrepr, tuple) and len(longrepr) == 3:
         return str(longrepr[2]).removeprefix("Skipped: ")
@@ -233,20 +255,62 @@ def phase_payload(
         "start": item.stash.get(_START_KEY, call.start),
         "stop": call.stop,
     }
+    redactor = state.config.redactor
     if not report.passed:
         outcome, skip_kind, message = classify(report, call)
         payload["outcome"], payload["skip_kind"] = outcome, skip_kind
-        payload["message"] = state.config.redactor.text(message) if message else ""
+        payload["message"] = redactor.text(message) if message else ""
+        payload["shown"] = test_word(state, check, outcome)
+        if report.failed:  # the whole traceback goes to the bundle, whatever --tb prints
+            payload["traceback"] = redactor.text(report.longreprtext)
+        merge_phase(item.stash.setdefault(_TEST_KEY, _fresh(payload["start"])), payload)
     if report.when == "teardown":
         payload["called"] = item.stash.get(_CALLED_KEY, False)
+        test = dict(item.stash.get(_TEST_KEY, _fresh(payload["start"])))
+        test["shown"] = test_word(state, check, test["outcome"])
+        payload["test"] = test  # the test's own result: -v check line, JUnit, HTML row
         recorder = item.stash.get(RECORDER_KEY, None)
         if recorder is not None:
             payload.update(recorder.export())
     return payload
 
 
+def _fresh(start: float) -> dict[str, Any]:
+    return {"outcome": verdict.PASSED, "start": start, "message": "", "skip_kind": ""}
+
+
+def merge_phase(cur: dict[str, Any], payload: dict[str, Any]) -> None:
+    """Fold one phase's outcome into a test's: the first problem wins, except that a later
+    error (a teardown that broke after a failure) makes the whole test untrustworthy."""
+    if payload["outcome"] == verdict.PASSED:
+        return
+    if cur["outcome"] == verdict.PASSED:
+        cur.update(outcome=payload["outcome"], skip_kind=payload.get("skip_kind", ""))
+        cur["message"] = payload.get("message", "")
+    elif payload["outcome"] == verdict.ERROR and cur["outcome"] != verdict.ERROR:
+        cur.update(outcome=verdict.ERROR, message=payload.get("message", ""))
+
+
+def waived_today(state: SparkState, check_id: str) -> bool:
+    """An active waiver covers this check on the run's day (as ``verdict.apply_waivers``)."""
+    day = dt.datetime.fromtimestamp(state.started, dt.UTC).date()
+    return any(w.check == check_id and w.active_on(day) for w in state.waivers)
+
+
+def test_word(state: SparkState, check: catalog.Check, outcome: str) -> str:
+    """The shown outcome of one test of ``check`` (report.outcome.shown, with this run's
+    waivers and exempt list)."""
+    return words.shown(
+        outcome,
+        severity=str(check.severity),
+        waived=waived_today(state, check.id),
+        exempt=check.id in set(state.config.policy["exempt"]),
+    )
+
+
 _START_KEY = pytest.StashKey[float]()
 _CALLED_KEY = pytest.StashKey[bool]()
+_TEST_KEY = pytest.StashKey[dict[str, Any]]()
 
 
 RECORDER_KEY = pytest.StashKey["Any"]()
@@ -269,14 +333,11 @@ def absorb(state: SparkState, report: pytest.TestReport) -> None:
     )
     cur["start"] = min(cur["start"], payload["start"])
     cur["stop"] = payload["stop"]
-    if payload["outcome"] == verdict.PASSED:
-        pass
-    elif cur["outcome"] == verdict.PASSED:
-        cur.update(outcome=payload["outcome"], skip_kind=payload["skip_kind"])
-        cur["message"] = payload["message"]
-    elif payload["outcome"] == verdict.ERROR and cur["outcome"] != verdict.ERROR:
-        # a teardown error after a failure still means the check could not be trusted
-        cur.update(outcome=verdict.ERROR, message=payload["message"])
+    merge_phase(cur, payload)
+    if payload.get("traceback"):
+        cur.setdefault("tracebacks", []).append(
+            f"--- {payload['when']} ---\n{payload['traceback']}"
+        )
     if payload["when"] == "teardown":
         state.finished.add(nodeid)
         done = state.partial.pop(nodeid)
@@ -286,11 +347,34 @@ def absorb(state: SparkState, report: pytest.TestReport) -> None:
             state.uncalled.append(nodeid)
             return
         done["observations"] = payload.get("observations", [])
-        arts = payload.get("artifacts", {})
+        arts = dict(payload.get("artifacts", {}))
+        tracebacks = done.pop("tracebacks", None)
+        if tracebacks:
+            name = traceback_name(nodeid, set(arts) | set(state.artifacts[payload["check"]]))
+            arts[name] = "\n".join(tracebacks).encode("utf-8")
         done["artifacts"] = arts
         state.tests[payload["check"]].append(done)
         if arts:
             state.artifacts[payload["check"]].update(arts)
+
+
+def traceback_name(nodeid: str, taken: set[str]) -> str:
+    """artifacts/<ID>/traceback.txt (traceback-<test>.txt when a check has several tests)."""
+    name = "traceback.txt"
+    if name in taken:
+        name = safe_name(f"traceback-{nodeid.rpartition('::')[2]}.txt")
+    base, n = name, 1
+    while name in taken:
+        n += 1
+        name = f"{base}.{n}"
+    return name
+
+
+def bundle_paths(state: SparkState) -> tuple[Path, Path]:
+    """Where this run's bundle folder and tarball go (bundle.write_bundle's layout), known
+    before they are written so the HTML report can name them."""
+    folder = state.evidence_dir / safe_name(state.release or "unreleased") / state.run_id
+    return folder, folder.with_name(f"{state.run_id}.tar.gz")
 
 
 def records(state: SparkState) -> list[dict[str, Any]]:
@@ -537,15 +621,15 @@ def _remove_partial_bundle(state: SparkState) -> None:
 
 def summary_lines(v: dict[str, Any]) -> list[str]:
     """The terminal's verdict section: reasons, warnings, waivers."""
-    lines = [f"  {r['check']:6} {r['outcome']:11} {r['message']}" for r in v["reasons"]]
-    lines += [f"  {w['check']:6} {'warning':11} {w['message']}" for w in v["warnings"]]
+    lines = [f"  {r['check']:6} {'{:12} {}'.format(*words.reason_word(r))}" for r in v["reasons"]]
+    lines += [f"  {w['check']:6} {'warning':12} {w['message']}" for w in v["warnings"]]
     lines += [
-        f"  {w['check']:6} {'waived':11} by {w['approver']} until {w['expires']}: "
+        f"  {w['check']:6} {'waived':12} by {w['approver']} until {w['expires']}: "
         f"{w['justification']}"
         for w in v["waivers"]["applied"]
     ]
     lines += [
-        f"  {w['check']:6} {'EXPIRED':11} waiver expired {w['expires']}, not applied"
+        f"  {w['check']:6} {'EXPIRED':12} waiver expired {w['expires']}, not applied"
         for w in v["waivers"]["expired"]
     ]
     return lines

@@ -76,7 +76,8 @@ def test_layout_matches_the_contract(bundle):
 def test_evidence_is_written_for_failing_and_erroring_tests(bundle):
     assert bundle.check("BS-02")["observations"] == [{"name": "applied", "data": [1, 2, 3]}]
     rec = bundle.check("PF-01")
-    assert rec["outcome"] == "error" and rec["artifacts"] == ["artifacts/PF-01/partial.txt"]
+    assert rec["outcome"] == "error"
+    assert rec["artifacts"] == ["artifacts/PF-01/partial.txt", "artifacts/PF-01/traceback.txt"]
     assert (bundle.folder / "artifacts/PF-01/partial.txt").read_bytes() == b"version: 1.4.0"
 
 
