@@ -189,7 +189,12 @@ def one_line(verdict: Mapping[str, Any], where: str = "") -> str:
     reasons = verdict["reasons"]
     head = f"SPARK VERDICT: {verdict['verdict']}{scope_label(verdict)}"
     missing = [r["check"] for r in reasons if r["outcome"] == NOT_RUN]
-    items = [f"{r['check']} {r['outcome']}" for r in reasons if r["outcome"] != NOT_RUN]
+    # a skipped blocker blocks: it was not verified (EVIDENCE.md), never a harmless "skipped"
+    items = [
+        f"{r['check']} {'not verified' if r['outcome'] == SKIPPED else r['outcome']}"
+        for r in reasons
+        if r["outcome"] != NOT_RUN
+    ]
     if missing:
         ids = ", ".join(missing[:4]) + (", ..." if len(missing) > 4 else "")
         items.append(f"{len(missing)} in scope not run ({ids})")
