@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -61,6 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--max-file-mib", type=float, default=64, help="per-file cap (default 64)")
     v.add_argument("--max-total-mib", type=float, default=512, help="total cap (default 512)")
     v.add_argument("--deadline-s", type=float, default=120, help="total deadline (default 120)")
+    v.add_argument(
+        "--require-go",
+        action="store_true",
+        help="the deploy gate: exit 1 unless the bundle is intact AND its verdict is GO over a "
+        "full (not partial) scope AND it is not evidence from the reference stack (sandbox)",
+    )
     v.add_argument("--json", action="store_true", help="machine-readable result")
     v.set_defaults(func=cmd_verify)
     k = sub.add_parser("keygen", help="make an Ed25519 key pair for signing bundles")
@@ -130,7 +137,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from .bundle import MIB, Limits, verify
+    from .bundle import MIB, Limits, read_verified
     from .releases import canonical
     from .signing import load_public_key
 
@@ -143,6 +150,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"pytest-spark verify: {exc}", file=sys.stderr)
             return 2
+    for name in ("max_file_mib", "max_total_mib", "deadline_s"):
+        value = getattr(args, name)
+        if not (math.isfinite(value) and value > 0):
+            print(f"pytest-spark verify: --{name.replace('_', '-')} must be > 0", file=sys.stderr)
+            return 2
     limits = Limits(
         member_bytes=int(args.max_file_mib * MIB),
         total_bytes=int(args.max_total_mib * MIB),
@@ -150,7 +162,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     )
     try:
         key = load_public_key(args.key) if args.key is not None else None
-        result = verify(
+        result, docs = read_verified(
             args.bundle,
             key=key,
             require_signature=args.require_signature,
@@ -184,7 +196,29 @@ def cmd_verify(args: argparse.Namespace) -> int:
         print(f"TAMPERED: {args.bundle} does not verify ({len(result.problems)} problem(s)):")
         for problem in result.problems:
             print(f"  - {problem}")
-    return 0 if result.ok else 1
+    if not result.ok:
+        return 1
+    if args.require_go:
+        refusals = gate_refusals(docs)
+        for why in refusals:
+            print(f"NOT A DEPLOY GO: {why}")
+        return 1 if refusals else 0
+    return 0
+
+
+def gate_refusals(docs: dict[str, bytes]) -> list[str]:
+    """Why a verified bundle is no deploy GO: not GO, a partial scope, sandbox evidence."""
+    verdict = json.loads(docs["verdict.json"])
+    run = json.loads(docs["manifest.json"]).get("run", {})
+    out = []
+    if verdict.get("verdict") != "GO":
+        out.append(f"the verdict is {verdict.get('verdict')}")
+    partial = (verdict.get("scope") or {}).get("partial")
+    if partial:
+        out.append(f"the scope is partial ({partial})")
+    if run.get("sandbox"):
+        out.append("the evidence comes from the reference stack (--spark-sandbox)")
+    return out
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:
@@ -224,6 +258,11 @@ def add_combine_parser(sub: Any) -> None:
     )
     m.add_argument("--out", type=Path, default=None, help="also write the verdict as JSON here")
     m.add_argument(
+        "--allow-sandbox",
+        action="store_true",
+        help="accept bundles from --spark-sandbox runs (refused by default: no real release)",
+    )
+    m.add_argument(
         "--now", default=None, help="judge freshness and waivers as of this UTC time (ISO 8601)"
     )
     m.set_defaults(func=cmd_combine)
@@ -239,7 +278,7 @@ def cmd_combine(args: argparse.Namespace) -> int:
         if now.utcoffset() is None:
             raise combine.CombineError(f"--now {args.now!r}: give a UTC offset, e.g. Z")
         v = combine.combine(
-            combine.load_all(args.bundles),
+            combine.load_all(args.bundles, allow_sandbox=args.allow_sandbox),
             required=combine.required_ids(args.require),
             now=now.astimezone(dt.UTC),
             max_age=combine.parse_max_age(args.max_age),

@@ -198,8 +198,11 @@ def line(v: Mapping[str, Any]) -> str:
 # ---------------------------------------------------------------- I/O
 
 
-def load(path: Path) -> Run:
-    """Read one bundle, verify exactly the bytes used, and extract what combine needs."""
+def load(path: Path, *, allow_sandbox: bool = False) -> Run:
+    """Read one bundle, verify exactly the bytes used, and extract what combine needs.
+
+    Evidence from the reference stack (a --spark-sandbox run) proves nothing about a
+    real release: it is refused unless ``allow_sandbox``."""
     from . import bundle
 
     # the whole check, incl. the tarball's .sha256 sidecar; the documents returned are
@@ -217,6 +220,11 @@ def load(path: Path) -> Run:
         )
         waivers = tuple(Waiver(**w) for w in json.loads(files.get("waivers.json", b"[]")))
         start = _when(manifest["run"]["start"])
+        if manifest["run"].get("sandbox") and not allow_sandbox:
+            raise CombineError(
+                f"{path} is evidence from the reference stack (--spark-sandbox), not from a "
+                "release target; pass --allow-sandbox to combine it anyway"
+            )
         for rec in records:
             _when(rec["end"])
     except (KeyError, TypeError, ValueError) as exc:
@@ -233,9 +241,9 @@ def load(path: Path) -> Run:
     )
 
 
-def load_all(paths: Sequence[Path]) -> list[Run]:
+def load_all(paths: Sequence[Path], *, allow_sandbox: bool = False) -> list[Run]:
     runs: dict[str, Run] = {}
     for path in paths:
-        run = load(path)
+        run = load(path, allow_sandbox=allow_sandbox)
         runs.setdefault(run.run_id, run)  # the same run given twice (folder and tarball)
     return list(runs.values())

@@ -72,12 +72,18 @@ def pytest_configure(config: pytest.Config) -> None:
         release=cfg.release["version"] or "",
         write_bundle=not config.getoption("spark_no_bundle"),
         active=bool(config.getoption("release")),
+        sandbox=bool(config.getoption("spark_sandbox")),
     )
     config.stash[STATE] = state
     from . import fixtures
 
     config.pluginmanager.register(fixtures, "spark-fixtures")
     config.pluginmanager.register(SparkPlugin(config, state), "spark-run")
+    if config.pluginmanager.is_blocked("spark-secrets"):  # -p no:spark-secrets
+        raise pytest.UsageError(
+            "pytest-spark: the secret guard (spark-secrets) cannot be disabled: without it "
+            "credentials would reach the terminal and reports"
+        )
     config.pluginmanager.register(SecretGuard(config, cfg.redactor), "spark-secrets")
     if config.pluginmanager.hasplugin("html"):
         from .report.html import HtmlHooks

@@ -45,6 +45,7 @@ class SparkState:
     evidence_dir: Path
     release: str
     write_bundle: bool = True
+    sandbox: bool = False  # targets are the reference stack: evidence for no real release
     started: float = field(default_factory=time.time)
     run_id: str = ""
     active: bool = False
@@ -496,6 +497,7 @@ def run_metadata(state: SparkState, rootdir: Path, end: float) -> dict[str, Any]
     return {
         "run_id": state.run_id,
         "release": state.release,
+        "sandbox": state.sandbox,
         "start": utc_iso(state.started),
         "end": utc_iso(end),
         "host": socket.gethostname(),

@@ -161,7 +161,7 @@ def compute(
 
 NO_RELEASE = "no release"
 NO_RELEASE_MESSAGE = "no --release given: a run without a release is never GO"
-_CHECK_ID = re.compile(r"[A-Z]{2}-[0-9]{2}")
+_CHECK_ID = re.compile(r"[A-Z]{2}-[0-9]{2,3}")  # CN-100 too
 NOT_RUN = "not run"
 
 

@@ -121,4 +121,8 @@ def load(path: Path | None, cwd: Path | None = None) -> tuple[list[Waiver], str]
         raise ConfigError(f"waivers file not found: {path}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text (TOML files are UTF-8)") from None
+    except OSError as exc:  # a directory, no permission, ...
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     return parse(body, str(path)), str(path)

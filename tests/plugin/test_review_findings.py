@@ -1,0 +1,80 @@
+"""Inputs an independent review found (false GO at the deploy gate, a guard that could be
+switched off, tracebacks for unreadable files, a check id the verdict did not parse)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from pytest_spark import verdict
+from pytest_spark.cli import main
+
+SUITE = """
+import pytest
+
+@pytest.mark.spark_check("PF-01")
+def test_pf01(evidence):
+    {body}
+"""
+
+
+def release_run(pytester: pytest.Pytester, body: str, *args: str) -> pytest.RunResult:
+    pytester.makepyfile(SUITE.format(body=body))
+    return pytester.runpytest(
+        "-p", "no:cacheprovider", "--release", "v1.4.0", "--spark-check", "PF-01", *args
+    )
+
+
+def tarball_of(result: pytest.RunResult) -> str:
+    return result.outlines[-1].rsplit("bundle: ", 1)[1]
+
+
+def test_verify_require_go_refuses_a_no_go_bundle(pytester, capsys):
+    result = release_run(pytester, "assert False, 'PF-01 broken'")
+    assert result.ret == 1
+    path = str(pytester.path / tarball_of(result))
+    assert main(["verify", path]) == 0  # intact: integrity alone is not a deploy GO
+    capsys.readouterr()
+    assert main(["verify", path, "--require-go"]) == 1
+    assert "NOT A DEPLOY GO: the verdict is NO-GO" in capsys.readouterr().out
+
+
+def test_verify_require_go_refuses_a_partial_go(pytester, capsys):
+    result = release_run(pytester, "pass")
+    assert result.ret == 0
+    assert main(["verify", str(pytester.path / tarball_of(result)), "--require-go"]) == 1
+    assert "the scope is partial" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", "0", "-1"])
+def test_verify_limits_must_be_positive_numbers(tmp_path, capsys, bad):
+    assert main(["verify", str(tmp_path), "--deadline-s", bad]) == 2
+    assert "--deadline-s must be > 0" in capsys.readouterr().err
+
+
+def test_the_secret_guard_cannot_be_switched_off(pytester):
+    pytester.makepyfile(SUITE.format(body="pass"))
+    result = pytester.runpytest("-p", "no:spark-secrets", "--release", "v1.4.0")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*spark-secrets*cannot be disabled*"])
+
+
+@pytest.mark.parametrize("option", ["--spark-config", "--spark-waivers"])
+@pytest.mark.parametrize("kind", ["binary", "directory"])
+def test_an_unreadable_config_or_waivers_path_is_one_line_exit_4(pytester, option, kind):
+    pytester.makepyfile(SUITE.format(body="pass"))
+    target = pytester.path / "x.toml"
+    if kind == "binary":
+        target.write_bytes(b"\xff\xfe[x]")
+    else:
+        target.mkdir()
+    result = pytester.runpytest(f"{option}={target}", "--release", "v1.4.0")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+
+
+def test_three_digit_check_ids_are_check_ids():
+    assert verdict._CHECK_ID.fullmatch("CN-100")
+    assert re.fullmatch(verdict._CHECK_ID, "PF-01")
