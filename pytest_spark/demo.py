@@ -12,18 +12,30 @@ import argparse
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 SUITES = "blindspots or preflight or redteam"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="make demo", description=__doc__)
+def parse(prog: str, doc: str | None, argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=prog, description=doc)
     parser.add_argument("--release", default="v1.4.0")
     parser.add_argument("--fault", default="", help="inject this sandbox fault for the run")
     parser.add_argument("--state-dir", type=Path, default=Path(".sandbox"))
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
+
+def run_on_stack(
+    args: argparse.Namespace,
+    pytest_args: Sequence[str],
+    *,
+    after_reused: Callable[[Any], None] = lambda box: None,
+) -> int:
+    """Start (or reuse) the stack, inject ``args.fault``, run pytest on checks/ with
+    ``pytest_args``, always revert the fault, and stop a stack started here (a reused
+    one gets ``after_reused(box)``). Returns pytest's exit status (2: no stack)."""
     from .sandbox.faults import FAULTS
     from .sandbox.launcher import SandboxError
     from .sandbox.targets import start_or_attach
@@ -46,20 +58,28 @@ def main(argv: list[str] | None = None) -> int:
             print(f"== injecting fault {args.fault}: {FAULTS[args.fault].description}", flush=True)
             box.apply_fault(args.fault)
         cmd = [
-            sys.executable, "-m", "pytest", "checks", "-m", SUITES, "-p", "no:cacheprovider",
+            sys.executable, "-m", "pytest", "checks", "-p", "no:cacheprovider",
             "--release", args.release, "--spark-sandbox",
-            "--spark-sandbox-dir", str(args.state_dir),
-            "--spark-allow-writes", "--spark-allow-disruptive", "-q", "-rfE",
+            "--spark-sandbox-dir", str(args.state_dir), *pytest_args, "-q", "-rfE",
         ]  # fmt: skip
         print("== " + " ".join(cmd[2:]), flush=True)
+        t1 = time.monotonic()
         code = subprocess.run(cmd, check=False).returncode
+        print(f"== the run took {time.monotonic() - t1:.0f} s", flush=True)
     finally:
         if args.fault:
             box.revert_fault(args.fault)
         if started:
             print("== stopping the reference stack", flush=True)
             box.down()
+        else:
+            after_reused(box)
     return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse("make demo", __doc__, argv)
+    return run_on_stack(args, ["-m", SUITES, "--spark-allow-writes", "--spark-allow-disruptive"])
 
 
 if __name__ == "__main__":
