@@ -553,9 +553,10 @@ def _scrape_stop_apply(sandbox: Sandbox, wait: bool = True) -> Data:
 def _scrape_stop_revert(sandbox: Sandbox, data: Data) -> None:
     sandbox.start_component("api-2")
     up = 'count(up{job="spark-api"} == 1)'
+    every = float(len(sandbox.endpoints.api_urls) + len(sandbox.endpoints.stable_urls))
     c.wait_until(
         "target up in Prometheus",
-        lambda: [float(r["value"][1]) for r in _promql(sandbox, up)] == [2.0],
+        lambda: [float(r["value"][1]) for r in _promql(sandbox, up)] == [every],
         10,
         interval=0.25,
     )
