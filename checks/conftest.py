@@ -121,9 +121,10 @@ def db(spark_config: SparkConfig, timeout: float) -> Callable[..., AbstractConte
     return open_session
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def prometheus(spark_config: SparkConfig, timeout: float, max_bytes: int) -> Iterator[Any]:
-    """Prometheus queries, each under the run's total deadline and size cap."""
+    """Prometheus queries, each under the run's total deadline and size cap. One client for
+    the run: a canary rollout's stages share it (closed when the session ends)."""
     from pytest_spark.probes.prometheus import Prometheus
 
     url = require(spark_config, "targets", "prometheus_url")
