@@ -118,7 +118,7 @@ def test_healthy_rollout_passes_every_stage_and_prints_the_oneliner(
     assert blast_obs[0]["omitted"] == 0 and blast_obs[0]["p95_ms"] is not None
     assert "canary release one-liner" in run.output
     line = (run.folder / "artifacts" / "CN-100" / "oneliner.txt").read_text().strip()
-    assert line.startswith("Spark 1.4.0 canary: 5/5 stages GO, 0 rollbacks | p95 ")
+    assert line.startswith("Spark v1.4.0 canary: 5/5 stages GO, 0 rollbacks | p95 ")
     assert line.endswith("-- GO") and line in run.output
     assert (run.folder / "artifacts" / "CN-25" / "rollout_stage_25.txt").is_file()
     capsys.readouterr()
