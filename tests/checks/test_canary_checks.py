@@ -123,7 +123,7 @@ def test_healthy_rollout_passes_every_stage_and_prints_the_oneliner(
     assert (run.folder / "artifacts" / "CN-25" / "rollout_stage_25.txt").is_file()
     capsys.readouterr()
     assert cli_main(["oneliner", str(run.folder), "--lang", "tr"]) == 0
-    assert capsys.readouterr().out.startswith("Spark 1.4.0 kanarya: 5/5 aşama GO")
+    assert capsys.readouterr().out.startswith("Spark v1.4.0 kanarya: 5/5 aşama GO")
 
 
 @pytest.mark.parametrize("fault", sorted(FAULT_NAMES))
