@@ -227,7 +227,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "max_window_s": _k(
             float,
             0.0,
-            "Longest a stage waits for min_requests per track (0: 4x the window, 100 s sandbox)",
+            "Longest a stage waits for min_requests per track (0: 4x the window, 240 s sandbox)",
         ),
         "min_requests": _k(int, 0, "Requests per track a gate needs (0: 200, 10 on the sandbox)"),
         "alpha": _k(float, 0.01, "Significance level of the canary-vs-baseline tests"),

@@ -7,6 +7,7 @@ registered only once the configuration is known to be valid.
 
 from __future__ import annotations
 
+import gc
 import tempfile
 from collections.abc import Generator
 from pathlib import Path
@@ -39,6 +40,10 @@ def pytest_load_initial_conftests(
     problem = options.rootdir_moved(early_config, parser, args)
     if problem:
         raise pytest.UsageError(problem)
+    # Registered before every other plugin's cleanup, so it runs after them: the objects
+    # frozen at collection end stay out of pytest's final gc passes, then become
+    # collectable again (an in-process pytester run must not keep its session forever).
+    early_config.add_cleanup(gc.unfreeze)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -159,6 +164,10 @@ class SparkPlugin:
         self.state.bound.update(c.id for c in map(run.check_of, session.items) if c is not None)
         if any(run.is_spark_item(item) for item in session.items):
             self.state.active = True
+        # Everything imported so far lives until the process ends: out of the cyclic GC's
+        # reach, pytest's end-of-run gc.collect() passes do not walk it again
+        # (https://docs.python.org/3/library/gc.html#gc.freeze).
+        gc.freeze()
 
     def pytest_collection(self) -> None:
         warning = options.dropped_by_markexpr(

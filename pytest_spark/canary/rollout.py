@@ -31,6 +31,12 @@ def check_id(weight: int) -> str:
     return f"CN-{weight:02d}"
 
 
+#: The sandbox sends ~12 req/s, so a 1 % canary gets ~0.12 req/s and needs ~83 s on
+#: average for its 10 requests (HAProxy picks each request's backend at random). A
+#: 100 s cap left P(fewer than 10) = 24 % (Poisson, mean 12); 240 s leaves 2e-5.
+SANDBOX_MAX_WINDOW_S = 240.0
+
+
 @dataclass(frozen=True)
 class Settings:
     """The resolved ``[canary]`` settings of one run."""
@@ -60,7 +66,9 @@ class Settings:
             raise ValueError(f"canary.alpha must be in (0, 1), got {alpha}")
         return cls(
             window_s=window,
-            max_window_s=max(auto("max_window_s", 4 * window, max(4 * window, 100.0)), window),
+            max_window_s=max(
+                auto("max_window_s", 4 * window, max(4 * window, SANDBOX_MAX_WINDOW_S)), window
+            ),
             min_requests=int(auto("min_requests", 200, 10)),
             alpha=alpha,
             weight_z=float(canary.get("weight_z", 4.0)),

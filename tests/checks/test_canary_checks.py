@@ -101,6 +101,7 @@ def test_too_little_traffic_is_inconclusive_never_go(run_checks: Any, sandbox: A
     assert "inconclusive: 0 requests" in run.message("CN-100")
 
 
+@pytest.mark.timeout(600)  # the 1 % stage may wait up to 240 s for its canary requests
 def test_healthy_rollout_passes_every_stage_and_prints_the_oneliner(
     run_checks: Any, weight_restored: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:

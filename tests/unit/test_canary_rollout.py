@@ -17,7 +17,7 @@ def test_settings_auto_values_for_sandbox_and_real_targets() -> None:
     box = rollout.Settings.resolve(cfg, sandbox=True, job="spark-api")
     assert (real.window_s, real.min_requests, real.confirm_window_s) == (300.0, 200, 30.0)
     assert (box.window_s, box.min_requests, box.confirm_window_s) == (10.0, 10, 3.0)
-    assert box.max_window_s == 100.0 and real.max_window_s == 1200.0
+    assert box.max_window_s == 240.0 and real.max_window_s == 1200.0
     with pytest.raises(ValueError, match="alpha"):
         rollout.Settings.resolve({**cfg, "alpha": 1.5}, sandbox=True, job="x")
 
