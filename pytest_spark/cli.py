@@ -265,6 +265,17 @@ def add_combine_parser(sub: Any) -> None:
     m.add_argument(
         "--now", default=None, help="judge freshness and waivers as of this UTC time (ISO 8601)"
     )
+    m.add_argument(
+        "--key",
+        type=Path,
+        metavar="PUB",
+        help="trusted Ed25519 public key (PEM): every signed bundle must be signed by it",
+    )
+    m.add_argument(
+        "--require-signature",
+        action="store_true",
+        help="refuse any bundle not signed by --key (an unsigned bundle is integrity only)",
+    )
     m.set_defaults(func=cmd_combine)
 
 
@@ -272,13 +283,24 @@ def cmd_combine(args: argparse.Namespace) -> int:
     import datetime as dt
 
     from . import combine
+    from .signing import load_public_key
 
+    if args.require_signature and args.key is None:
+        print("pytest-spark combine: --require-signature needs --key PUB", file=sys.stderr)
+        return 2
     try:
         now = dt.datetime.fromisoformat(args.now) if args.now else dt.datetime.now(dt.UTC)
         if now.utcoffset() is None:
             raise combine.CombineError(f"--now {args.now!r}: give a UTC offset, e.g. Z")
+        key = load_public_key(args.key) if args.key is not None else None
+        runs = combine.load_all(
+            args.bundles,
+            allow_sandbox=args.allow_sandbox,
+            key=key,
+            require_signature=args.require_signature,
+        )
         v = combine.combine(
-            combine.load_all(args.bundles, allow_sandbox=args.allow_sandbox),
+            runs,
             required=combine.required_ids(args.require),
             now=now.astimezone(dt.UTC),
             max_age=combine.parse_max_age(args.max_age),

@@ -40,6 +40,7 @@ class Run:
     waivers: tuple[Waiver, ...]
     exempt: frozenset[str]
     verdict: str
+    authenticated: bool = False  # signed by the key combine was given (else integrity only)
 
 
 _DURATION = re.compile(r"([0-9]+(?:\.[0-9]+)?)([smhd])")
@@ -165,7 +166,13 @@ def combine(
         combined_at=now.isoformat(timespec="seconds"),
         max_age_s=max_age.total_seconds(),
         runs=[
-            {"path": r.path, "run_id": r.run_id, "start": r.start.isoformat(), "verdict": r.verdict}
+            {
+                "path": r.path,
+                "run_id": r.run_id,
+                "start": r.start.isoformat(),
+                "verdict": r.verdict,
+                "authenticated": r.authenticated,
+            }
             for r in sorted(runs, key=lambda r: r.start)
         ],
         checks={
@@ -192,22 +199,29 @@ def line(v: Mapping[str, Any]) -> str:
     )
     if v["verdict"] != GO:
         head += f" -- {len(v['reasons'])} reason(s)"
+    unsigned = sum(not r.get("authenticated") for r in v["runs"])
+    if unsigned:
+        head += f"; {unsigned} run(s) unauthenticated: integrity only (give --key PUB)"
     return head
 
 
 # ---------------------------------------------------------------- I/O
 
 
-def load(path: Path, *, allow_sandbox: bool = False) -> Run:
+def load(
+    path: Path, *, allow_sandbox: bool = False, key: Any = None, require_signature: bool = False
+) -> Run:
     """Read one bundle, verify exactly the bytes used, and extract what combine needs.
 
     Evidence from the reference stack (a --spark-sandbox run) proves nothing about a
-    real release: it is refused unless ``allow_sandbox``."""
+    real release: it is refused unless ``allow_sandbox``. With ``key`` (an Ed25519 public
+    key) a signed bundle must be signed by it; ``require_signature`` also refuses an
+    unsigned one -- integrity alone cannot tell a forged bundle from a real run."""
     from . import bundle
 
     # the whole check, incl. the tarball's .sha256 sidecar; the documents returned are
     # the very bytes whose digests were verified (no second read to race with)
-    result, files = bundle.read_verified(path)
+    result, files = bundle.read_verified(path, key=key, require_signature=require_signature)
     if not result.ok:
         raise CombineError(f"{path} does not verify: {'; '.join(result.problems[:3])}")
     try:
@@ -238,12 +252,19 @@ def load(path: Path, *, allow_sandbox: bool = False) -> Run:
         waivers=waivers,
         exempt=frozenset(verdict.get("policy", {}).get("exempt", [])),
         verdict=str(verdict.get("verdict", "")),
+        authenticated=result.authenticated,
     )
 
 
-def load_all(paths: Sequence[Path], *, allow_sandbox: bool = False) -> list[Run]:
+def load_all(
+    paths: Sequence[Path],
+    *,
+    allow_sandbox: bool = False,
+    key: Any = None,
+    require_signature: bool = False,
+) -> list[Run]:
     runs: dict[str, Run] = {}
     for path in paths:
-        run = load(path, allow_sandbox=allow_sandbox)
+        run = load(path, allow_sandbox=allow_sandbox, key=key, require_signature=require_signature)
         runs.setdefault(run.run_id, run)  # the same run given twice (folder and tarball)
     return list(runs.values())

@@ -615,14 +615,20 @@ def combine_cli(*args: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-def two_runs(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, release2: str = "1.4.0"):
-    """A full preflight run where PF-06 fails, then a --spark-check PF-06 re-run that passes."""
+def two_runs(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    release2: str = "1.4.0",
+    sign: tuple[str, ...] = (),
+):
+    """A full preflight run where PF-06 fails, then a --spark-check PF-06 re-run that passes
+    (``sign``: extra options of both runs, e.g. ``--spark-signing-key``)."""
     preflight_suite(
         pytester,
         pf06='import os, pytest\n\n@pytest.mark.spark_check("PF-06")\ndef test_pf06():\n'
         '    assert os.environ.get("FIXED"), "sequence at 91 %"\n',
     )
-    base = ("-p", "no:cacheprovider", "--spark-evidence-dir")
+    base = (*sign, "-p", "no:cacheprovider", "--spark-evidence-dir")
     first = pytester.runpytest(*base, "r1", "-m", "preflight", "--release", "1.4.0")
     assert first.ret == 1
     monkeypatch.setenv("FIXED", "1")
@@ -639,7 +645,8 @@ def test_combine_a_failed_run_and_its_partial_rerun_is_a_release_go(pytester, mo
     code, out, err = combine_cli(str(a), str(b), "--require", "preflight", "--out", str(out_json))
     assert code == 0, out + err
     assert out.strip().splitlines()[-1] == (
-        "SPARK RELEASE VERDICT: GO for release v1.4.0 (9 of 9 required checks, from 2 run(s))"
+        "SPARK RELEASE VERDICT: GO for release v1.4.0 (9 of 9 required checks, from 2 run(s)); "
+        "2 run(s) unauthenticated: integrity only (give --key PUB)"
     )
     import json
 
@@ -661,6 +668,35 @@ def test_combine_refuses_tampered_bundles_and_mixed_releases(pytester, monkeypat
     rec.write_text(rec.read_text().replace('"passed"', '"failed"', 1))
     code, _, err = combine_cli(str(b), "--require", "PF-06")
     assert code == 2 and "does not verify" in err
+
+
+def test_combine_with_a_key_authenticates_every_run_and_refuses_forgeries(pytester, monkeypatch):
+    """A bundle rebuilt from scratch is self-consistent (integrity holds); only the
+    signature tells it from a real run, so combine takes verify's --key and
+    --require-signature (EVIDENCE.md "Verify")."""
+    from pytest_spark.cli import main
+
+    assert main(["keygen", str(pytester.path / "ci.key")]) == 0
+    assert main(["keygen", str(pytester.path / "other.key")]) == 0
+    two_runs(pytester, monkeypatch, sign=("--spark-signing-key", "ci.key"))
+    for run in ("r1", "r2"):  # make room for the unsigned pair below
+        (pytester.path / run).rename(pytester.path / f"signed-{run}")
+    (a,) = (pytester.path / "signed-r1").glob("*/*.tar.gz")
+    (b,) = [p for p in (pytester.path / "signed-r2").glob("*/*") if p.is_dir()]
+    pub, other = pytester.path / "ci.key.pub", pytester.path / "other.key.pub"
+    code, out, err = combine_cli(str(a), str(b), "--require", "preflight", "--key", str(pub),
+                                 "--require-signature")  # fmt: skip
+    assert code == 0, out + err
+    assert out.strip().splitlines()[-1].endswith("(9 of 9 required checks, from 2 run(s))")
+    code, _, err = combine_cli(str(a), str(b), "--require", "preflight", "--key", str(other))
+    assert code == 2 and "does not verify" in err
+    monkeypatch.delenv("FIXED")
+    unsigned, _ = two_runs(pytester, monkeypatch)
+    code, _, err = combine_cli(str(unsigned), str(b), "--require", "preflight",
+                               "--key", str(pub), "--require-signature")  # fmt: skip
+    assert code == 2 and "not signed by the given key" in err
+    code, _, err = combine_cli(str(a), "--require-signature")
+    assert code == 2 and "--require-signature needs --key PUB" in err
 
 
 def test_combine_drops_stale_results(pytester, monkeypatch):
