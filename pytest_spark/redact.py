@@ -23,6 +23,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
 
+import re2
+
 MASK = "***"
 #: Shorter values are not registered: masking every "ab" would shred the output
 #: (and each replacement must shorten the text, so redaction terminates).
@@ -41,14 +43,15 @@ SECRET_HEADERS = frozenset(
 )
 SECRET_KEY_RE = re.compile(r"(pass(word)?|secret|token|api[_-]?key|credential)", re.I)
 
-_URL_PASSWORD = re.compile(
-    r"(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]+)(?P<at>@)", re.I
+# Secret *shapes* run over whatever a target sent back (bodies, logs, tracebacks), so
+# they use RE2: linear time in the text. Python's backtracking engine took minutes on
+# 200 KB of one letter (the scheme part of _URL_PASSWORD retried at every offset).
+_URL_PASSWORD = re2.compile(r"(?i)(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]+)(?P<at>@)")
+_KV_PASSWORD = re2.compile(r"(?i)(?P<head>\bpassword\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|[^\s]+)")
+_QUERY_SECRET = re2.compile(
+    r"(?i)(?P<head>[?&](?:password|token|access_token|api_key|apikey|secret)=)(?P<pw>[^&#\s]+)"
 )
-_KV_PASSWORD = re.compile(r"(?P<head>\bpassword\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|[^\s]+)", re.I)
-_QUERY_SECRET = re.compile(
-    r"(?P<head>[?&](?:password|token|access_token|api_key|apikey|secret)=)(?P<pw>[^&#\s]+)", re.I
-)
-_BEARER = re.compile(r"(?P<head>\b(?:Bearer|Basic)\s+)(?P<pw>[A-Za-z0-9._~+/=-]{8,})")
+_BEARER = re2.compile(r"(?P<head>\b(?:Bearer|Basic)\s+)(?P<pw>[A-Za-z0-9._~+/=-]{8,})")
 
 
 class Redactor:

@@ -98,6 +98,20 @@ def test_shapes_are_masked_without_being_told():
     assert text.count(MASK) == 4
 
 
+@pytest.mark.timeout(60)  # a hang guard, not a speed assertion: backtracking took hours here
+@pytest.mark.parametrize(
+    "body",
+    ["x" * 2_000_000, "a://b:" * 300_000, "password=" * 200_000, "?token=" * 300_000,
+     "Bearer " * 300_000, "postgres://u:" + "p" * 2_000_000],
+    ids=["one-letter", "scheme-colon", "kv", "query", "bearer", "endless-password"],
+)  # fmt: skip
+def test_shapes_on_megabytes_of_target_text_end(body):
+    """A target's body or log is free text an attacker shapes: the secret-shape rules
+    must be linear in it (RE2), never Python's backtracking over every offset."""
+    out = Redactor(["s3cr3tpass"]).text(body)
+    assert isinstance(out, str) and "s3cr3tpass" not in out
+
+
 def test_secret_keys_and_headers_are_masked_recursively():
     r = Redactor()
     data = {"headers": {"Authorization": "Basic Zm9vOmJhcg==", "Date": "x"}, "api_token": "t0k3n"}
