@@ -275,6 +275,8 @@ class SparkPlugin:
                 _write(self.config, f"pytest-spark: {problem}", red=True)
                 session.exitstatus = run.exit_status(state, session.exitstatus)
         where = str(state.tarball) if state.tarball else "(no bundle written)"
+        if not state.write_bundle:  # a GO without evidence is no deploy decision
+            where = "(none: --spark-no-bundle, no evidence for `pytest-spark verify --require-go`)"
         go = state.verdict["verdict"] == GO
         _write(self.config, one_line(state.verdict, where), green=go, red=not go)
         return result

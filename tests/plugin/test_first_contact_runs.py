@@ -42,6 +42,10 @@ def test_a_run_selecting_only_checks_whose_targets_are_set_is_not_refused(clone)
     assert result.ret == 1, text  # ran and could not reach the target: ERROR, NO-GO
     assert "nothing to check" not in text
     assert "SPARK VERDICT: NO-GO for --spark-check PF-05 (1 of 1)" in text
+    # no bundle asked for: the last line says what that means for a deploy gate
+    assert result.outlines[-1].endswith(
+        "bundle: (none: --spark-no-bundle, no evidence for `pytest-spark verify --require-go`)"
+    )
 
 
 def test_release_labels_share_one_folder_and_banana_is_one_line(clone) -> None:
