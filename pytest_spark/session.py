@@ -14,7 +14,6 @@ import platform
 import secrets
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -515,16 +514,11 @@ def run_metadata(state: SparkState, rootdir: Path, end: float) -> dict[str, Any]
 
 
 def git_sha(rootdir: Path) -> str:
+    from .probes.command import CommandError, run_argv
+
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=rootdir,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
+        out = run_argv(["git", "rev-parse", "HEAD"], cwd=rootdir, timeout=5, cap=256)
+    except CommandError:
         return ""
     return out.stdout.strip() if out.returncode == 0 else ""
 

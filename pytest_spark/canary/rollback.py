@@ -13,12 +13,12 @@ the drill can report detection-to-confirmed (goal: one evaluation interval +
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..probes.command import CommandError, run_argv
 from .traffic import HaproxyRuntime, TrafficError, canary_share
 
 OUTPUT_CAP = 4000
@@ -57,23 +57,11 @@ class RollbackRecord:
 def run_command(argv: Sequence[str], timeout: float) -> tuple[int, str]:
     """Run argv (no shell) with a total deadline; (returncode, output tail). A command that
     cannot start or overruns raises RollbackError with one line."""
-    if not argv:
-        raise RollbackError("empty command")
     try:
-        done = subprocess.run(
-            list(argv),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-    except subprocess.TimeoutExpired:
-        raise RollbackError(f"{argv[0]} did not finish within {timeout:g} s") from None
-    except OSError as exc:
-        raise RollbackError(f"cannot run {argv[0]}: {exc.strerror or exc}") from None
-    text = (done.stdout + done.stderr)[-OUTPUT_CAP:]
-    return done.returncode, text
+        done = run_argv(argv, timeout=timeout, cap=OUTPUT_CAP)
+    except CommandError as exc:
+        raise RollbackError(str(exc)) from None
+    return done.returncode, (done.stdout + done.stderr)[-OUTPUT_CAP:]
 
 
 def confirm_haproxy(haproxy: HaproxyRuntime, window_s: float) -> tuple[int, int]:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -28,6 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..probes import ProbeError
+from ..probes.command import CommandError, run_argv
 from .pacts import HTTP, MESSAGE, PactFile
 
 PASSED, FAILED, ERROR, PENDING = "passed", "failed", "error", "pending"
@@ -223,16 +223,15 @@ def run_child(job: dict[str, Any], deadline_s: float) -> dict[str, Any]:
         out = Path(tmp) / "result.json"
         env = {**os.environ, "PACT_DO_NOT_TRACK": "true"}
         try:
-            proc = subprocess.run(
+            proc = run_argv(
                 [sys.executable, "-m", "pytest_spark.contracts.verify", str(out)],
-                input=json.dumps(job),
-                capture_output=True,
-                text=True,
+                stdin=json.dumps(job),
                 timeout=deadline_s,
                 env=env,
-                check=False,
             )
-        except subprocess.TimeoutExpired:
+        except CommandError as exc:
+            if exc.kind != "timeout":
+                raise ProbeError(f"the pact verifier: {exc}") from None
             raise ProbeError(
                 f"provider verification did not finish within {deadline_s} s "
                 "(contracts.verify_timeout_s); stopped"

@@ -47,6 +47,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from ..rules.dbsql import quote_ident
 from ..rules.operations import archive_dir_from_command, segment_archived
 from . import ProbeError
+from .command import CommandError, kill_group, run_argv
 from .db import connect, rows
 
 SENTINEL_TABLE = "spark_pitr_sentinel"
@@ -135,10 +136,8 @@ def pg_bin_dir(
     major = server_version_num // 10000
     candidates = [Path(configured)] if configured else []
     candidates.append(Path(f"/usr/lib/postgresql/{major}/bin"))
-    with contextlib.suppress(OSError, subprocess.SubprocessError):
-        out = subprocess.run(
-            ["pg_config", "--bindir"], capture_output=True, text=True, timeout=5, check=False
-        )
+    with contextlib.suppress(CommandError):
+        out = run_argv(["pg_config", "--bindir"], timeout=5)
         if out.returncode == 0 and out.stdout.strip():
             candidates.append(Path(out.stdout.strip()))
     for cand in candidates:
@@ -153,15 +152,9 @@ def pg_bin_dir(
 
 def _major_of(bin_dir: Path) -> int | None:
     try:
-        out = subprocess.run(
-            [str(bin_dir / "postgres"), "--version"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
+        out = run_argv([str(bin_dir / "postgres"), "--version"], timeout=5)
         return int(out.stdout.split()[-1].split(".")[0])
-    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+    except (CommandError, ValueError, IndexError):
         return None
 
 
@@ -226,7 +219,7 @@ def _run(argv: list[str], *, env: dict[str, str], log: Path, cwd: Path, timeout:
     try:
         code = proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        _kill_group(proc)
+        kill_group(proc)
         raise ProbeError(f"timed out after {timeout:.1f} s running {Path(argv[0]).name}") from None
     if code != 0:
         raise ProbeError(f"{Path(argv[0]).name} exited with {code}: {_tail(log, 5)}")
@@ -249,13 +242,6 @@ def _spawn(
         )
 
 
-def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=5)
-
-
 def _stop(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
     """Fast shutdown (SIGINT), then SIGKILL to the whole group if it lingers."""
     if proc.poll() is None:
@@ -263,7 +249,7 @@ def _stop(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
             proc.send_signal(signal.SIGINT)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=timeout)
-    _kill_group(proc)
+    kill_group(proc)
 
 
 def scratch_parent(cluster_bytes: int | None) -> Path | None:

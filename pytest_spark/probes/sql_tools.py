@@ -22,7 +22,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -40,6 +39,7 @@ from ..rules.dbsql import quote_ident, quote_qualified
 from ..rules.migration_lint import split_statements
 from ..rules.rehearsal import PendingMigration
 from . import ProbeError
+from .command import CommandError, run_argv
 from .db import connect, rows
 
 __all__ = [
@@ -267,23 +267,14 @@ class ToolRun:
 
 def run_tool(argv: Sequence[str], *, env: Mapping[str, str], timeout: float, what: str) -> ToolRun:
     """Run a client tool under a deadline; overrun or failure is a ProbeError."""
-    t0 = time.monotonic()
     try:
-        done = subprocess.run(
-            list(argv),
-            env=dict(env),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-    except subprocess.TimeoutExpired:
-        raise ProbeError(f"timed out after {timeout:g} s running {what}") from None
-    except OSError as exc:
-        raise ProbeError(f"cannot run {argv[0]}: {exc.strerror}") from None
+        done = run_argv(argv, env=env, timeout=timeout)
+    except CommandError as exc:
+        if exc.kind == "timeout":
+            raise ProbeError(f"timed out after {timeout:g} s running {what}") from None
+        raise ProbeError(str(exc)) from None
     run = ToolRun(
-        Path(argv[0]).name, list(argv), done.returncode, time.monotonic() - t0, done.stderr[-2000:]
+        Path(argv[0]).name, list(argv), done.returncode, done.duration_s, done.stderr[-2000:]
     )
     if done.returncode != 0:
         lines = [ln for ln in done.stderr.strip().splitlines() if ln.strip()]
