@@ -30,9 +30,10 @@ __all__ = [
     "to_utc",
 ]
 
+# matched on stripped text (fullmatch): \s* on both sides of an optional zone
+# backtracked quadratically on a long run of spaces from a hostile SHOW CLIENTS
 _TS = re.compile(
-    r"\s*(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d:\d\d(?:\.\d+)?)\s*"
-    r"(UTC|GMT|Z|[+-]\d\d(?::?\d\d)?)?\s*\Z",
+    r"(\d{4}-\d\d-\d\d)[ T](\d\d:\d\d:\d\d(?:\.\d+)?)\s*(UTC|GMT|Z|[+-]\d\d(?::?\d\d)?)?",
     re.IGNORECASE,
 )
 
@@ -56,7 +57,7 @@ def to_utc(value: datetime | float | int | str | None) -> datetime | None:
             return datetime.fromtimestamp(float(value), UTC)
         except (OverflowError, OSError, ValueError):
             return None
-    m = _TS.match(str(value))
+    m = _TS.fullmatch(str(value).strip())
     if not m:
         return None
     day, clock, zone = m.groups()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 __all__ = ["ANY", "Output", "is_template", "outputs"]
@@ -32,7 +33,6 @@ Output = tuple[str | None, ...]
 """One possible expansion: literal strings and ANY, adjacent literals merged."""
 
 MAX_OUTPUTS = 64
-_DELIM = re.compile(r"\{\{(-[ \t\r\n])?(.*?)([ \t\r\n]-)?\}\}", re.DOTALL)
 _ASSIGN = re.compile(r"\$\w*\s*:?=(?!=)")
 _KEYWORD = re.compile(
     r"(if|with|range|else|end|define|block|template|break|continue)\b\s*(.*)\Z", re.DOTALL
@@ -56,25 +56,50 @@ def is_template(value: str) -> bool:
     return "{{" in value
 
 
+_SPACE = " \t\r\n"
+
+
+def _actions(text: str) -> Iterator[tuple[int, int, str, bool, bool]]:
+    """(start, end, body, trim left, trim right) of each ``{{ ... }}``, left to right.
+
+    str.find, not a regex: a lazy ``{{(.*?)}}`` retried at every ``{{`` of an unclosed
+    label is quadratic (an 80 KB label of ``{{`` took minutes), and labels come from
+    the target's Prometheus."""
+    pos = 0
+    while (start := text.find("{{", pos)) != -1:
+        end = text.find("}}", start + 2)
+        if end == -1:
+            return
+        body = text[start + 2 : end]
+        left = len(body) >= 2 and body[0] == "-" and body[1] in _SPACE
+        if left:
+            body = body[2:]
+        right = len(body) >= 2 and body[-1] == "-" and body[-2] in _SPACE
+        if right:
+            body = body[:-2]
+        yield start, end + 2, body, left, right
+        pos = end + 2
+
+
 def _tokens(text: str) -> list[tuple[str, str]]:
     """("text", s) and ("action", body) in order, trim markers applied."""
     out: list[tuple[str, str]] = []
     pos = 0
     trim_next = False
-    for m in _DELIM.finditer(text):
-        chunk = text[pos : m.start()]
+    for start, end, body, left, right in _actions(text):
+        chunk = text[pos:start]
         if trim_next:
-            chunk = chunk.lstrip(" \t\r\n")
-        if m.group(1):
-            chunk = chunk.rstrip(" \t\r\n")
+            chunk = chunk.lstrip(_SPACE)
+        if left:
+            chunk = chunk.rstrip(_SPACE)
         if chunk:
             out.append(("text", chunk))
-        out.append(("action", m.group(2).strip()))
-        trim_next = bool(m.group(3))
-        pos = m.end()
+        out.append(("action", body.strip()))
+        trim_next = right
+        pos = end
     tail = text[pos:]
     if trim_next:
-        tail = tail.lstrip(" \t\r\n")
+        tail = tail.lstrip(_SPACE)
     if "{{" in tail:
         raise _Unparsable("unclosed action")
     if tail:

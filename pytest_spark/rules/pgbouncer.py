@@ -65,7 +65,9 @@ def parse_show_config(rows: Iterable[Mapping[str, Any] | Sequence[Any]]) -> dict
     return out
 
 
-_DURATION = re.compile(r"\s*(-?\d+(?:\.\d+)?)\s*(us|ms|s|min|h|d)?\s*\Z", re.IGNORECASE)
+# matched on stripped text: leading/trailing \s* around optional parts backtracked
+# quadratically on a long run of spaces from a hostile SHOW CONFIG
+_DURATION = re.compile(r"(-?\d+(?:\.\d+)?)\s*(us|ms|s|min|h|d)?", re.IGNORECASE)
 _UNIT_S = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
 
 
@@ -79,7 +81,7 @@ def parse_duration_s(value: Any) -> float | None:
         return None
     if isinstance(value, (int, float)):
         return float(value)
-    m = _DURATION.match(str(value))
+    m = _DURATION.fullmatch(str(value).strip())
     if not m:
         return None
     return float(m.group(1)) * _UNIT_S[(m.group(2) or "s").lower()]

@@ -53,3 +53,26 @@ def test_any_text_expands_without_error(text):
     assert result
     if "{{" not in text:
         assert result == {(text,) if text else ()}
+
+
+# The lazy delimiter regex the tokenizer replaced: the reference for what an action is.
+_REFERENCE = r"\{\{(-[ \t\r\n])?(.*?)([ \t\r\n]-)?\}\}"
+
+
+@given(st.text(alphabet="{}- \tx\n", max_size=40))
+def test_actions_are_what_the_delimiter_regex_found(text):
+    import re
+
+    from pytest_spark.rules.gotemplate import _actions
+
+    want = [
+        (m.start(), m.end(), m.group(2), bool(m.group(1)), bool(m.group(3)))
+        for m in re.finditer(_REFERENCE, text, re.DOTALL)
+    ]
+    assert list(_actions(text)) == want
+
+
+@pytest.mark.timeout(60)  # a hang guard: the regex took minutes on 80 KB of "{{"
+@pytest.mark.parametrize("label", ["{{" * 500_000, "{{ x }}" * 150_000 + "{{", "{{-" * 300_000])
+def test_megabyte_unclosed_labels_from_the_target_end_unknown(label):
+    assert outputs(label) == frozenset({(ANY,)})  # unclosed: Prometheus prints an error

@@ -159,3 +159,28 @@ def test_show_result_text_is_an_aligned_table() -> None:
         "spark    | 0          |",
         "(1 row)",
     ]
+
+
+@given(st.text(alphabet="/a%f ", max_size=12))
+def test_archive_destination_is_what_the_documented_pattern_finds(word):
+    """The ``DIR/%f`` shape as the regex ``^(/.*?)/+%f$`` read it (minus its quadratic
+    backtracking on a word of slashes)."""
+    import re
+
+    from pytest_spark.rules.operations import _dest_dir
+
+    m = re.match(r"^(?P<dir>/.*?)/+%f$", word)
+    assert _dest_dir(word) == (m.group("dir") if m else None)
+
+
+@pytest.mark.timeout(60)  # hang guards, not speed assertions: each was quadratic
+def test_megabyte_inputs_from_a_hostile_server_end():
+    from pytest_spark.rules.archiver import to_utc
+    from pytest_spark.rules.operations import archive_dir_from_command
+    from pytest_spark.rules.pgbouncer import parse_duration_s
+
+    assert archive_dir_from_command("cp %p " + "/" * 1_000_000 + "x") is None
+    assert parse_duration_s("1" + " " * 1_000_000 + "x") is None
+    assert to_utc("2024-05-01 12:00:00" + " " * 1_000_000 + "x") is None
+    assert parse_duration_s("  500ms ") == 0.5
+    assert to_utc(" 2024-05-01 12:00:00 UTC ") is not None
