@@ -47,7 +47,10 @@ SECRET_KEY_RE = re.compile(r"(pass(word)?|secret|token|api[_-]?key|credential)",
 # they use RE2: linear time in the text. Python's backtracking engine took minutes on
 # 200 KB of one letter (the scheme part of _URL_PASSWORD retried at every offset).
 _URL_PASSWORD = re2.compile(r"(?i)(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]+)(?P<at>@)")
-_KV_PASSWORD = re2.compile(r"(?i)(?P<head>\bpassword\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|[^\s]+)")
+_KV_PASSWORD = re2.compile(
+    r"(?i)(?P<head>\b(?:password|passwd|pwd|token|access_token|secret|api[_-]?key)\s*=\s*)"
+    r"(?P<pw>'(?:[^'\\]|\\.)*'|[^\s]+)"
+)
 _QUERY_SECRET = re2.compile(
     r"(?i)(?P<head>[?&](?:password|token|access_token|api_key|apikey|secret)=)(?P<pw>[^&#\s]+)"
 )

@@ -112,6 +112,14 @@ def test_shapes_on_megabytes_of_target_text_end(body):
     assert isinstance(out, str) and "s3cr3tpass" not in out
 
 
+@pytest.mark.parametrize("key", ["password", "passwd", "pwd", "token", "access_token", "secret",
+                                 "api_key", "api-key", "APIKEY", "Token"])  # fmt: skip
+def test_key_value_secrets_in_free_text_are_masked(key):
+    """Review finding: ``token=VALUE`` inside a header value reached PF-05's record."""
+    text = Redactor().text(f"X-Debug: mode=on {key}=Hdr_8888; next=1")
+    assert "Hdr_8888" not in text and "mode=on" in text and "next=1" in text
+
+
 def test_secret_keys_and_headers_are_masked_recursively():
     r = Redactor()
     data = {"headers": {"Authorization": "Basic Zm9vOmJhcg==", "Date": "x"}, "api_token": "t0k3n"}
