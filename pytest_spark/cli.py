@@ -68,6 +68,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="the deploy gate: exit 1 unless the bundle is intact AND its verdict is GO over a "
         "full (not partial) scope AND it is not evidence from the reference stack (sandbox)",
     )
+    v.add_argument(
+        "--require",
+        default="",
+        metavar="SUITES_OR_IDS",
+        help="with --require-go: the checks that must have passed, suites and/or ids "
+        "(default: the whole catalog; e.g. blindspots,preflight,redteam)",
+    )
+    v.add_argument(
+        "--max-age",
+        default="24h",
+        help="with --require-go: evidence older than this is no deploy GO (default 24h)",
+    )
     v.add_argument("--json", action="store_true", help="machine-readable result")
     v.set_defaults(func=cmd_verify)
     k = sub.add_parser("keygen", help="make an Ed25519 key pair for signing bundles")
@@ -199,15 +211,29 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if not result.ok:
         return 1
     if args.require_go:
-        refusals = gate_refusals(docs)
+        import datetime as dt
+
+        from . import combine
+
+        try:
+            required = combine.required_ids(args.require)
+            max_age = combine.parse_max_age(args.max_age)
+        except (combine.CombineError, ValueError) as exc:
+            print(f"pytest-spark verify: {exc}", file=sys.stderr)
+            return 2
+        refusals = gate_refusals(docs, required, max_age, dt.datetime.now(dt.UTC))
         for why in refusals:
             print(f"NOT A DEPLOY GO: {why}")
         return 1 if refusals else 0
     return 0
 
 
-def gate_refusals(docs: dict[str, bytes]) -> list[str]:
-    """Why a verified bundle is no deploy GO: not GO, a partial scope, sandbox evidence."""
+def gate_refusals(docs: dict[str, bytes], required: list[str], max_age: Any, now: Any) -> list[str]:
+    """Why a verified bundle is no deploy GO: not GO, a partial scope, a required check
+    it did not pass (a preflight-only run is no release GO unless only preflight is
+    required), stale or sandbox evidence."""
+    from .combine import CombineError, parse_utc
+
     verdict = json.loads(docs["verdict.json"])
     run = json.loads(docs["manifest.json"]).get("run", {})
     out = []
@@ -216,6 +242,20 @@ def gate_refusals(docs: dict[str, bytes]) -> list[str]:
     partial = (verdict.get("scope") or {}).get("partial")
     if partial:
         out.append(f"the scope is partial ({partial})")
+    outcomes = verdict.get("outcomes") or {}
+    missing = [c for c in required if outcomes.get(c) not in ("passed", "waived")]
+    if missing:
+        shown = ", ".join(missing[:6]) + (", ..." if len(missing) > 6 else "")
+        out.append(
+            f"{len(missing)} of {len(required)} required checks did not pass in this run "
+            f"({shown}); combine the runs of the release or narrow --require"
+        )
+    try:
+        end = parse_utc(run.get("end") or "")
+        if now - end > max_age:
+            out.append(f"the evidence is older than {max_age} (run ended {run.get('end')})")
+    except (CombineError, ValueError, TypeError):
+        out.append("the bundle does not say when its run ended")
     if run.get("sandbox"):
         out.append("the evidence comes from the reference stack (--spark-sandbox)")
     return out

@@ -76,7 +76,8 @@ def required_ids(spec: str) -> list[str]:
     return sorted(set(out), key=list(catalog.BY_ID).index)
 
 
-def _when(text: str) -> dt.datetime:
+def parse_utc(text: str) -> dt.datetime:
+    """An ISO 8601 time with a UTC offset, as UTC; ValueError without an offset."""
     value = dt.datetime.fromisoformat(text)
     if value.utcoffset() is None:
         raise ValueError(f"timestamp {text!r} has no UTC offset")
@@ -95,7 +96,7 @@ def newest(runs: Sequence[Run]) -> dict[str, tuple[Mapping[str, Any], Run]]:
     for run in runs:
         for rec in run.records:
             bad = _BADNESS.get(rec["outcome"], 9)
-            key = (rec["outcome"] in RAN, _when(rec["end"]), bad, run.start)
+            key = (rec["outcome"] in RAN, parse_utc(rec["end"]), bad, run.start)
             cur = best.get(rec["id"])
             if cur is None or key > cur[0]:
                 best[rec["id"]] = (key, rec, run)
@@ -131,7 +132,7 @@ def combine(
     stale: dict[str, str] = {}
     records, waivers, exempt = [], [], set()
     for cid, (rec, run) in sorted(chosen.items()):
-        end = _when(rec["end"])
+        end = parse_utc(rec["end"])
         if now - end > max_age:
             stale[cid] = (
                 f"stale: newest result ({rec['outcome']}, run {run.run_id}, "
@@ -233,14 +234,14 @@ def load(
             if rel.startswith("checks/") and rel.endswith(".json")
         )
         waivers = tuple(Waiver(**w) for w in json.loads(files.get("waivers.json", b"[]")))
-        start = _when(manifest["run"]["start"])
+        start = parse_utc(manifest["run"]["start"])
         if manifest["run"].get("sandbox") and not allow_sandbox:
             raise CombineError(
                 f"{path} is evidence from the reference stack (--spark-sandbox), not from a "
                 "release target; pass --allow-sandbox to combine it anyway"
             )
         for rec in records:
-            _when(rec["end"])
+            parse_utc(rec["end"])
     except (KeyError, TypeError, ValueError) as exc:
         raise CombineError(f"{path}: malformed bundle ({type(exc).__name__}: {exc})") from None
     return Run(

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from pytest_spark import verdict
+from pytest_spark import catalog, verdict
 from pytest_spark.cli import main
 
 SUITE = """
@@ -78,3 +78,37 @@ def test_an_unreadable_config_or_waivers_path_is_one_line_exit_4(pytester, optio
 def test_three_digit_check_ids_are_check_ids():
     assert verdict._CHECK_ID.fullmatch("CN-100")
     assert re.fullmatch(verdict._CHECK_ID, "PF-01")
+
+
+def _preflight_go(pytester: pytest.Pytester) -> str:
+    body = 'import pytest\n\n@pytest.mark.spark_check("PF-0{i}")\ndef test_pf0{i}():\n    pass\n'
+    pytester.makepyfile(**{f"test_pf0{i}": body.format(i=i) for i in range(1, 10)})
+    result = pytester.runpytest("-p", "no:cacheprovider", "-m", "preflight", "--release", "1.4.0")
+    assert result.ret == 0 and "GO for preflight (9 of 9)" in result.outlines[-1]
+    return str(pytester.path / tarball_of(result))
+
+
+def test_a_preflight_only_go_is_no_release_go_unless_only_preflight_is_required(pytester, capsys):
+    """Review finding 1: a full-scope preflight run (9 of 39 checks) passed the gate."""
+    path = _preflight_go(pytester)
+    capsys.readouterr()
+    assert main(["verify", path, "--require-go"]) == 1
+    out = capsys.readouterr().out
+    n = len(catalog.CHECKS)
+    assert f"NOT A DEPLOY GO: {n - 9} of {n} required checks did not pass in this run (BS-01" in out
+    assert main(["verify", path, "--require-go", "--require", "preflight"]) == 0
+    assert main(["verify", path, "--require-go", "--require", "preflight,RT-02"]) == 1
+    assert main(["verify", path, "--require-go", "--require", "nonsense"]) == 2
+
+
+def test_stale_evidence_is_no_deploy_go(pytester, capsys):
+    """Review finding 5: the gate had no age limit."""
+    import time
+
+    path = _preflight_go(pytester)
+    time.sleep(1.2)
+    capsys.readouterr()
+    args = ["verify", path, "--require-go", "--require", "preflight"]
+    assert main([*args, "--max-age", "1s"]) == 1
+    assert "the evidence is older than 0:00:01" in capsys.readouterr().out
+    assert main([*args, "--max-age", "forever"]) == 2
