@@ -359,6 +359,8 @@ def read_verified(
         except Refused as exc:
             return VerifyResult([*problems, f"refused: {exc}"], "unknown"), {}
     elif path.is_dir():
+        if not (path / "manifest.json").is_file():  # never walk /etc or / as a "bundle"
+            raise FileNotFoundError(f"not a bundle: {path} has no manifest.json")
         name = Path(os.path.abspath(path)).name  # the name asked for, even via a symlink
         try:
             members, read_problems = _read_folder(path, budget)
@@ -613,7 +615,7 @@ def verify_members(
     """Verify read members; malformed content is a problem, never a crash."""
     try:
         return _verify_files(files, name, key, require_signature, release)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
         return VerifyResult([f"malformed bundle: {type(exc).__name__}: {exc}"], "unknown")
 
 

@@ -205,7 +205,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
             f"(release {result.release}, run {result.run_id}); {result.trust}"
         )
     else:
-        print(f"TAMPERED: {args.bundle} does not verify ({len(result.problems)} problem(s)):")
+        # intact but unsigned / signed by another key is no tampering: say which it is
+        only_key = all("given key" in p for p in result.problems)
+        head = "NOT AUTHENTIC" if only_key else "TAMPERED"
+        print(f"{head}: {args.bundle} does not verify ({len(result.problems)} problem(s)):")
         for problem in result.problems:
             print(f"  - {problem}")
     if not result.ok:
@@ -333,6 +336,8 @@ def cmd_combine(args: argparse.Namespace) -> int:
         if now.utcoffset() is None:
             raise combine.CombineError(f"--now {args.now!r}: give a UTC offset, e.g. Z")
         key = load_public_key(args.key) if args.key is not None else None
+        required = combine.required_ids(args.require)
+        max_age = combine.parse_max_age(args.max_age)  # bad arguments before any read
         runs = combine.load_all(
             args.bundles,
             allow_sandbox=args.allow_sandbox,
@@ -341,9 +346,9 @@ def cmd_combine(args: argparse.Namespace) -> int:
         )
         v = combine.combine(
             runs,
-            required=combine.required_ids(args.require),
+            required=required,
             now=now.astimezone(dt.UTC),
-            max_age=combine.parse_max_age(args.max_age),
+            max_age=max_age,
         )
     except (combine.CombineError, ValueError, OSError) as exc:
         print(f"pytest-spark combine: {exc}", file=sys.stderr)
@@ -361,6 +366,9 @@ def cmd_combine(args: argparse.Namespace) -> int:
             print(f"pytest-spark combine: cannot write {args.out}: {exc}", file=sys.stderr)
             print(combine.line(v))
             return 2
+    if args.now:  # an audit "as of" then, never a decision for now
+        print(f"{combine.line(v)} -- as of {args.now} (--now), not a current decision")
+        return 0 if v["verdict"] == "GO" else 1
     print(combine.line(v))
     return 0 if v["verdict"] == "GO" else 1
 

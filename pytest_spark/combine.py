@@ -52,10 +52,10 @@ def parse_max_age(text: str) -> dt.timedelta:
     m = _DURATION.fullmatch(text.strip())
     if not m:
         raise CombineError(f"--max-age {text!r}: expected a duration like 30m, 24h or 7d")
-    age = dt.timedelta(seconds=float(m.group(1)) * _UNIT[m.group(2)])
-    if not dt.timedelta(0) < age <= dt.timedelta(days=90):
+    seconds = float(m.group(1)) * _UNIT[m.group(2)]
+    if not 0 < seconds <= 90 * 86400:
         raise CombineError(f"--max-age {text!r}: must be above 0 and at most 90d")
-    return age
+    return dt.timedelta(seconds=seconds)
 
 
 def required_ids(spec: str) -> list[str]:

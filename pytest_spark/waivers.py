@@ -79,7 +79,10 @@ def last_day(expires: str) -> dt.date:
     instant = dt.datetime.fromisoformat(expires)
     if instant.utcoffset() is None:
         raise ValueError(f"waiver expiry {expires!r} has no UTC offset")
-    return instant.astimezone(dt.UTC).date() - dt.timedelta(days=1)
+    try:
+        return instant.astimezone(dt.UTC).date() - dt.timedelta(days=1)
+    except OverflowError:  # an instant on 0001-01-01 UTC: expired on every day there is
+        return dt.date.min
 
 
 def _expiry(value: Any, where: str) -> str:
@@ -98,7 +101,12 @@ def _expiry(value: Any, where: str) -> str:
                 f"{where} expires {value.isoformat()} has no UTC offset; write a date "
                 "(valid through that UTC day) or a date-time with Z or +hh:mm"
             )
-        return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+        try:
+            return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+        except OverflowError:
+            raise ConfigError(
+                f"{where} expires {value.isoformat()} is past the last UTC date there is"
+            ) from None
     if isinstance(value, dt.date):
         return value.isoformat()
     raise ConfigError(

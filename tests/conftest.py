@@ -5,6 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+# Imported once in this process before any in-process pytester run: pytester drops the
+# modules an inline run imported, and a re-import would give cryptography new Python
+# classes its Rust bindings do not know ("Encryption algorithm must be a
+# KeySerializationEncryption instance" when a signing test runs first).
+import cryptography.hazmat.primitives.serialization  # noqa: F401
 import pytest
 from hypothesis import HealthCheck, settings
 

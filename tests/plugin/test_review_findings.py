@@ -112,3 +112,34 @@ def test_stale_evidence_is_no_deploy_go(pytester, capsys):
     assert main([*args, "--max-age", "1s"]) == 1
     assert "the evidence is older than 0:00:01" in capsys.readouterr().out
     assert main([*args, "--max-age", "forever"]) == 2
+
+
+@pytest.mark.parametrize("where", ["/etc", "/"])
+def test_verify_of_a_folder_that_is_no_bundle_is_one_line(where, capsys):
+    """Review finding 14: `verify /etc` reported 805 problems, `verify /` walked /proc."""
+    assert main(["verify", where]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f"pytest-spark verify: not a bundle: {where} has no manifest.json"
+
+
+@pytest.mark.parametrize("expires", ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59-12:00"])
+def test_waiver_expiries_at_the_ends_of_the_calendar_are_no_crash(pytester, expires):
+    """Review finding 12: both crashed a run (internal error, exit 3)."""
+    pytester.makefile(
+        ".toml",
+        waivers=f'[PF-01]\njustification = "j"\napprover = "a"\nexpires = "{expires}"\n',
+    )
+    result = release_run(pytester, "assert False, 'PF-01 broken'", "--spark-waivers",
+                         "waivers.toml")  # fmt: skip
+    out = result.stdout.str() + result.stderr.str()
+    assert "INTERNALERROR" not in out and "Traceback" not in out
+    if expires.startswith("0001"):
+        assert result.ret == 1 and "expired" in out  # an expired waiver does not apply
+    else:
+        assert result.ret == 4 and "past the last UTC date there is" in out
+
+
+def test_combine_max_age_beyond_the_calendar_is_one_line(capsys, tmp_path):
+    """Review finding 16: an OverflowError traceback."""
+    assert main(["combine", str(tmp_path), "--max-age", "99999999999999d"]) == 2
+    assert "must be above 0 and at most 90d" in capsys.readouterr().err
