@@ -164,10 +164,10 @@ def test_bs04_money_is_decimal_in_db_and_api(
         order_ids = query(
             conn, evidence, "latest_order", tools.latest_ids_sql(schema["orders_table"])
         )
-    evidence.observe(
-        "money_columns",
-        [c for c in columns if decimal_columns.is_money_like(c["column_name"], patterns)],
-    )
+    money_columns = [
+        c for c in columns if decimal_columns.is_money_like(c["column_name"], patterns)
+    ]
+    evidence.observe("money_columns", money_columns)
     findings = decimal_columns.evaluate_columns(columns, patterns=patterns)
 
     paths = ["/quotes"]
@@ -177,12 +177,23 @@ def test_bs04_money_is_decimal_in_db_and_api(
         evidence.observe("note", f"no rows in {positions}: /positions/{{account}} not sampled")
     if not order_ids:
         evidence.observe("note", f"no rows in {schema['orders_table']}: /orders/{{id}} not sampled")
+    api_fields = dict.fromkeys(api_urls, 0)
     for base in api_urls:
         for path in paths:
             url = base + path
             doc = get_json(http, url)
             evidence.observe("api_response", {"url": url, "body": doc})
+            api_fields[base] += len(decimal_columns.money_fields(doc, patterns))
             findings += decimal_columns.evaluate_json(doc, patterns=patterns, source=f"GET {url}")
+    evidence.observe("api_money_fields", api_fields)
+    blind = decimal_columns.unverified(
+        money_columns, api_fields, patterns=patterns, tables=schema["money_tables"]
+    )
+    if blind:  # nothing judged is not a pass (a pattern typo, an API answering {})
+        evidence.observe("findings", [f.to_dict() for f in findings])
+        failures = [f.message for f in findings if f.severity == FAIL]
+        also = f" (also: {'; '.join(failures[:MAX_SHOWN])})" if failures else ""
+        raise ProbeError("; ".join(blind) + also)
     conclude(evidence, findings)
 
 

@@ -21,6 +21,7 @@ from urllib.parse import unquote, urlsplit
 from .contracts.selectors import parse_selectors
 from .redact import Redactor
 from .rules.decimal_columns import DEFAULT_MONEY_PATTERNS
+from .rules.headers import GRADES
 
 
 class ConfigError(Exception):
@@ -633,6 +634,14 @@ def validate(values: Mapping[str, Mapping[str, Any]]) -> None:
             f"thresholds.baseline_window must be a PromQL duration like 5m (s, m, h, d), "
             f"got {th['baseline_window']!r}"
         )
+    grades = [g for _, g in GRADES]  # the grades PF-05's rule can give (rules/headers.py)
+    grade = th["header_min_grade"].strip().upper()
+    if grade not in grades:
+        raise ConfigError(
+            f"thresholds.header_min_grade must be one of {', '.join(grades)}, "
+            f"got {th['header_min_grade']!r}"
+        )
+    th["header_min_grade"] = grade  # type: ignore[index]
     if th["sequence_warn_ratio"] > th["sequence_fail_ratio"]:
         raise ConfigError("thresholds.sequence_warn_ratio must not exceed sequence_fail_ratio")
     from .catalog import BY_ID

@@ -9,13 +9,15 @@ in JSON a money-like field must be a string.
 
 "Money-like" is decided by name, with configurable fragments matched
 against the words of a name (``unit_price``, ``filledQty``, ``fees``...).
+Finding no money-like column or no money-like JSON field is not a pass: the
+patterns matched nothing, so nothing was verified (:func:`unverified`).
 """
 
 from __future__ import annotations
 
 import fnmatch
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from .findings import Finding
@@ -25,8 +27,10 @@ __all__ = [
     "evaluate_columns",
     "evaluate_json",
     "is_money_like",
+    "money_fields",
     "money_numbers",
     "name_words",
+    "unverified",
 ]
 
 #: Spark's defaults (config ``schema.money_patterns``).
@@ -149,20 +153,14 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def money_numbers(
-    doc: Any,
-    patterns: Iterable[str] = DEFAULT_MONEY_PATTERNS,
-    root: str = "$",
-) -> list[tuple[str, int | float]]:
-    """(JSONPath, value) of every JSON number under a money-like key.
+def _money_leaves(doc: Any, patterns: Iterable[str], root: str) -> Iterator[tuple[str, Any]]:
+    """(JSONPath, value) of every scalar under a money-like key, in document order.
 
-    Walks dicts and lists of a parsed JSON document iteratively (no recursion
-    limit on deep documents). A money-like key's array passes its
-    money-ness to its elements (``"prices": [1.5, 2]`` flags both); nested
-    objects are judged by their own keys.
+    Walks dicts and lists iteratively (no recursion limit on deep documents). A
+    money-like key's array passes its money-ness to its elements (``"prices":
+    [1.5, 2]``); nested objects are judged by their own keys.
     """
     pats = list(patterns)
-    out: list[tuple[str, int | float]] = []
     stack: list[tuple[Any, str, bool]] = [(doc, root, False)]
     while stack:
         value, path, money = stack.pop()
@@ -174,8 +172,53 @@ def money_numbers(
         elif isinstance(value, (list, tuple)):
             for i in range(len(value) - 1, -1, -1):
                 stack.append((value[i], f"{path}[{i}]", money))
-        elif money and _is_number(value):
-            out.append((path, value))
+        elif money:
+            yield path, value
+
+
+def money_numbers(
+    doc: Any,
+    patterns: Iterable[str] = DEFAULT_MONEY_PATTERNS,
+    root: str = "$",
+) -> list[tuple[str, int | float]]:
+    """(JSONPath, value) of every JSON number under a money-like key (a finding each)."""
+    return [(p, v) for p, v in _money_leaves(doc, patterns, root) if _is_number(v)]
+
+
+def money_fields(
+    doc: Any,
+    patterns: Iterable[str] = DEFAULT_MONEY_PATTERNS,
+    root: str = "$",
+) -> list[str]:
+    """JSONPaths of the money-like fields BS-04 could judge: a string or a number
+    (``null`` and booleans say nothing about how money is encoded)."""
+    return [p for p, v in _money_leaves(doc, patterns, root) if isinstance(v, str) or _is_number(v)]
+
+
+def unverified(
+    money_columns: Sequence[Any],
+    api_fields: Mapping[str, int],
+    *,
+    patterns: Iterable[str],
+    tables: Iterable[str],
+) -> list[str]:
+    """Why BS-04 verified nothing, one reason per blind spot (empty: it saw money).
+
+    ``money_columns``: the money-like columns found in the configured tables;
+    ``api_fields``: per API base URL, how many money fields its JSON held. A
+    check that judged zero columns, or zero fields of one API, would otherwise
+    pass on nothing (a pattern typo, an API answering ``{}``).
+    """
+    pats = list(patterns)
+    out: list[str] = []
+    if not money_columns:
+        out.append(
+            f"no money column matched schema.money_patterns {pats} in schema.money_tables "
+            f"{list(tables)}"
+        )
+    for base, count in api_fields.items():
+        if count == 0:
+            out.append(f"no money field matched schema.money_patterns {pats} in the JSON of {base}")
     return out
 
 

@@ -560,3 +560,14 @@ def test_pf04_grants_to_the_targets_roles_rehearse(run_checks: Any, sandbox: Any
     assert "--no-role-passwords" in observation(record, "pg_dumpall")["argv"]
     assert observation(record, "roles")["statements_run"] > 0
     assert [s["status"] for s in observation(record, "statements")] == ["ok", "ok"]
+
+
+def test_bs04_money_patterns_matching_nothing_is_could_not_verify(run_checks: Any) -> None:
+    """Review finding 3: patterns that match no column and no JSON field judged nothing."""
+    r = run_checks("BS-04", args=("--spark-set", 'schema.money_patterns=["zzzz"]'))
+    assert r.outcome("BS-04") == "error", r.output[-2000:]
+    assert r.verdict["verdict"] == "NO-GO"
+    reason = {x["check"]: x["message"] for x in r.verdict["reasons"]}["BS-04"]
+    assert reason.startswith("could not verify: no money column matched schema.money_patterns")
+    assert re.search(r"no money field matched \S+ \['zzzz'\] in the JSON of http://", reason)
+    assert set(observation(r.record("BS-04"), "api_money_fields").values()) == {0}

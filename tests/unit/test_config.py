@@ -99,6 +99,9 @@ def test_cli_overrides_win(tmp_path):
         ("[thresholds]\npool_sample_window_s = 1e9\n", "pool_sample_window_s must be in (0, 60]"),
         ("[thresholds]\nbaseline_window = '5 minutes'\n", "must be a PromQL duration"),
         ("[thresholds]\nslo_availability = 1.0\n", "slo_availability must be in (0, 0.99999]"),
+        ("[thresholds]\nheader_min_grade = 'Z'\n", "header_min_grade must be one of A+, A, A-,"),
+        ("[thresholds]\nheader_min_grade = 'A++'\n", "got 'A++'"),
+        ("[thresholds]\nheader_min_grade = ''\n", "header_min_grade must be one of"),
         (
             "[policy]\nproduction = true\nallow_disruptive = true\n",
             "refused when policy.production",
@@ -212,3 +215,18 @@ def test_any_accepted_number_is_finite_and_within_its_range(setting, value):
         got = cfg.section(sec)[key]
         assert got == got and abs(got) != float("inf")
         spec.bounds.check(got, key)
+
+
+@pytest.mark.parametrize("grade", ["A+", "a-", " b ", "F", "D-"])
+def test_header_min_grade_takes_every_grade_of_the_rule(tmp_path, grade):
+    """PF-05's scorer grades on the Observatory chart (rules/headers.py GRADES): any of
+    its grades is a valid minimum, case and spaces aside; stored as the rule writes it."""
+    cfg = build(path=write(tmp_path, f"[thresholds]\nheader_min_grade = {grade!r}\n"), environ={})
+    assert cfg.thresholds["header_min_grade"] == grade.strip().upper()
+
+
+def test_header_min_grade_from_the_command_line_is_checked_too(tmp_path):
+    with pytest.raises(ConfigError, match=r"header_min_grade must be one of .*got 'Z'$"):
+        build(
+            path=None, overrides={"thresholds": {"header_min_grade": "Z"}}, environ={}, cwd=tmp_path
+        )

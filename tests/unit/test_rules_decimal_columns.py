@@ -16,8 +16,10 @@ from pytest_spark.rules.decimal_columns import (
     evaluate_columns,
     evaluate_json,
     is_money_like,
+    money_fields,
     money_numbers,
     name_words,
+    unverified,
 )
 from pytest_spark.rules.findings import codes
 
@@ -280,3 +282,46 @@ def test_stringified_numbers_are_never_reported(doc: Any) -> None:
         return v
 
     assert money_numbers(stringify(doc)) == []
+
+
+# --- nothing inspected is not a pass (review finding 3) -------------------------------
+
+
+def test_money_fields_count_strings_and_numbers_only() -> None:
+    doc = {"price": "1.50", "qty": 2, "fee": None, "bid": True, "prices": ["1", 2.5], "id": 7}
+    assert money_fields(doc) == ["$.price", "$.qty", "$.prices[0]", "$.prices[1]"]
+    assert money_fields({}) == [] and money_fields([]) == [] and money_fields(None) == []
+
+
+@given(JSON)
+def test_every_reported_number_is_a_counted_field(doc: Any) -> None:
+    assert {p for p, _ in money_numbers(doc)} <= set(money_fields(doc))
+
+
+def test_healthy_db_and_api_leave_nothing_unverified() -> None:
+    money = [c for c in HEALTHY_SCHEMA if is_money_like(c["column_name"])]
+    fields = {"http://api-1": len(money_fields({"quotes": [{"bid": "1.5", "ask": "1.6"}]}))}
+    assert unverified(money, fields, patterns=DEFAULT_MONEY_PATTERNS, tables=["orders"]) == []
+
+
+def test_patterns_matching_no_column_and_an_empty_api_are_both_named() -> None:
+    patterns = ["zzzz"]
+    money = [c for c in HEALTHY_SCHEMA if is_money_like(c["column_name"], patterns)]
+    fields = {
+        "http://api-1": len(money_fields({"quotes": [{"bid": "1.5"}]}, patterns)),
+        "http://api-2": len(money_fields({}, patterns)),
+    }
+    assert money == [] and evaluate_columns(HEALTHY_SCHEMA, patterns=patterns) == []
+    assert unverified(money, fields, patterns=patterns, tables=["orders"]) == [
+        "no money column matched schema.money_patterns ['zzzz'] in schema.money_tables ['orders']",
+        "no money field matched schema.money_patterns ['zzzz'] in the JSON of http://api-1",
+        "no money field matched schema.money_patterns ['zzzz'] in the JSON of http://api-2",
+    ]
+
+
+def test_one_blind_api_among_healthy_ones_is_named_alone() -> None:
+    money = [c for c in HEALTHY_SCHEMA if is_money_like(c["column_name"])]
+    fields = {"http://api-1": 3, "http://api-2": 0}
+    assert unverified(money, fields, patterns=["price"], tables=["orders"]) == [
+        "no money field matched schema.money_patterns ['price'] in the JSON of http://api-2"
+    ]

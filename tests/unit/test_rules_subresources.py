@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -101,3 +102,83 @@ def test_origin_default_ports() -> None:
 def test_extract_never_crashes(html: str) -> None:
     for r in sr.extract(html, PAGE):
         assert r.kind in ("script", "stylesheet", "img")
+
+
+# --- the parser: HTML5 tokenizing on ordinary pages, linear on hostile ones --------------
+
+
+def test_ordinary_markup_variants() -> None:
+    """What matters to RT-05 on real pages: tag/attribute case, unquoted and
+    self-closing forms, character references, first <base>, first of a repeated
+    attribute (HTML5 13.2.5.33), no markup inside script text or comments."""
+    html = (
+        "<!DOCTYPE html><HTML><HEAD><BASE HREF='/v2/'><base href='/ignored/'>"
+        "<LINK REL=STYLESHEET HREF=site.css CROSSORIGIN=anonymous />"
+        '<link rel="alternate stylesheet" href="alt.css"><link rel=preload href=font.woff2>'
+        "<script src='app.js?a=1&amp;b=2' src='second.js'></script>"
+        "<script>document.write('<img src=written.png>')</script>"
+        "<!-- <img src=commented.png> --><!--[if IE]><script src=ie.js></script><![endif]-->"
+        "</HEAD><BODY><IMG SRC=logo.svg /><img alt='no source'><img src=''>"
+        "<textarea><img src=text.png></textarea><p><img src=//cdn.example/p.png#frag>"
+        "</BODY></HTML>"
+    )
+    found = sr.extract(html, PAGE)
+    assert [(r.kind, r.url, r.crossorigin) for r in found] == [
+        ("stylesheet", "http://127.0.0.1:8000/v2/site.css", "anonymous"),
+        ("stylesheet", "http://127.0.0.1:8000/v2/alt.css", None),
+        ("script", "http://127.0.0.1:8000/v2/app.js?a=1&b=2", None),
+        ("img", "http://127.0.0.1:8000/v2/logo.svg", None),
+        ("img", "http://cdn.example/p.png", None),
+    ]
+
+
+def test_non_utf8_and_control_characters_do_not_stop_extraction() -> None:
+    html = "\x00<img src=/a.png>\ud800<script src=/b.js></script>\x01<img src=/c.png>"
+    assert [r.url for r in sr.extract(html, PAGE)] == [
+        PAGE + "a.png",
+        PAGE + "b.js",
+        PAGE + "c.png",
+    ]
+
+
+MIB = 1_000_000
+AFTER = "<img src=/after.png>"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "<a" * (MIB // 2) + ">",  # gh-135462's "<a" * n, closed so parsing goes on
+        "</" * (MIB // 2) + ">",
+        "<!" * (MIB // 2) + ">",
+        "<?" * (MIB // 2) + ">",
+        "&#" * (MIB // 2) + " ",
+        "<img src=x " * (MIB // 12) + ">",
+        "<div>" * (MIB // 5),  # deep nesting: no depth limit drops what follows
+        "<b><i><span>" * (MIB // 15),
+    ],
+    ids=["a-tags", "end-tags", "bang", "pi", "charrefs", "attrs", "div-nest", "mixed-nest"],
+)
+def test_megabyte_hostile_prefix_parses_and_later_elements_are_seen(hostile: str) -> None:
+    found = sr.extract("<script src=/before.js></script>" + hostile + AFTER, PAGE)
+    urls = [r.url for r in found]
+    assert urls[0] == PAGE + "before.js"
+    assert urls[-1] == PAGE + "after.png"
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "tail",
+    [
+        "<!--" + "x" * MIB,  # unclosed comment: the rest is comment text (HTML5 EOF in comment)
+        "<img src='" + "x" * MIB,  # unclosed attribute value: the tag is dropped at EOF
+        "<" + "a" * MIB,  # unclosed start tag
+        "<script>" + "<a" * (MIB // 2),  # unclosed script: raw text to EOF
+        "<![CDATA[" + "<a" * (MIB // 2),
+    ],
+    ids=["comment", "attr-value", "start-tag", "script", "cdata"],
+)
+def test_megabyte_unclosed_constructs_end_with_what_came_before(tail: str) -> None:
+    found = sr.extract("<img src=/before.png>" + tail, PAGE)
+    assert [r.url for r in found] == [PAGE + "before.png"]
