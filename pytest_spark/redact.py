@@ -48,8 +48,12 @@ SECRET_KEY_RE = re.compile(r"(pass(word)?|secret|token|api[_-]?key|credential)",
 # 200 KB of one letter (the scheme part of _URL_PASSWORD retried at every offset).
 _URL_PASSWORD = re2.compile(r"(?i)(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]+)(?P<at>@)")
 _KV_PASSWORD = re2.compile(
-    r"(?i)(?P<head>\b(?:password|passwd|pwd|token|access_token|secret|api[_-]?key)\s*=\s*)"
-    r"(?P<pw>'(?:[^'\\]|\\.)*'|[^\s]+)"
+    r"(?i)(?P<head>\b(?:password|passwd|pwd)\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|[^\s]+)"
+)
+# token-like keys end at "&" too (a query string's next parameter); a password may hold one
+_KV_TOKEN = re2.compile(
+    r"(?i)(?P<head>\b(?:token|access_token|secret|api[_-]?key)\s*=\s*)"
+    r"(?P<pw>'(?:[^'\\]|\\.)*'|[^\s&]+)"
 )
 _QUERY_SECRET = re2.compile(
     r"(?i)(?P<head>[?&](?:password|token|access_token|api_key|apikey|secret)=)(?P<pw>[^&#\s]+)"
@@ -118,7 +122,7 @@ class Redactor:
             return self._short[value]
         original = value
         value = self.known(value)
-        for pattern in (_URL_PASSWORD, _KV_PASSWORD, _QUERY_SECRET, _BEARER):
+        for pattern in (_URL_PASSWORD, _KV_PASSWORD, _KV_TOKEN, _QUERY_SECRET, _BEARER):
             value = pattern.sub(
                 lambda m: m.group("head") + MASK + (m.groupdict().get("at") or ""), value
             )
