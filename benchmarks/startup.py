@@ -43,7 +43,8 @@ def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float]
 def top_level_imports(cmd: list[str], env: dict[str, str]) -> list[tuple[str, float]]:
     """Cumulative import time (ms) per top-level package of one run, largest first."""
     proc = subprocess.run(
-        [sys.executable, "-X", "importtime", *cmd[1:]],
+        # -s: pytest's fd capture would swallow what collection and the checks import
+        [sys.executable, "-X", "importtime", *cmd[1:], "-s"],
         cwd=ROOT,
         env=env,
         capture_output=True,
