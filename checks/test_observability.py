@@ -233,8 +233,12 @@ def test_pf02_ntp_offset_stratum_leap(
         ],
     )
     limit = float(thresholds["ntp_max_offset_s"])
-    evidence.observe("thresholds", {"ntp_max_offset_s": limit, "stratum": [1, 15]})
-    findings = clocks.evaluate_ntp_servers(samples, max_offset=limit)
+    distance = float(thresholds["ntp_max_root_distance_s"])
+    evidence.observe(
+        "thresholds",
+        {"ntp_max_offset_s": limit, "ntp_max_root_distance_s": distance, "stratum": [1, 15]},
+    )
+    findings = clocks.evaluate_ntp_servers(samples, max_offset=limit, max_root_distance=distance)
     if not any(isinstance(s, clocks.NtpSample) for s in samples.values()):
         evidence.observe("findings", [f.to_dict() for f in findings])
         # name each server's error first: "no server answered" alone does not say why

@@ -141,6 +141,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "thresholds": {
         "clock_skew_s": _k(float, 1.0, "BS-01 max pairwise clock skew"),
         "ntp_max_offset_s": _k(float, 0.1, "PF-02 max |offset| (1 ms for MiFID II RTS 25)"),
+        "ntp_max_root_distance_s": _k(
+            float, 1.0, "PF-02 max root distance a server may report (RFC 5905 MAXDIST)"
+        ),
         "saturation_ratio": _k(float, 0.8, "PF-03 max utilisation of CPU, memory, connections"),
         "pgbouncer_max_wait_s": _k(float, 1.0, "PF-03/RT-07 max PgBouncer maxwait"),
         "header_min_grade": _k(str, "A-", "PF-05 minimum Observatory-style grade"),
@@ -310,6 +313,7 @@ BOUNDS: dict[str, dict[str, Bounds]] = {
     "thresholds": {
         "clock_skew_s": _secs(60),
         "ntp_max_offset_s": _secs(10),
+        "ntp_max_root_distance_s": _secs(16),
         "saturation_ratio": _RATIO,
         "pgbouncer_max_wait_s": _secs(300),
         "hsts_min_age_s": Bounds(1, 2 * 365 * _DAY, unit="s"),

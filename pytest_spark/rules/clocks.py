@@ -161,6 +161,15 @@ class NtpSample:
     t4: float
     stratum: int
     leap: int = 0
+    root_delay: float = 0.0  # s, to the server's primary reference (RFC 5905 s. 7.3)
+    root_dispersion: float = 0.0  # s, the error the server itself admits to
+
+    @property
+    def root_distance(self) -> float:
+        """The most this server's time can be off (s): half the round trip to the primary
+        reference plus the dispersion it reports, plus half our own exchange's delay
+        (RFC 5905 s. 11.2, root synchronization distance)."""
+        return (self.root_delay + max(self.delay, 0.0)) / 2 + self.root_dispersion
 
     @property
     def offset(self) -> float:
@@ -181,6 +190,8 @@ class NtpSample:
             t4=stats.dest_time,
             stratum=int(stats.stratum),
             leap=int(stats.leap),
+            root_delay=float(stats.root_delay),
+            root_dispersion=float(stats.root_dispersion),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -195,15 +206,27 @@ class NtpSample:
             "delay": self.delay,
             "stratum": self.stratum,
             "leap": self.leap,
+            "root_delay": self.root_delay,
+            "root_dispersion": self.root_dispersion,
+            "root_distance": self.root_distance,
         }
 
 
-def evaluate_ntp(sample: NtpSample, max_offset: float = 0.1) -> list[Finding]:
+#: RFC 5905 Appendix A.1.1, MAXDIST: a server whose root distance exceeds it is not
+#: fit to synchronise to (chrony's maxdistance is 3 s).
+MAX_ROOT_DISTANCE_S = 1.0
+
+
+def evaluate_ntp(
+    sample: NtpSample, max_offset: float = 0.1, max_root_distance: float = MAX_ROOT_DISTANCE_S
+) -> list[Finding]:
     """PF-02 rules for one answering server.
 
     Stratum 0 is a kiss-o'-death / unspecified answer and 16 means
     unsynchronised, so only 1..15 is sane; leap indicator 3 is the alarm
-    condition (server clock not synchronised).
+    condition (server clock not synchronised); a root distance above
+    ``max_root_distance`` (RFC 5905 MAXDIST) means the server itself cannot vouch
+    for its time, however small the offset looks.
     """
     s = sample.server
     times = (sample.t1, sample.t2, sample.t3, sample.t4)
@@ -223,6 +246,15 @@ def evaluate_ntp(sample: NtpSample, max_offset: float = 0.1) -> list[Finding]:
     if not 1 <= sample.stratum <= 15:
         out.append(
             Finding("ntp-stratum", f"NTP server {s} reports stratum {sample.stratum} (sane: 1..15)")
+        )
+    distance = sample.root_distance
+    if not math.isfinite(distance) or exceeds(distance, max_root_distance):
+        out.append(
+            Finding(
+                "ntp-root-distance",
+                f"NTP server {s} reports a root distance of {distance:.3f} s (limit "
+                f"{max_root_distance:g} s, RFC 5905 MAXDIST): its own time may be off by that much",
+            )
         )
     if sample.leap == 3:
         out.append(
@@ -245,6 +277,7 @@ def evaluate_ntp(sample: NtpSample, max_offset: float = 0.1) -> list[Finding]:
 def evaluate_ntp_servers(
     samples: Mapping[str, NtpSample | BaseException | None],
     max_offset: float = 0.1,
+    max_root_distance: float = MAX_ROOT_DISTANCE_S,
 ) -> list[Finding]:
     """PF-02 over all configured servers: at least one answers, all answers sane.
 
@@ -256,7 +289,7 @@ def evaluate_ntp_servers(
     for server, sample in samples.items():
         if isinstance(sample, NtpSample):
             answered += 1
-            out.extend(evaluate_ntp(sample, max_offset))
+            out.extend(evaluate_ntp(sample, max_offset, max_root_distance))
         else:
             why = f": {sample}" if sample is not None else ""
             out.append(Finding("ntp-no-answer", f"NTP server {server} did not answer{why}", WARN))

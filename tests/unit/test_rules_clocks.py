@@ -151,11 +151,15 @@ def test_from_ntplib_stats_and_evidence():
         dest_time=NOW + 0.0011,
         stratum=3,
         leap=0,
+        root_delay=0.004,
+        root_dispersion=0.002,
     )
     s = NtpSample.from_ntplib("ntp1", stats)
     assert s.stratum == 3 and s.offset == pytest.approx(0.01, abs=1e-6)
+    assert s.root_distance == pytest.approx((0.004 + s.delay) / 2 + 0.002)
     record = s.to_dict()
-    assert set(record) == {"server", "t1", "t2", "t3", "t4", "offset", "delay", "stratum", "leap"}
+    assert set(record) == {"server", "t1", "t2", "t3", "t4", "offset", "delay", "stratum", "leap",
+                           "root_delay", "root_dispersion", "root_distance"}  # fmt: skip
 
 
 # --- properties --------------------------------------------------------------------------------
@@ -204,3 +208,22 @@ def test_max_skew_is_max_of_pairs(readings):
 @given(st.text(max_size=60))
 def test_parse_http_date_never_raises(text):
     clocks.parse_http_date(text)
+
+
+@pytest.mark.parametrize(
+    ("root_delay", "root_dispersion", "flagged"),
+    [(0.0, 0.0, False), (0.02, 0.01, False), (0.0, 65536.0, True), (1.8, 0.2, True),
+     (0.0, math.nan, True), (0.0, math.inf, True)],
+)  # fmt: skip
+def test_a_server_that_admits_it_may_be_far_off_is_not_trusted(
+    root_delay, root_dispersion, flagged
+):
+    """Review finding 4: root dispersion 65536 s (18 h) with leap 0 and stratum 2 was a
+    pass. RFC 5905's MAXDIST (1 s) bounds the root distance a client accepts."""
+    s = NtpSample("x", NOW, NOW + 0.001, NOW + 0.001, NOW + 0.002, 2, 0, root_delay,
+                  root_dispersion)  # fmt: skip
+    found = codes(clocks.evaluate_ntp(s))
+    assert ("ntp-root-distance" in found) == flagged
+    assert codes(clocks.evaluate_ntp(s, max_root_distance=1e6)) == (
+        ["ntp-root-distance"] if not math.isfinite(root_dispersion) else []
+    )
