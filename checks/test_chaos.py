@@ -26,6 +26,13 @@ def _scenario(check_id: str, spark_sandbox: Any, evidence: Any, tmp_path: Path) 
     assert result.verdict == runner.PASS, f"{check_id}: {why}"
 
 
+@pytest.mark.spark_check("CH-01")
+def test_ch01_db_connections_killed_orders_exactly_once(
+    spark_sandbox: Any, evidence: Any, tmp_path: Path
+) -> None:
+    _scenario("CH-01", spark_sandbox, evidence, tmp_path)
+
+
 @pytest.mark.spark_check("CH-02")
 def test_ch02_db_latency_fires_t01(spark_sandbox: Any, evidence: Any, tmp_path: Path) -> None:
     _scenario("CH-02", spark_sandbox, evidence, tmp_path)

@@ -157,6 +157,14 @@ CHECKS: tuple[Check, ...] = (
     ),
     # chaos scenarios (CHAOS.md): Chaos Toolkit experiments in checks/chaos/
     Check(
+        "CH-01",
+        "DB connections killed",
+        Suite.CHAOS,
+        _BLOCK,
+        "App DB connections killed twice in 10 s under load: orders exactly once, back in 15 s",
+        disruptive=True,
+    ),
+    Check(
         "CH-02",
         "DB latency",
         Suite.CHAOS,
@@ -522,6 +530,19 @@ DETAILS: dict[str, Detail] = {
         "the rollback runs and no canary traffic is confirmed within the budget. Disruptive.",
         (_CN + "confirm_window_s", _CN + "rollback_budget_s", _CN + "rollback_command"),
         "the stage snapshot, detection / rollback start / end / confirmed times",
+    ),
+    "CH-01": Detail(
+        "Chaos Toolkit experiment `checks/chaos/ch01_db_connections_killed.json` on the "
+        "sandbox: while the run's own order load (Idempotency-Keys, hedged first attempts, "
+        "retries with the same key) goes through HAProxy, PgBouncer KILLs every client and "
+        "server connection of the app database twice, 5 s apart. Every key must exist exactly "
+        "once in the orders table (reconciled against the database), no attempt may hang past "
+        "the client deadline, the API must be healthy within 15 s, and T02 fires only if the "
+        "canary 5xx share held above its 3 % budget (the evidence says which). Rollbacks "
+        "always run.",
+        ("targets.prometheus_url", "targets.db_dsn", "policy.allow_disruptive"),
+        "the Chaos Toolkit journal, the load (keys, attempts, rate, 5xx, 409, timeouts, "
+        "slowest attempt), the reconciliation per key, the T02 verdict with the peak 5xx share",
     ),
     "CH-02": Detail(
         "Chaos Toolkit experiment `checks/chaos/ch02_db_latency.json` on the sandbox: the canary "

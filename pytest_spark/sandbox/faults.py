@@ -855,7 +855,7 @@ _ALL: list[Fault] = [
     Fault(
         "no-idempotency-unique",
         "UNIQUE constraint on idempotency_keys.key dropped; API does check-then-insert",
-        ("RT-02",),
+        ("RT-02", "CH-01"),
         _no_unique_apply,
         _no_unique_revert,
         kind="mixed",

@@ -1,0 +1,56 @@
+"""CH-01, CH-03.. on the real stack, proven both ways (CHAOS.md; issue 12).
+
+Each scenario's healthy run is the chaos suite run through the plugin
+(test_chaos_scenarios.py::test_chaos_suite_is_go_and_preflight_after_it_too).
+Here: its steady-state-only run passes (the hypothesis is not vacuous: the
+load still runs and is reconciled, the triggers are judged), and under a
+sandbox switch that removes the resilience it tests it FAILS, naming what
+broke, with every rollback run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pytest_spark.chaos import probes, runner, scenario
+from pytest_spark.sandbox.launcher import Sandbox
+
+
+@pytest.fixture(autouse=True)
+def settled(sandbox: Sandbox) -> None:
+    probes.settle({"spark_state_dir": str(sandbox.state_dir)})
+
+
+def rolled_back(result: runner.Result) -> bool:
+    return {r["status"] for r in result.journal["rollbacks"]} == {"succeeded"}
+
+
+def test_ch01_steady_state_only_passes_with_its_load_reconciled(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    result = scenario.execute("CH-01", sandbox.state_dir, tmp_path, steady_state_only=True)
+    assert result.verdict == runner.PASS, result.reasons
+    assert not any(
+        r["activity"]["name"] == "kill-app-db-connections-twice" for r in result.journal["run"]
+    )
+    rec = result.extra["reconciliation"]
+    assert rec["ok"] and rec["keys"] > 0 and rec["orders_found"] == rec["keys"], rec
+    assert result.extra["triggers"][0]["message"].startswith("T02 quiet"), result.extra
+    assert rolled_back(result)
+
+
+def test_ch01_fails_naming_duplicate_orders_when_retries_are_not_idempotent(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """No unique key, check-then-insert: the hedged first attempts and the retries after
+    a killed connection create a key's order twice; the reconciliation names the keys."""
+    with sandbox.inject("no-idempotency-unique"):
+        result = scenario.execute("CH-01", sandbox.state_dir, tmp_path)
+    assert result.verdict == runner.FAIL, result.reasons
+    why = " ".join(result.reasons)
+    assert "orders-exactly-once" in why
+    assert "created 2 orders (retries not idempotent)" in why
+    assert rolled_back(result)
+    assert probes.api_healthy({"spark_state_dir": str(sandbox.state_dir)})
