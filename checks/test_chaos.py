@@ -36,3 +36,10 @@ def test_ch01_db_connections_killed_orders_exactly_once(
 @pytest.mark.spark_check("CH-02")
 def test_ch02_db_latency_fires_t01(spark_sandbox: Any, evidence: Any, tmp_path: Path) -> None:
     _scenario("CH-02", spark_sandbox, evidence, tmp_path)
+
+
+@pytest.mark.spark_check("CH-03")
+def test_ch03_canary_instance_killed_alert_fires_not_t02(
+    spark_sandbox: Any, evidence: Any, tmp_path: Path
+) -> None:
+    _scenario("CH-03", spark_sandbox, evidence, tmp_path)

@@ -172,6 +172,14 @@ CHECKS: tuple[Check, ...] = (
         "+500 ms on the DB path: T01 fires within for + 2 evaluations, recovers after revert",
         disruptive=True,
     ),
+    Check(
+        "CH-03",
+        "Canary instance killed",
+        Suite.CHAOS,
+        _BLOCK,
+        "Canary API SIGKILLed under load: out of HAProxy in budget, <3 % client 5xx, alert fires",
+        disruptive=True,
+    ),
 )
 
 BY_ID: dict[str, Check] = {check.id: check for check in CHECKS}
@@ -554,6 +562,18 @@ DETAILS: dict[str, Detail] = {
         ("targets.prometheus_url", "policy.allow_disruptive"),
         "the Chaos Toolkit journal, the trigger timeline (pending, firing, resolved), fire "
         "delay, the load (requests, rate, 5xx server- and client-side)",
+    ),
+    "CH-03": Detail(
+        "Chaos Toolkit experiment `checks/chaos/ch03_canary_instance_killed.json` on the "
+        "sandbox: while the run's own order load goes through HAProxy, canary instance api-1 "
+        "is SIGKILLed. HAProxy must take it out within its health-check budget (3 s), the "
+        "clients' 5xx-or-unanswered share stays below 3 %, every Idempotency-Key exists "
+        "exactly once in the orders table, the instance-down alert (SparkApiInstanceDown) "
+        "fires and T02 does not. The instance is restarted by the method, the rollback, and "
+        "a reviver process after 30 s in any case.",
+        ("targets.prometheus_url", "targets.db_dsn", "policy.allow_disruptive"),
+        "the Chaos Toolkit journal, the load (keys, attempts, rate, 5xx, unanswered), when "
+        "HAProxy took the instance out, the reconciliation, the alert timeline with fire delay",
     ),
 }
 

@@ -111,3 +111,95 @@ def forget_drill_metrics(configuration: dict[str, Any] | None = None) -> dict[st
     """
     context.sandbox(configuration).reset_prometheus(timeout=30)
     return {"prometheus": "reset"}
+
+
+#: what a chaos run may kill: the release's own (canary) instances, never stable
+KILLABLE = ("api-1", "api-2")
+
+
+def _reviver_name(name: str) -> str:
+    return f"revive-{name}"
+
+
+def kill_api_instance(
+    name: str = "api-1",
+    expires_s: float = 30.0,
+    lb_budget_s: float = 10.0,
+    configuration: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """SIGKILL one canary API instance (no graceful shutdown: a crash, an OOM kill).
+
+    A reviver process restarts it after ``expires_s`` unless the rollback did
+    first. Waits (at most ``lb_budget_s``) until HAProxy has taken it out of
+    the canary backend, and marks when (``lb_out``): the hypothesis judges it
+    against the health-check budget.
+    """
+    import os
+    import signal
+    import sys
+    import time
+
+    from ..sandbox import components as c
+
+    if name not in KILLABLE or not 1 <= expires_s <= 120:
+        raise ValueError(f"name must be one of {KILLABLE} and expires_s 1..120 s")
+    box = context.sandbox(configuration)
+    rec = box.record(name)
+    if rec is None or not c.is_alive(rec):
+        raise RuntimeError(f"{name} is not running: nothing to kill")
+    argv = [
+        sys.executable, "-m", "pytest_spark.chaos.revive",
+        "--state-dir", str(box.state_dir), "--name", name, "--after", str(expires_s),
+    ]  # fmt: skip
+    reviver = _reviver_name(name)
+    _proc, rrec = c.spawn(
+        reviver, argv, box.layout.log(reviver), env=c.python_env(), stack=box.state_dir
+    )
+    box.adopt(rrec)
+    os.kill(rec.pid, signal.SIGKILL)
+    killed = context.mark(configuration, "fault_start")
+    runtime = box.traffic()
+    server = f"canary/{name}"
+    while runtime.servers_up().get(server, "").startswith("UP"):
+        if time.time() - killed > lb_budget_s:
+            break
+        network.wait_quiet(0.1)
+    else:
+        context.mark(configuration, "lb_out")
+    out = context.marks(configuration).get("lb_out")
+    return {
+        "killed": name,
+        "pid": rec.pid,
+        "lb_out_after_s": round(out - killed, 3) if out else None,
+    }
+
+
+def restart_api_instance(
+    name: str = "api-1", configuration: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Revert (and rollback): stop the reviver, restart the instance if it is down, wait
+    until HAProxy has it back. Idempotent: a running instance is left alone."""
+    import time
+
+    from ..sandbox import components as c
+
+    if name not in KILLABLE:
+        raise ValueError(f"name must be one of {KILLABLE}")
+    box = context.sandbox(configuration)
+    reviver = box.record(_reviver_name(name))
+    if reviver is not None:
+        c.stop(reviver, timeout=5)
+        box.forget(_reviver_name(name))
+    rec = box.record(name)
+    restarted = rec is None or not c.is_alive(rec)
+    if restarted:
+        box.start_component(name)
+    if "fault_start" in context.marks(configuration):
+        context.mark(configuration, "fault_end")
+    runtime = box.traffic()
+    deadline = time.monotonic() + 15
+    while not runtime.servers_up().get(f"canary/{name}", "").startswith("UP"):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"HAProxy did not take {name} back within 15 s")
+        network.wait_quiet(0.2)
+    return {"name": name, "restarted": restarted}

@@ -43,10 +43,22 @@ def api_healthy(configuration: dict[str, Any] | None = None) -> bool:
     return True
 
 
+def _selector(trigger: str) -> str:
+    """ALERTS selector of a trigger id (T01..T16) or of a plain alert name."""
+    if trigger in BY_ID:
+        return f'ALERTS{{trigger="{BY_ID[trigger].id}"}}'
+    if not trigger.isidentifier():
+        raise ValueError(f"not a trigger id nor an alert name: {trigger!r}")
+    return f'ALERTS{{alertname="{trigger}"}}'
+
+
 def trigger_state(trigger: str, configuration: dict[str, Any] | None = None) -> str:
-    """'firing', 'pending' or 'inactive', as Prometheus's ALERTS says now."""
+    """'firing', 'pending' or 'inactive', as Prometheus's ALERTS says now (a trigger id, or
+    the name of an alert that is not a trigger, e.g. SparkApiInstanceDown)."""
+    if not trigger.startswith("Spark"):
+        BY_ID[trigger]  # an unknown trigger id is a KeyError, not an alert that never fires
     with _prom(configuration) as prom:
-        rows = prom.query(f'ALERTS{{trigger="{BY_ID[trigger].id}"}}')
+        rows = prom.query(_selector(trigger))
     states = {r["metric"].get("alertstate") for r in rows}
     return "firing" if "firing" in states else "pending" if "pending" in states else "inactive"
 
@@ -99,7 +111,9 @@ def triggers_as_expected(
     """The run's trigger timeline against the scenario's expectations.
 
     ``expect``: ``[{"trigger": "T01", "fire": true, "fire_within_s": 30,
-    "resolve_within_s": 60}, {"trigger": "T02", "fire": false}]``. Returns
+    "resolve_within_s": 60}, {"trigger": "T02", "fire": false}]``; an alert
+    that is not a trigger is named by ``"alert"`` with its ``"for_s"``
+    (``{"alert": "SparkApiInstanceDown", "for_s": 3}``). Returns
     ``{"ok": bool, "findings": [...], "episodes": [...]}``; a missing alert
     rule is named (an alert that cannot fire is the blind spot CHAOS.md hunts).
     """
@@ -107,24 +121,26 @@ def triggers_as_expected(
     start = marks.get("run_start", time.time() - 60)
     end = time.time()
     fault_start, fault_end = marks.get("fault_start"), marks.get("fault_end")
-    ids = "|".join(BY_ID[e["trigger"]].id for e in expect)
+    ids = "|".join(BY_ID[e["trigger"]].id for e in expect if "trigger" in e) or "none"
+    names = "|".join(e["alert"] for e in expect if "alert" in e) or "none"
+    query = f'ALERTS{{trigger=~"{ids}"}} or ALERTS{{alertname=~"{names}",trigger=""}}'
     with _prom(configuration) as prom:
         data = prom.api(
             "query_range",
-            {"query": f'ALERTS{{trigger=~"{ids}"}}', "start": str(start), "end": str(end),
-             "step": str(EVAL_INTERVAL_S)},
-        )  # fmt: skip
+            {"query": query, "start": str(start), "end": str(end), "step": str(EVAL_INTERVAL_S)},
+        )
         rules = _alert_rules(prom)
-        now = prom.query(f'ALERTS{{trigger=~"{ids}"}}')
-    active = {r["metric"].get("trigger", "") for r in now}
+        now = prom.query(query)
+    series = [_as_trigger(s) for s in data.get("result", [])]
+    active = {_as_trigger(r)["metric"]["trigger"] for r in now}
     eps = [  # an episode that ended as the run began belongs to the stack's past
         ep
-        for ep in timeline.episodes(data.get("result", []), EVAL_INTERVAL_S, end, active)
+        for ep in timeline.episodes(series, EVAL_INTERVAL_S, end, active)
         if ep.resolved_at is None or ep.resolved_at > start + EVAL_INTERVAL_S
     ]
     findings, ok = [], True
     for e in expect:
-        trig = _configured(e["trigger"])
+        trig = _configured(e["trigger"]) if "trigger" in e else _plain_alert(e)
         exp = timeline.Expectation(
             trig.id,
             bool(e.get("fire", True)),
@@ -145,6 +161,19 @@ def triggers_as_expected(
         "fault_start": fault_start,
         "fault_end": fault_end,
     }
+
+
+def _as_trigger(series: dict[str, Any]) -> dict[str, Any]:
+    """A plain alert's series named like a trigger's (its alertname as the trigger)."""
+    metric = dict(series.get("metric", {}))
+    metric.setdefault("trigger", metric.get("alertname", "?"))
+    return {**series, "metric": metric}
+
+
+def _plain_alert(e: dict[str, Any]) -> Any:
+    from types import SimpleNamespace
+
+    return SimpleNamespace(id=e["alert"], alert=e["alert"], for_s=float(e.get("for_s", 0)))
 
 
 def _configured(trigger_id: str) -> Any:
@@ -279,3 +308,43 @@ def settle(
         if now - t0 >= timeout_s:
             return {"settled": False, "after_s": round(now - t0, 1)}
         time.sleep(POLL_S)
+
+
+def lb_removed_within(
+    seconds: float, configuration: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """HAProxy took the killed instance out within ``seconds`` of the kill (its health-check
+    budget: ``inter`` x ``fall`` plus a check's own time)."""
+    marks = context.marks(configuration)
+    if "fault_start" not in marks:
+        return {"ok": True, "note": "no fault in this run"}
+    if "lb_out" not in marks:
+        msg = f"HAProxy never took the killed instance out (watched {seconds:g} s+)"
+        return {"ok": False, "findings": [{"ok": False, "message": msg}]}
+    took = round(marks["lb_out"] - marks["fault_start"], 3)
+    ok = took <= seconds
+    msg = f"HAProxy took the instance out {took} s after the kill (budget {seconds:g} s)"
+    return {"ok": ok, "lb_out_after_s": took, "findings": [{"ok": ok, "message": msg}]}
+
+
+def client_errors_below(
+    share: float, configuration: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The share of the run's own attempts that got a 5xx or no answer stayed below share."""
+    from . import orders
+
+    sent = orders.load_sent(context.run_dir(configuration))
+    if sent is None:
+        return {"ok": True, "note": "no load sent yet (before the method)"}
+    statuses = [s for rec in sent.values() for s in rec["statuses"]]
+    if not statuses:
+        return {"ok": False, "findings": [{"ok": False, "message": "no request was sent"}]}
+    bad = sum(1 for s in statuses if s is None or s >= 500)
+    ratio = bad / len(statuses)
+    ok = ratio < share
+    msg = (
+        f"clients got a 5xx or no answer on {bad} of {len(statuses)} attempts "
+        f"({ratio:.1%}; budget below {share:.0%})"
+    )
+    return {"ok": ok, "errors": bad, "attempts": len(statuses), "ratio": round(ratio, 4),
+            "findings": [{"ok": ok, "message": msg}]}  # fmt: skip

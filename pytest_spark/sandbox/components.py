@@ -562,6 +562,12 @@ def haproxy_cfg(
     live server (``nbsrv``), so weight 0 sends nothing there and a dead canary sends
     its share to stable instead of failing it (HAProxy 2.6 configuration manual:
     rand, sub, map_str_int, nbsrv; use-service prometheus-exporter).
+
+    A request whose connection to a dead server fails is retried on another
+    server (``retries`` + ``option redispatch 1``: only connection failures,
+    so no request that reached an instance is sent twice), which keeps a
+    crashed instance's errors inside the health check's ``inter`` x ``fall``
+    window small (CHAOS.md CH-03).
     """
 
     def servers(group: Mapping[str, int]) -> str:
@@ -584,6 +590,8 @@ defaults
   timeout server 30s
   timeout tunnel 1h
   option httpchk GET /healthz
+  retries 3
+  option redispatch 1
   default-server error-limit 50
 
 frontend public

@@ -54,3 +54,31 @@ def test_ch01_fails_naming_duplicate_orders_when_retries_are_not_idempotent(
     assert "created 2 orders (retries not idempotent)" in why
     assert rolled_back(result)
     assert probes.api_healthy({"spark_state_dir": str(sandbox.state_dir)})
+
+
+def test_ch03_steady_state_only_passes_and_nothing_fires(sandbox: Sandbox, tmp_path: Path) -> None:
+    result = scenario.execute("CH-03", sandbox.state_dir, tmp_path, steady_state_only=True)
+    assert result.verdict == runner.PASS, result.reasons
+    names = {r["activity"]["name"] for r in result.journal["run"]}
+    assert "sigkill-canary-api-1" not in names and "order-load" in names
+    assert [f["message"] for f in result.extra["triggers"]] == [
+        "SparkApiInstanceDown quiet (no fault injected)",
+        "T02 quiet (no fault injected)",
+    ]
+    assert result.extra["reconciliation"]["ok"]
+    assert rolled_back(result)
+
+
+def test_ch03_fails_naming_the_missing_instance_down_alert(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """The instance-down rule removed: the crash is hidden by HAProxy and nobody is told."""
+    with sandbox.inject("alert-rule-removed", value="SparkApiInstanceDown"):
+        result = scenario.execute("CH-03", sandbox.state_dir, tmp_path)
+    assert result.verdict == runner.FAIL, result.reasons
+    why = " ".join(result.reasons)
+    assert "SparkApiInstanceDown did not fire" in why
+    assert "alert rule SparkApiInstanceDown is not loaded" in why
+    assert rolled_back(result)
+    assert probes.api_healthy({"spark_state_dir": str(sandbox.state_dir)})
+    assert sandbox.record("revive-api-1") is None  # the reviver went with the rollback
