@@ -43,3 +43,10 @@ def test_ch03_canary_instance_killed_alert_fires_not_t02(
     spark_sandbox: Any, evidence: Any, tmp_path: Path
 ) -> None:
     _scenario("CH-03", spark_sandbox, evidence, tmp_path)
+
+
+@pytest.mark.spark_check("CH-04")
+def test_ch04_outbox_relay_stalled_t11_events_exactly_once(
+    spark_sandbox: Any, evidence: Any, tmp_path: Path
+) -> None:
+    _scenario("CH-04", spark_sandbox, evidence, tmp_path)

@@ -180,6 +180,14 @@ CHECKS: tuple[Check, ...] = (
         "Canary API SIGKILLed under load: out of HAProxy in budget, <3 % client 5xx, alert fires",
         disruptive=True,
     ),
+    Check(
+        "CH-04",
+        "Outbox relay stalled",
+        Suite.CHAOS,
+        _BLOCK,
+        "Outbox relay stalled: T11 fires, backlog drains after resume, events exactly once by id",
+        disruptive=True,
+    ),
 )
 
 BY_ID: dict[str, Check] = {check.id: check for check in CHECKS}
@@ -574,6 +582,18 @@ DETAILS: dict[str, Detail] = {
         ("targets.prometheus_url", "targets.db_dsn", "policy.allow_disruptive"),
         "the Chaos Toolkit journal, the load (keys, attempts, rate, 5xx, unanswered), when "
         "HAProxy took the instance out, the reconciliation, the alert timeline with fire delay",
+    ),
+    "CH-04": Detail(
+        "Chaos Toolkit experiment `checks/chaos/ch04_outbox_relay_stalled.json` on the "
+        "sandbox: a consumer LISTENs on the relay's delivery channel (NOTIFY `spark_outbox`, "
+        "sent in the publishing transaction) while the run's order load creates outbox "
+        "events; the relay stops on every instance (and resumes by itself after 40 s at the "
+        "latest). T11 must fire within its `for` + 2 evaluations; after the resume the "
+        "backlog must drain within 10 s and T11 resolve; every event published during the "
+        "run must reach the consumer exactly once by event id.",
+        ("targets.prometheus_url", "targets.db_dsn", "policy.allow_disruptive"),
+        "the Chaos Toolkit journal, the load, the consumer's deliveries per event id against "
+        "the outbox, the drain time, the T11 timeline with fire delay",
     ),
 }
 

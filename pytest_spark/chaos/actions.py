@@ -203,3 +203,45 @@ def restart_api_instance(
             raise RuntimeError(f"HAProxy did not take {name} back within 15 s")
         network.wait_quiet(0.2)
     return {"name": name, "restarted": restarted}
+
+
+def consume_events(max_s: float = 60.0, configuration: dict[str, Any] | None = None) -> dict:
+    """Background: the outbox consumer (consumer.py) until the run marks consumer_stop."""
+    from . import consumer
+
+    if not 1 <= max_s <= 120:
+        raise ValueError("max_s must be 1..120 s (a bounded listener)")
+    dsn = context.sandbox(configuration).endpoints.db_dsn
+
+    def stop() -> bool:
+        return consumer.STOP_MARK in context.marks(configuration)
+
+    return consumer.listen(dsn, context.run_dir(configuration), max_s, stop)
+
+
+def stop_consumer(configuration: dict[str, Any] | None = None) -> dict[str, Any]:
+    """End the consumer's listening (it drains what is queued, then records)."""
+    from . import consumer
+
+    context.mark(configuration, consumer.STOP_MARK)
+    return {"stopped": True}
+
+
+def stall_relay(expires_s: float = 30.0, configuration: dict[str, Any] | None = None) -> dict:
+    """Stop the outbox relay on every instance; each resumes by itself after expires_s."""
+    if not 1 <= expires_s <= 120:
+        raise ValueError("expires_s must be 1..120 s")
+    box = context.sandbox(configuration)
+    box.apply_fault("relay-stopped", value=expires_s)
+    context.mark(configuration, "fault_start")
+    return {"stalled": True, "expires_s": expires_s}
+
+
+def resume_relay(configuration: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Revert (and rollback): resume the relay everywhere; idempotent."""
+    box = context.sandbox(configuration)
+    was = "relay-stopped" in box.active_faults()
+    box.revert_fault("relay-stopped")
+    if "fault_start" in context.marks(configuration):
+        context.mark(configuration, "fault_end")
+    return {"resumed": was}

@@ -348,3 +348,66 @@ def client_errors_below(
     )
     return {"ok": ok, "errors": bad, "attempts": len(statuses), "ratio": round(ratio, 4),
             "findings": [{"ok": ok, "message": msg}]}  # fmt: skip
+
+
+def events_reconciled(configuration: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every event published during the run reached the consumer exactly once, by id."""
+    from . import consumer, reconcile
+
+    heard = consumer.load(context.run_dir(configuration))
+    if heard is None:
+        return {"ok": True, "note": "no consumer ran yet (before the method)"}
+    published = heard["published"]
+    if not published:
+        msg = "no event was published during the run: nothing to reconcile"
+        return {"ok": False, "findings": [{"ok": False, "message": msg}]}
+    problems = reconcile.events_exactly_once(
+        published, heard["deliveries"], heard["unpublished_older_than_5s"]
+    )
+    return {
+        "ok": not problems,
+        "events": len(published),
+        "deliveries": sum(heard["deliveries"].values()),
+        "findings": [{"ok": False, "message": m} for m in problems[:20]],
+        "problems": len(problems),
+    }
+
+
+def outbox_lag_s(configuration: dict[str, Any] | None = None) -> float:
+    """Age (s) of the oldest unpublished outbox row, as PostgreSQL says now (0: none)."""
+    import psycopg
+
+    dsn = context.sandbox(configuration).endpoints.db_dsn
+    with psycopg.connect(dsn, connect_timeout=5, autocommit=True) as conn:
+        conn.execute("SET statement_timeout = '5s'")
+        row = conn.execute(
+            "SELECT COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - min(created_at)), 0)"
+            " FROM outbox WHERE published_at IS NULL"
+        ).fetchone()
+    return float(row[0]) if row else 0.0
+
+
+def wait_backlog_drained(
+    within_s: float, max_lag_s: float = 2.0, configuration: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """After the resume: until no outbox row is older than max_lag_s (marked 'drained')."""
+    t0 = time.monotonic()
+    lag = outbox_lag_s(configuration)
+    while lag > max_lag_s and time.monotonic() - t0 < within_s + 10:
+        time.sleep(POLL_S)
+        lag = outbox_lag_s(configuration)
+    drained = lag <= max_lag_s
+    if drained and "fault_end" in context.marks(configuration):
+        context.mark(configuration, "drained")
+    return {"drained": drained, "after_s": round(time.monotonic() - t0, 3), "lag_s": lag}
+
+
+def drained_within(seconds: float, configuration: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The backlog drained within ``seconds`` of the resume."""
+    marks = context.marks(configuration)
+    if "fault_end" not in marks:
+        return {"ok": True, "note": "no stall in this run"}
+    took = marks.get("drained", float("inf")) - marks["fault_end"]
+    ok = took <= seconds
+    msg = f"backlog drained {took:.1f} s after the resume (budget {seconds:g} s)"
+    return {"ok": ok, "drained_after_s": round(took, 3), "findings": [{"ok": ok, "message": msg}]}

@@ -69,3 +69,21 @@ def t02_consistent(
     if fired:
         return True, f"T02 fired: the 5xx share exceeded the 3 % budget (max {max_ratio:.3f})"
     return True, f"T02 quiet: the 5xx share stayed within budget (max {max_ratio:.3f})"
+
+
+def events_exactly_once(
+    published: Sequence[int], deliveries: Mapping[str, int], stuck: int
+) -> list[str]:
+    """Findings: published events the consumer never heard or heard more than once, and a
+    backlog that never drained (CHAOS.md CH-04: every event exactly once by event id)."""
+    findings = []
+    for event_id in published:
+        n = int(deliveries.get(str(event_id), 0))
+        if n == 0:
+            findings.append(f"event {event_id} was published but never reached the consumer")
+    for event_id, n in sorted(deliveries.items(), key=lambda kv: int(kv[0])):
+        if n > 1:
+            findings.append(f"event {event_id} reached the consumer {n} times (no dedupe)")
+    if stuck:
+        findings.append(f"{stuck} event(s) still unpublished after the resume: backlog not drained")
+    return findings

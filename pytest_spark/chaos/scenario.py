@@ -52,7 +52,9 @@ def execute(
     result.extra["load"] = result.activity_output("load-summary") or result.activity_output(
         "order-load"
     )
-    result.extra["reconciliation"] = result.hypothesis_output("orders-exactly-once")
+    result.extra["reconciliation"] = result.hypothesis_output(
+        "orders-exactly-once"
+    ) or result.hypothesis_output("events-exactly-once")
     if evidence is not None:
         evidence.observe(
             "experiment",

@@ -883,6 +883,12 @@ _ALL: list[Fault] = [
     ),
     _app("relay-stopped", "the outbox relay stops", ("RT-03",), instances=_EVERY_INSTANCE),
     _app(
+        "relay-dedupe-off",
+        "a relay resumed after a stall re-delivers events it had already delivered",
+        ("CH-04",),
+        instances=_EVERY_INSTANCE,
+    ),
+    _app(
         "purge-stopped",
         "the idempotency-key purge stops (expired keys remain)",
         ("RT-02",),

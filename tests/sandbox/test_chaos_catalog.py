@@ -82,3 +82,29 @@ def test_ch03_fails_naming_the_missing_instance_down_alert(
     assert rolled_back(result)
     assert probes.api_healthy({"spark_state_dir": str(sandbox.state_dir)})
     assert sandbox.record("revive-api-1") is None  # the reviver went with the rollback
+
+
+def test_ch04_steady_state_only_passes_with_its_events_reconciled(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    result = scenario.execute("CH-04", sandbox.state_dir, tmp_path, steady_state_only=True)
+    assert result.verdict == runner.PASS, result.reasons
+    assert "stall-outbox-relay" not in {r["activity"]["name"] for r in result.journal["run"]}
+    rec = result.extra["reconciliation"]
+    assert rec["ok"] and rec["events"] > 0 and rec["deliveries"] >= rec["events"], rec
+    assert [f["message"] for f in result.extra["triggers"]] == ["T11 quiet (no fault injected)"]
+    assert rolled_back(result)
+
+
+def test_ch04_fails_naming_events_delivered_twice_when_relay_dedupe_is_off(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """The resumed relay replays from a checkpoint before the stall without dropping what
+    it had delivered: the consumer hears events twice or more; the run names them."""
+    with sandbox.inject("relay-dedupe-off"):
+        result = scenario.execute("CH-04", sandbox.state_dir, tmp_path)
+    assert result.verdict == runner.FAIL, result.reasons
+    why = " ".join(result.reasons)
+    assert "events-exactly-once: event" in why and "times (no dedupe)" in why
+    assert rolled_back(result)
+    assert "relay-stopped" not in sandbox.active_faults()

@@ -7,10 +7,12 @@ stopped jobs restart and run one step at once, leaked connections are closed.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
 import json
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -32,6 +34,14 @@ class FaultController:
 
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
+        self.relay_stopped_at = 0.0
+        self._expiry: asyncio.Task[None] | None = None
+
+    async def _expire(self, name: str, after_s: float) -> None:
+        """A fault with a deadline switches itself off (CHAOS.md: every fault expires)."""
+        await asyncio.sleep(min(after_s, 600.0))
+        if self.rt.faults.on(name):
+            await self.deactivate(name)
 
     async def activate(self, name: str, value: Any = None) -> None:
         """Switch a fault on, with its side effects."""
@@ -39,6 +49,9 @@ class FaultController:
         rt.faults.activate(name, value)
         if name == "relay-stopped":
             await rt.jobs["outbox-relay"].stop()
+            self.relay_stopped_at = time.time()
+            if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+                self._expiry = asyncio.create_task(self._expire(name, float(value)))
         elif name == "purge-stopped":
             await rt.jobs["idempotency-purge"].stop()
             await rt.housekeeping.plant_expired_keys()
@@ -60,8 +73,11 @@ class FaultController:
     async def deactivate(self, name: str) -> None:
         """Switch a fault off and restore the healthy behaviour."""
         rt = self.rt
+        was_on = rt.faults.on(name)
         rt.faults.deactivate(name)
         if name == "relay-stopped":
+            if was_on and rt.faults.on("relay-dedupe-off") and self.relay_stopped_at:
+                await rt.housekeeping.replay_published_since(self.relay_stopped_at)
             rt.jobs["outbox-relay"].start()
             await rt.jobs["outbox-relay"].run_once()
             await rt.jobs["monitor"].run_once()

@@ -25,7 +25,13 @@ FAULTS: dict[str, str] = {
     "new-flag-on": "new_checkout_flow (new in 1.4.0) defaults to true",
     "version-old": "report version 1.3.1",
     "flags-stale": "flag snapshot frozen one version behind and ~10 minutes old",
-    "relay-stopped": "the outbox relay stops publishing and its heartbeat goes stale",
+    "relay-stopped": (
+        "the outbox relay stops publishing and its heartbeat goes stale "
+        "(value: seconds after which it resumes by itself)"
+    ),
+    "relay-dedupe-off": (
+        "a relay resumed after a stall re-delivers the events of the 5 s before it (no dedupe)"
+    ),
     "purge-stopped": "the idempotency purge stops; expired keys are planted",
     "leak-connections": "hold DB connections idle in transaction, growing to a bound",
     "error-burst": "every non-control request answers 503",
