@@ -50,3 +50,10 @@ def test_ch04_outbox_relay_stalled_t11_events_exactly_once(
     spark_sandbox: Any, evidence: Any, tmp_path: Path
 ) -> None:
     _scenario("CH-04", spark_sandbox, evidence, tmp_path)
+
+
+@pytest.mark.spark_check("CH-05")
+def test_ch05_pgbouncer_pool_exhausted_503_in_time_t06_t10(
+    spark_sandbox: Any, evidence: Any, tmp_path: Path
+) -> None:
+    _scenario("CH-05", spark_sandbox, evidence, tmp_path)

@@ -188,6 +188,14 @@ CHECKS: tuple[Check, ...] = (
         "Outbox relay stalled: T11 fires, backlog drains after resume, events exactly once by id",
         disruptive=True,
     ),
+    Check(
+        "CH-05",
+        "PgBouncer pool exhausted",
+        Suite.CHAOS,
+        _BLOCK,
+        "PgBouncer pool held idle in transaction: API 503 in time, never 500/hang; T06, T10 fire",
+        disruptive=True,
+    ),
 )
 
 BY_ID: dict[str, Check] = {check.id: check for check in CHECKS}
@@ -594,6 +602,18 @@ DETAILS: dict[str, Detail] = {
         ("targets.prometheus_url", "targets.db_dsn", "policy.allow_disruptive"),
         "the Chaos Toolkit journal, the load, the consumer's deliveries per event id against "
         "the outbox, the drain time, the T11 timeline with fire delay",
+    ),
+    "CH-05": Detail(
+        "Chaos Toolkit experiment `checks/chaos/ch05_pgbouncer_pool_exhausted.json` on the "
+        "sandbox: every server connection of the app database's PgBouncer pool is held idle "
+        "in a transaction (released after 40 s at the latest). Database reads sent to a "
+        "canary instance directly must be answered 200 or with a 503 problem within 9.5 s "
+        "(the app's 5 s deadline plus PgBouncer's 3 s query_wait_timeout): no hang, no 500, "
+        "no stack trace, and at least one 503. T06 and T10 must fire within their `for` + 2 "
+        "evaluations; after the release the API is healthy within 15 s and both resolve.",
+        ("targets.prometheus_url", "targets.db_dsn", "policy.allow_disruptive"),
+        "the Chaos Toolkit journal, every read (status, duration, problem+json, stack trace), "
+        "the pool size held, the T06 and T10 timeline with fire delays",
     ),
 }
 

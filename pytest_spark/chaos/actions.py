@@ -245,3 +245,40 @@ def resume_relay(configuration: dict[str, Any] | None = None) -> dict[str, Any]:
     if "fault_start" in context.marks(configuration):
         context.mark(configuration, "fault_end")
     return {"resumed": was}
+
+
+def exhaust_pgbouncer_pool(
+    expires_s: float = 40.0, configuration: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Hold every server connection of the app database's PgBouncer pool idle in a
+    transaction (pool.py); they are released after expires_s at the latest."""
+    from . import pool
+
+    ep = context.sandbox(configuration).endpoints
+    size = pool.pool_size(ep.pgbouncer_admin_dsn)
+    context.mark(configuration, "fault_start")
+    held = pool.hold(ep.pgbouncer_dsn, size, expires_s)
+    return {"pool_size": size, "held": held, "expires_s": expires_s}
+
+
+def release_pgbouncer_pool(configuration: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Revert (and rollback): give the held server connections back; idempotent."""
+    from . import pool
+
+    released = pool.release()
+    if "fault_start" in context.marks(configuration):
+        context.mark(configuration, "fault_end")
+    return {"released": released}
+
+
+def read_probe(
+    duration_s: float, interval_s: float = 0.5, configuration: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Background: database reads on canary instance api-1 directly (pool.probe_requests)."""
+    from . import pool
+
+    if not 0 < duration_s <= 120 or not 0.1 <= interval_s <= 10:
+        raise ValueError("duration_s must be in (0, 120] s and interval_s in [0.1, 10] s")
+    base = context.sandbox(configuration).endpoints.api_urls[0]
+    run_dir = context.run_dir(configuration)
+    return pool.probe_requests(base, "ACC-1", duration_s, interval_s, run_dir)

@@ -411,3 +411,45 @@ def drained_within(seconds: float, configuration: dict[str, Any] | None = None) 
     ok = took <= seconds
     msg = f"backlog drained {took:.1f} s after the resume (budget {seconds:g} s)"
     return {"ok": ok, "drained_after_s": round(took, 3), "findings": [{"ok": ok, "message": msg}]}
+
+
+def pool_exhaustion_handled(
+    max_s: float, configuration: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The reads during and after the exhaustion: 503 problems in time, never 500/hang."""
+    from . import pool, reconcile
+
+    reqs = pool.load_requests(context.run_dir(configuration))
+    if reqs is None:
+        return {"ok": True, "note": "no reads sent yet (before the method)"}
+    if not reqs:
+        return {"ok": False, "findings": [{"ok": False, "message": "no read was sent"}]}
+    marks = context.marks(configuration)
+    problems = reconcile.pool_exhaustion_answers(
+        reqs, marks.get("fault_start"), marks.get("recovered"), max_s
+    )
+    statuses = [r["status"] for r in reqs]
+    return {
+        "ok": not problems,
+        "reads": len(reqs),
+        "503": statuses.count(503),
+        "200": statuses.count(200),
+        "max_s": max(r["s"] for r in reqs),
+        "findings": [{"ok": False, "message": m} for m in problems[:20]],
+    }
+
+
+def wait_evaluable(
+    query: str, timeout_s: float, configuration: dict[str, Any] | None = None
+) -> dict:
+    """Wait (bounded) until a PromQL expression has a value: after a Prometheus reset a
+    trigger whose inputs need a window of history (T10's deriv over a subquery) cannot
+    fire until that history exists, and a scenario must not blame the system for it."""
+    t0 = time.monotonic()
+    while True:
+        with _prom(configuration) as prom:
+            if prom.query(query):
+                return {"evaluable": True, "after_s": round(time.monotonic() - t0, 1)}
+        if time.monotonic() - t0 >= timeout_s:
+            return {"evaluable": False, "after_s": round(time.monotonic() - t0, 1)}
+        time.sleep(POLL_S)

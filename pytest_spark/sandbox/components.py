@@ -340,9 +340,15 @@ def pgbouncer_ini(
     pg_port: int,
     run_dir: Path,
     pool_mode: str = "transaction",
-    query_wait_timeout: int = 30,
+    query_wait_timeout: int = 3,
 ) -> str:
-    """pgbouncer.ini for the app database; faults rewrite pool_mode / query_wait_timeout."""
+    """pgbouncer.ini for the app database; faults rewrite pool_mode / query_wait_timeout.
+
+    query_wait_timeout 3 s, below the app's 5 s database deadline: a query that
+    waits for a server connection (pool exhausted, CHAOS.md CH-05) is failed by
+    PgBouncer and answered 503, instead of the request waiting out the app's own
+    deadline plus psycopg's wait for the cancelled query's result.
+    """
     return f"""\
 [databases]
 spark = host=127.0.0.1 port={pg_port} dbname=spark

@@ -108,3 +108,32 @@ def test_ch04_fails_naming_events_delivered_twice_when_relay_dedupe_is_off(
     assert "events-exactly-once: event" in why and "times (no dedupe)" in why
     assert rolled_back(result)
     assert "relay-stopped" not in sandbox.active_faults()
+
+
+def test_ch05_steady_state_only_passes_with_every_read_200(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    result = scenario.execute("CH-05", sandbox.state_dir, tmp_path, steady_state_only=True)
+    assert result.verdict == runner.PASS, result.reasons
+    assert "exhaust-pgbouncer-pool" not in {r["activity"]["name"] for r in result.journal["run"]}
+    reads = result.extra["reconciliation"]
+    assert reads["ok"] and reads["reads"] > 0 and reads["200"] == reads["reads"], reads
+    assert [f["message"] for f in result.extra["triggers"]] == [
+        "T06 quiet (no fault injected)",
+        "T10 quiet (no fault injected)",
+    ]
+    assert rolled_back(result)
+
+
+def test_ch05_fails_naming_the_missing_pool_saturation_alert(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    """T06's rule removed: the pool is exhausted and the on-call is not paged for it."""
+    with sandbox.inject("alert-rule-removed", value="T06"):
+        result = scenario.execute("CH-05", sandbox.state_dir, tmp_path)
+    assert result.verdict == runner.FAIL, result.reasons
+    why = " ".join(result.reasons)
+    assert "T06 did not fire" in why
+    assert "alert rule SparkPgBouncerPoolSaturated is not loaded" in why
+    assert rolled_back(result)
+    assert probes.api_healthy({"spark_state_dir": str(sandbox.state_dir)})

@@ -32,3 +32,37 @@ def test_clean_exactly_when_each_published_event_is_heard_once(counts: dict[int,
     deliveries = {str(k): v for k, v in counts.items() if v}
     clean = all(v == 1 for v in counts.values())
     assert (events_exactly_once(published, deliveries, 0) == []) == clean
+
+
+def _read(at: float, status: object, s: float = 0.1, **kw: object) -> dict[str, object]:
+    return {"at": at, "status": status, "s": s, "problem": status == 503, "trace": False, **kw}
+
+
+def test_pool_exhaustion_answers_in_time_with_a_503_and_recovery_are_clean() -> None:
+    from pytest_spark.chaos.reconcile import pool_exhaustion_answers
+
+    reads = [_read(1, 200), _read(11, 503, 5.0), _read(21, 200), _read(22, 200)]
+    assert pool_exhaustion_answers(reads, 10.0, 20.0, 9.5) == []
+
+
+def test_pool_exhaustion_names_hangs_500s_traces_and_an_unfelt_fault() -> None:
+    from pytest_spark.chaos.reconcile import pool_exhaustion_answers
+
+    reads = [
+        _read(11, "timeout", 12.0),
+        _read(12, 500),
+        _read(13, 200, trace=True),
+        _read(14, 503, 5.0, problem=False),
+    ]
+    found = pool_exhaustion_answers(reads, 10.0, None, 9.5)
+    assert found == [
+        "read at 11.0 hung 12.0 s (budget 9.5 s)",
+        "read at 12.0 answered 500 with a stack trace or internal error",
+        "read at 13.0 answered 200 with a stack trace or internal error",
+        "read at 14.0 answered 503 without a problem+json body",
+        "the API did not recover after the release",
+    ]
+    assert "no read was answered 503 while the pool was exhausted" in pool_exhaustion_answers(
+        [_read(11, 200)], 10.0, 12.0, 9.5
+    )
+    assert pool_exhaustion_answers([_read(11, 200)], None, None, 9.5) == []  # steady state
