@@ -57,3 +57,10 @@ def test_ch05_pgbouncer_pool_exhausted_503_in_time_t06_t10(
     spark_sandbox: Any, evidence: Any, tmp_path: Path
 ) -> None:
     _scenario("CH-05", spark_sandbox, evidence, tmp_path)
+
+
+@pytest.mark.spark_check("CH-06")
+def test_ch06_ws_disconnect_storm_backoff_fresh_t13(
+    spark_sandbox: Any, evidence: Any, tmp_path: Path
+) -> None:
+    _scenario("CH-06", spark_sandbox, evidence, tmp_path)

@@ -196,6 +196,14 @@ CHECKS: tuple[Check, ...] = (
         "PgBouncer pool held idle in transaction: API 503 in time, never 500/hang; T06, T10 fire",
         disruptive=True,
     ),
+    Check(
+        "CH-06",
+        "WebSocket disconnect storm",
+        Suite.CHAOS,
+        _BLOCK,
+        "Canary drops every price feed: clients back off, staleness recovers, T13 fires",
+        disruptive=True,
+    ),
 )
 
 BY_ID: dict[str, Check] = {check.id: check for check in CHECKS}
@@ -614,6 +622,18 @@ DETAILS: dict[str, Detail] = {
         ("targets.prometheus_url", "targets.db_dsn", "policy.allow_disruptive"),
         "the Chaos Toolkit journal, every read (status, duration, problem+json, stack trace), "
         "the pool size held, the T06 and T10 timeline with fire delays",
+    ),
+    "CH-06": Detail(
+        "Chaos Toolkit experiment `checks/chaos/ch06_ws_disconnect_storm.json` on the "
+        "sandbox: eight price-feed clients subscribe to /ws/prices through HAProxy and "
+        "reconnect with capped exponential backoff and full jitter; the canary drops every "
+        "feed connection right after its first message (the storm ends by itself after 30 s "
+        "at the latest). T13 must fire within its `for` + 2 evaluations and resolve after "
+        "the storm; no client reconnects faster than 2/s over any 5 s; within 10 s of the "
+        "storm's end every client has a price newer than 2 s.",
+        ("targets.prometheus_url", "policy.allow_disruptive"),
+        "the Chaos Toolkit journal, the clients' connects and messages, the highest "
+        "reconnect rate, the T13 timeline with fire delay",
     ),
 }
 

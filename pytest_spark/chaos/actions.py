@@ -282,3 +282,48 @@ def read_probe(
     base = context.sandbox(configuration).endpoints.api_urls[0]
     run_dir = context.run_dir(configuration)
     return pool.probe_requests(base, "ACC-1", duration_s, interval_s, run_dir)
+
+
+def feed_clients(
+    clients: int, max_s: float = 90.0, configuration: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Background: price-feed WebSocket clients with backoff through HAProxy (feed.py),
+    until the run marks feed_stop (stop_feed_clients) or max_s."""
+    from . import feed
+
+    if not 1 <= clients <= 50 or not 0 < max_s <= 120:
+        raise ValueError("clients must be 1..50 and max_s in (0, 120] s")
+    base = context.sandbox(configuration).endpoints.public_url
+
+    def stop() -> bool:
+        return feed.STOP_MARK in context.marks(configuration)
+
+    return feed.run(base, clients, max_s, stop, context.run_dir(configuration))
+
+
+def stop_feed_clients(configuration: dict[str, Any] | None = None) -> dict[str, Any]:
+    """End the feed clients (they record what they saw)."""
+    from . import feed
+
+    context.mark(configuration, feed.STOP_MARK)
+    return {"stopped": True}
+
+
+def ws_storm(expires_s: float = 30.0, configuration: dict[str, Any] | None = None) -> dict:
+    """The canary drops every price-feed socket after its first message; the app switches
+    the storm off by itself after expires_s."""
+    if not 1 <= expires_s <= 120:
+        raise ValueError("expires_s must be 1..120 s")
+    context.sandbox(configuration).apply_fault("canary-ws-storm", value=expires_s)
+    context.mark(configuration, "fault_start")
+    return {"storm": True, "expires_s": expires_s}
+
+
+def end_ws_storm(configuration: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Revert (and rollback): end the storm; idempotent."""
+    box = context.sandbox(configuration)
+    was = "canary-ws-storm" in box.active_faults()
+    box.revert_fault("canary-ws-storm")
+    if "fault_start" in context.marks(configuration):
+        context.mark(configuration, "fault_end")
+    return {"ended": was}

@@ -453,3 +453,35 @@ def wait_evaluable(
         if time.monotonic() - t0 >= timeout_s:
             return {"evaluable": False, "after_s": round(time.monotonic() - t0, 1)}
         time.sleep(POLL_S)
+
+
+def feed_recovered(
+    max_reconnects_per_s: float,
+    fresh_within_s: float,
+    stale_after_s: float,
+    configuration: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The feed clients' record: reconnect rate bounded, staleness recovered (feed.judge)."""
+    from . import feed
+
+    rec = feed.load(context.run_dir(configuration))
+    if rec is None:
+        return {"ok": True, "note": "no feed clients ran yet (before the method)"}
+    clients = rec["clients"]
+    problems = feed.judge(
+        clients,
+        context.marks(configuration).get("fault_end"),
+        max_reconnects_per_s,
+        fresh_within_s,
+        stale_after_s,
+        end=rec.get("end"),
+    )
+    return {
+        "ok": not problems,
+        "clients": len(clients),
+        "connects": sum(len(c["connects"]) for c in clients),
+        "max_reconnects_per_s": max(
+            (feed.max_rate(c["connects"], 5.0) for c in clients), default=0
+        ),
+        "findings": [{"ok": False, "message": m} for m in problems[:20]],
+    }

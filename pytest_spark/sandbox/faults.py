@@ -806,7 +806,7 @@ CHAOS_SWITCHES: list[Fault] = [
     Fault(
         "alert-rule-removed",
         "an alerting rule removed from Prometheus (value: trigger id, T01, or alert name)",
-        ("CH-02", "CH-03", "CH-05"),
+        ("CH-02", "CH-03", "CH-05", "CH-06"),
         _rule_removed_apply,
         _rule_removed_revert,
     ),

@@ -137,3 +137,26 @@ def test_ch05_fails_naming_the_missing_pool_saturation_alert(
     assert "alert rule SparkPgBouncerPoolSaturated is not loaded" in why
     assert rolled_back(result)
     assert probes.api_healthy({"spark_state_dir": str(sandbox.state_dir)})
+
+
+def test_ch06_steady_state_only_passes_with_fresh_clients(sandbox: Sandbox, tmp_path: Path) -> None:
+    result = scenario.execute("CH-06", sandbox.state_dir, tmp_path, steady_state_only=True)
+    assert result.verdict == runner.PASS, result.reasons
+    assert "ws-disconnect-storm" not in {r["activity"]["name"] for r in result.journal["run"]}
+    feed = result.extra["reconciliation"]
+    assert feed["ok"] and feed["clients"] == 8 and feed["connects"] >= 8, feed
+    assert [f["message"] for f in result.extra["triggers"]] == ["T13 quiet (no fault injected)"]
+    assert rolled_back(result)
+
+
+def test_ch06_fails_naming_the_missing_disconnect_storm_alert(
+    sandbox: Sandbox, tmp_path: Path
+) -> None:
+    with sandbox.inject("alert-rule-removed", value="T13"):
+        result = scenario.execute("CH-06", sandbox.state_dir, tmp_path)
+    assert result.verdict == runner.FAIL, result.reasons
+    why = " ".join(result.reasons)
+    assert "T13 did not fire" in why
+    assert "alert rule SparkCanaryWebSocketDisconnectStorm is not loaded" in why
+    assert rolled_back(result)
+    assert "canary-ws-storm" not in sandbox.active_faults()

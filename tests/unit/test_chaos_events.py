@@ -66,3 +66,31 @@ def test_pool_exhaustion_names_hangs_500s_traces_and_an_unfelt_fault() -> None:
         [_read(11, 200)], 10.0, 12.0, 9.5
     )
     assert pool_exhaustion_answers([_read(11, 200)], None, None, 9.5) == []  # steady state
+
+
+def test_feed_backoff_is_capped_full_jitter() -> None:
+    import random
+
+    from pytest_spark.chaos.feed import BACKOFF_CAP_S, backoff_s
+
+    rng = random.Random(1)
+    waits = [backoff_s(n, rng) for n in range(20) for _ in range(20)]
+    assert all(0 <= w <= BACKOFF_CAP_S for w in waits)
+    assert max(backoff_s(0, rng) for _ in range(50)) <= 0.25
+
+
+def test_feed_judge_names_a_reconnect_loop_and_a_client_left_stale() -> None:
+    from pytest_spark.chaos.feed import judge, max_rate
+
+    loop = {"connects": [i * 0.1 for i in range(100)], "messages": [5.0, 30.0]}
+    calm = {"connects": [0.0, 4.0], "messages": [0.5, 19.5]}
+    assert max_rate(loop["connects"], 5.0) > 10
+    assert judge([calm], 10.0, 2, 10, 2) == []
+    found = judge([loop, calm], 10.0, 2, 10, 2)
+    assert found[0].startswith("client 0 reconnected") and "no backoff" in found[0]
+    assert found[1] == (
+        "client 0: newest price older than 2 s 10 s after the storm (staleness did not recover)"
+    )
+    assert judge([{"connects": [0.0], "messages": []}], None, 2, 10, 2) == [
+        "client 0 never received a price"
+    ]

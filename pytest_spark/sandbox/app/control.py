@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 TOKEN_HEADER = "x-sandbox-token"
+#: faults whose numeric value is a deadline (s) after which they switch themselves off
+EXPIRING = ("relay-stopped", "ws-storm")
 
 
 class FaultController:
@@ -35,7 +37,7 @@ class FaultController:
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
         self.relay_stopped_at = 0.0
-        self._expiry: asyncio.Task[None] | None = None
+        self._expiry: dict[str, asyncio.Task[None]] = {}
 
     async def _expire(self, name: str, after_s: float) -> None:
         """A fault with a deadline switches itself off (CHAOS.md: every fault expires)."""
@@ -47,11 +49,12 @@ class FaultController:
         """Switch a fault on, with its side effects."""
         rt = self.rt
         rt.faults.activate(name, value)
+        deadline = _deadline(value) if name in EXPIRING else None
+        if deadline is not None:  # the fault's deadline: it switches itself off
+            self._expiry[name] = asyncio.create_task(self._expire(name, deadline))
         if name == "relay-stopped":
             await rt.jobs["outbox-relay"].stop()
             self.relay_stopped_at = time.time()
-            if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-                self._expiry = asyncio.create_task(self._expire(name, float(value)))
         elif name == "purge-stopped":
             await rt.jobs["idempotency-purge"].stop()
             await rt.housekeeping.plant_expired_keys()
@@ -100,6 +103,13 @@ class FaultController:
     def describe(self) -> dict[str, Any]:
         """Active faults with values, and every fault the app knows."""
         return {"active": dict(self.rt.faults.active), "available": dict(FAULTS)}
+
+
+def _deadline(value: Any) -> float | None:
+    """A positive number of seconds, else None (no deadline)."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    return None
 
 
 def _authorised(request: Request, token: str) -> bool:

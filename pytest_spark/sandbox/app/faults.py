@@ -40,7 +40,10 @@ FAULTS: dict[str, str] = {
     "latency": "every non-control request waits (value: seconds, default 0.5)",
     "error-ratio": "a share of requests answers 503 (value: 0..1, default 0.1)",
     "memory-leak": "resident memory grows (value: bytes/s, default 4 MiB/s, bounded)",
-    "ws-storm": "the price feed drops every WebSocket right after its first message",
+    "ws-storm": (
+        "the price feed drops every WebSocket right after its first message "
+        "(value: seconds after which it ends by itself)"
+    ),
 }
 DEFAULT_LATENCY_S = 0.5
 DEFAULT_ERROR_RATIO = 0.1
