@@ -157,11 +157,51 @@ CHECKS: tuple[Check, ...] = (
     ),
     # chaos scenarios (CHAOS.md): Chaos Toolkit experiments in checks/chaos/
     Check(
+        "CH-01",
+        "DB connections killed",
+        Suite.CHAOS,
+        _BLOCK,
+        "App DB connections killed twice in 10 s under load: orders exactly once, back in 15 s",
+        disruptive=True,
+    ),
+    Check(
         "CH-02",
         "DB latency",
         Suite.CHAOS,
         _BLOCK,
         "+500 ms on the DB path: T01 fires within for + 2 evaluations, recovers after revert",
+        disruptive=True,
+    ),
+    Check(
+        "CH-03",
+        "Canary instance killed",
+        Suite.CHAOS,
+        _BLOCK,
+        "Canary API SIGKILLed under load: out of HAProxy in budget, <3 % client 5xx, alert fires",
+        disruptive=True,
+    ),
+    Check(
+        "CH-04",
+        "Outbox relay stalled",
+        Suite.CHAOS,
+        _BLOCK,
+        "Outbox relay stalled: T11 fires, backlog drains after resume, events exactly once by id",
+        disruptive=True,
+    ),
+    Check(
+        "CH-05",
+        "PgBouncer pool exhausted",
+        Suite.CHAOS,
+        _BLOCK,
+        "PgBouncer pool held idle in transaction: API 503 in time, never 500/hang; T06, T10 fire",
+        disruptive=True,
+    ),
+    Check(
+        "CH-06",
+        "WebSocket disconnect storm",
+        Suite.CHAOS,
+        _BLOCK,
+        "Canary drops every price feed: clients back off, staleness recovers, T13 fires",
         disruptive=True,
     ),
 )
@@ -523,6 +563,19 @@ DETAILS: dict[str, Detail] = {
         (_CN + "confirm_window_s", _CN + "rollback_budget_s", _CN + "rollback_command"),
         "the stage snapshot, detection / rollback start / end / confirmed times",
     ),
+    "CH-01": Detail(
+        "Chaos Toolkit experiment `checks/chaos/ch01_db_connections_killed.json` on the "
+        "sandbox: while the run's own order load (Idempotency-Keys, hedged first attempts, "
+        "retries with the same key) goes through HAProxy, PgBouncer KILLs every client and "
+        "server connection of the app database twice, 5 s apart. Every key must exist exactly "
+        "once in the orders table (reconciled against the database), no attempt may hang past "
+        "the client deadline, the API must be healthy within 15 s, and T02 fires only if the "
+        "canary 5xx share held above its 3 % budget (the evidence says which). Rollbacks "
+        "always run.",
+        ("targets.prometheus_url", "targets.db_dsn", "policy.allow_disruptive"),
+        "the Chaos Toolkit journal, the load (keys, attempts, rate, 5xx, 409, timeouts, "
+        "slowest attempt), the reconciliation per key, the T02 verdict with the peak 5xx share",
+    ),
     "CH-02": Detail(
         "Chaos Toolkit experiment `checks/chaos/ch02_db_latency.json` on the sandbox: the canary "
         "API reaches PgBouncer through the project's fault proxy, which adds 500 ms per answer "
@@ -533,6 +586,54 @@ DETAILS: dict[str, Detail] = {
         ("targets.prometheus_url", "policy.allow_disruptive"),
         "the Chaos Toolkit journal, the trigger timeline (pending, firing, resolved), fire "
         "delay, the load (requests, rate, 5xx server- and client-side)",
+    ),
+    "CH-03": Detail(
+        "Chaos Toolkit experiment `checks/chaos/ch03_canary_instance_killed.json` on the "
+        "sandbox: while the run's own order load goes through HAProxy, canary instance api-1 "
+        "is SIGKILLed. HAProxy must take it out within its health-check budget (3 s), the "
+        "clients' 5xx-or-unanswered share stays below 3 %, every Idempotency-Key exists "
+        "exactly once in the orders table, the instance-down alert (SparkApiInstanceDown) "
+        "fires and T02 does not. The instance is restarted by the method, the rollback, and "
+        "a reviver process after 30 s in any case.",
+        ("targets.prometheus_url", "targets.db_dsn", "policy.allow_disruptive"),
+        "the Chaos Toolkit journal, the load (keys, attempts, rate, 5xx, unanswered), when "
+        "HAProxy took the instance out, the reconciliation, the alert timeline with fire delay",
+    ),
+    "CH-04": Detail(
+        "Chaos Toolkit experiment `checks/chaos/ch04_outbox_relay_stalled.json` on the "
+        "sandbox: a consumer LISTENs on the relay's delivery channel (NOTIFY `spark_outbox`, "
+        "sent in the publishing transaction) while the run's order load creates outbox "
+        "events; the relay stops on every instance (and resumes by itself after 40 s at the "
+        "latest). T11 must fire within its `for` + 2 evaluations; after the resume the "
+        "backlog must drain within 10 s and T11 resolve; every event published during the "
+        "run must reach the consumer exactly once by event id.",
+        ("targets.prometheus_url", "targets.db_dsn", "policy.allow_disruptive"),
+        "the Chaos Toolkit journal, the load, the consumer's deliveries per event id against "
+        "the outbox, the drain time, the T11 timeline with fire delay",
+    ),
+    "CH-05": Detail(
+        "Chaos Toolkit experiment `checks/chaos/ch05_pgbouncer_pool_exhausted.json` on the "
+        "sandbox: every server connection of the app database's PgBouncer pool is held idle "
+        "in a transaction (released after 40 s at the latest). Database reads sent to a "
+        "canary instance directly must be answered 200 or with a 503 problem within 9.5 s "
+        "(the app's 5 s deadline plus PgBouncer's 3 s query_wait_timeout): no hang, no 500, "
+        "no stack trace, and at least one 503. T06 and T10 must fire within their `for` + 2 "
+        "evaluations; after the release the API is healthy within 15 s and both resolve.",
+        ("targets.prometheus_url", "targets.db_dsn", "policy.allow_disruptive"),
+        "the Chaos Toolkit journal, every read (status, duration, problem+json, stack trace), "
+        "the pool size held, the T06 and T10 timeline with fire delays",
+    ),
+    "CH-06": Detail(
+        "Chaos Toolkit experiment `checks/chaos/ch06_ws_disconnect_storm.json` on the "
+        "sandbox: eight price-feed clients subscribe to /ws/prices through HAProxy and "
+        "reconnect with capped exponential backoff and full jitter; the canary drops every "
+        "feed connection right after its first message (the storm ends by itself after 30 s "
+        "at the latest). T13 must fire within its `for` + 2 evaluations and resolve after "
+        "the storm; no client reconnects faster than 2/s over any 5 s; within 10 s of the "
+        "storm's end every client has a price newer than 2 s.",
+        ("targets.prometheus_url", "policy.allow_disruptive"),
+        "the Chaos Toolkit journal, the clients' connects and messages, the highest "
+        "reconnect rate, the T13 timeline with fire delay",
     ),
 }
 

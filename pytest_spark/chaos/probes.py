@@ -43,10 +43,22 @@ def api_healthy(configuration: dict[str, Any] | None = None) -> bool:
     return True
 
 
+def _selector(trigger: str) -> str:
+    """ALERTS selector of a trigger id (T01..T16) or of a plain alert name."""
+    if trigger in BY_ID:
+        return f'ALERTS{{trigger="{BY_ID[trigger].id}"}}'
+    if not trigger.isidentifier():
+        raise ValueError(f"not a trigger id nor an alert name: {trigger!r}")
+    return f'ALERTS{{alertname="{trigger}"}}'
+
+
 def trigger_state(trigger: str, configuration: dict[str, Any] | None = None) -> str:
-    """'firing', 'pending' or 'inactive', as Prometheus's ALERTS says now."""
+    """'firing', 'pending' or 'inactive', as Prometheus's ALERTS says now (a trigger id, or
+    the name of an alert that is not a trigger, e.g. SparkApiInstanceDown)."""
+    if not trigger.startswith("Spark"):
+        BY_ID[trigger]  # an unknown trigger id is a KeyError, not an alert that never fires
     with _prom(configuration) as prom:
-        rows = prom.query(f'ALERTS{{trigger="{BY_ID[trigger].id}"}}')
+        rows = prom.query(_selector(trigger))
     states = {r["metric"].get("alertstate") for r in rows}
     return "firing" if "firing" in states else "pending" if "pending" in states else "inactive"
 
@@ -99,7 +111,9 @@ def triggers_as_expected(
     """The run's trigger timeline against the scenario's expectations.
 
     ``expect``: ``[{"trigger": "T01", "fire": true, "fire_within_s": 30,
-    "resolve_within_s": 60}, {"trigger": "T02", "fire": false}]``. Returns
+    "resolve_within_s": 60}, {"trigger": "T02", "fire": false}]``; an alert
+    that is not a trigger is named by ``"alert"`` with its ``"for_s"``
+    (``{"alert": "SparkApiInstanceDown", "for_s": 3}``). Returns
     ``{"ok": bool, "findings": [...], "episodes": [...]}``; a missing alert
     rule is named (an alert that cannot fire is the blind spot CHAOS.md hunts).
     """
@@ -107,24 +121,26 @@ def triggers_as_expected(
     start = marks.get("run_start", time.time() - 60)
     end = time.time()
     fault_start, fault_end = marks.get("fault_start"), marks.get("fault_end")
-    ids = "|".join(BY_ID[e["trigger"]].id for e in expect)
+    ids = "|".join(BY_ID[e["trigger"]].id for e in expect if "trigger" in e) or "none"
+    names = "|".join(e["alert"] for e in expect if "alert" in e) or "none"
+    query = f'ALERTS{{trigger=~"{ids}"}} or ALERTS{{alertname=~"{names}",trigger=""}}'
     with _prom(configuration) as prom:
         data = prom.api(
             "query_range",
-            {"query": f'ALERTS{{trigger=~"{ids}"}}', "start": str(start), "end": str(end),
-             "step": str(EVAL_INTERVAL_S)},
-        )  # fmt: skip
+            {"query": query, "start": str(start), "end": str(end), "step": str(EVAL_INTERVAL_S)},
+        )
         rules = _alert_rules(prom)
-        now = prom.query(f'ALERTS{{trigger=~"{ids}"}}')
-    active = {r["metric"].get("trigger", "") for r in now}
+        now = prom.query(query)
+    series = [_as_trigger(s) for s in data.get("result", [])]
+    active = {_as_trigger(r)["metric"]["trigger"] for r in now}
     eps = [  # an episode that ended as the run began belongs to the stack's past
         ep
-        for ep in timeline.episodes(data.get("result", []), EVAL_INTERVAL_S, end, active)
+        for ep in timeline.episodes(series, EVAL_INTERVAL_S, end, active)
         if ep.resolved_at is None or ep.resolved_at > start + EVAL_INTERVAL_S
     ]
     findings, ok = [], True
     for e in expect:
-        trig = _configured(e["trigger"])
+        trig = _configured(e["trigger"]) if "trigger" in e else _plain_alert(e)
         exp = timeline.Expectation(
             trig.id,
             bool(e.get("fire", True)),
@@ -145,6 +161,19 @@ def triggers_as_expected(
         "fault_start": fault_start,
         "fault_end": fault_end,
     }
+
+
+def _as_trigger(series: dict[str, Any]) -> dict[str, Any]:
+    """A plain alert's series named like a trigger's (its alertname as the trigger)."""
+    metric = dict(series.get("metric", {}))
+    metric.setdefault("trigger", metric.get("alertname", "?"))
+    return {**series, "metric": metric}
+
+
+def _plain_alert(e: dict[str, Any]) -> Any:
+    from types import SimpleNamespace
+
+    return SimpleNamespace(id=e["alert"], alert=e["alert"], for_s=float(e.get("for_s", 0)))
 
 
 def _configured(trigger_id: str) -> Any:
@@ -279,3 +308,180 @@ def settle(
         if now - t0 >= timeout_s:
             return {"settled": False, "after_s": round(now - t0, 1)}
         time.sleep(POLL_S)
+
+
+def lb_removed_within(
+    seconds: float, configuration: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """HAProxy took the killed instance out within ``seconds`` of the kill (its health-check
+    budget: ``inter`` x ``fall`` plus a check's own time)."""
+    marks = context.marks(configuration)
+    if "fault_start" not in marks:
+        return {"ok": True, "note": "no fault in this run"}
+    if "lb_out" not in marks:
+        msg = f"HAProxy never took the killed instance out (watched {seconds:g} s+)"
+        return {"ok": False, "findings": [{"ok": False, "message": msg}]}
+    took = round(marks["lb_out"] - marks["fault_start"], 3)
+    ok = took <= seconds
+    msg = f"HAProxy took the instance out {took} s after the kill (budget {seconds:g} s)"
+    return {"ok": ok, "lb_out_after_s": took, "findings": [{"ok": ok, "message": msg}]}
+
+
+def client_errors_below(
+    share: float, configuration: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The share of the run's own attempts that got a 5xx or no answer stayed below share."""
+    from . import orders
+
+    sent = orders.load_sent(context.run_dir(configuration))
+    if sent is None:
+        return {"ok": True, "note": "no load sent yet (before the method)"}
+    statuses = [s for rec in sent.values() for s in rec["statuses"]]
+    if not statuses:
+        return {"ok": False, "findings": [{"ok": False, "message": "no request was sent"}]}
+    bad = sum(1 for s in statuses if s is None or s >= 500)
+    ratio = bad / len(statuses)
+    ok = ratio < share
+    msg = (
+        f"clients got a 5xx or no answer on {bad} of {len(statuses)} attempts "
+        f"({ratio:.1%}; budget below {share:.0%})"
+    )
+    return {"ok": ok, "errors": bad, "attempts": len(statuses), "ratio": round(ratio, 4),
+            "findings": [{"ok": ok, "message": msg}]}  # fmt: skip
+
+
+def events_reconciled(configuration: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every event published during the run reached the consumer exactly once, by id."""
+    from . import consumer, reconcile
+
+    heard = consumer.load(context.run_dir(configuration))
+    if heard is None:
+        return {"ok": True, "note": "no consumer ran yet (before the method)"}
+    published = heard["published"]
+    if not published:
+        msg = "no event was published during the run: nothing to reconcile"
+        return {"ok": False, "findings": [{"ok": False, "message": msg}]}
+    problems = reconcile.events_exactly_once(
+        published, heard["deliveries"], heard["unpublished_older_than_5s"]
+    )
+    return {
+        "ok": not problems,
+        "events": len(published),
+        "deliveries": sum(heard["deliveries"].values()),
+        "findings": [{"ok": False, "message": m} for m in problems[:20]],
+        "problems": len(problems),
+    }
+
+
+def outbox_lag_s(configuration: dict[str, Any] | None = None) -> float:
+    """Age (s) of the oldest unpublished outbox row, as PostgreSQL says now (0: none)."""
+    import psycopg
+
+    dsn = context.sandbox(configuration).endpoints.db_dsn
+    with psycopg.connect(dsn, connect_timeout=5, autocommit=True) as conn:
+        conn.execute("SET statement_timeout = '5s'")
+        row = conn.execute(
+            "SELECT COALESCE(EXTRACT(EPOCH FROM clock_timestamp() - min(created_at)), 0)"
+            " FROM outbox WHERE published_at IS NULL"
+        ).fetchone()
+    return float(row[0]) if row else 0.0
+
+
+def wait_backlog_drained(
+    within_s: float, max_lag_s: float = 2.0, configuration: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """After the resume: until no outbox row is older than max_lag_s (marked 'drained')."""
+    t0 = time.monotonic()
+    lag = outbox_lag_s(configuration)
+    while lag > max_lag_s and time.monotonic() - t0 < within_s + 10:
+        time.sleep(POLL_S)
+        lag = outbox_lag_s(configuration)
+    drained = lag <= max_lag_s
+    if drained and "fault_end" in context.marks(configuration):
+        context.mark(configuration, "drained")
+    return {"drained": drained, "after_s": round(time.monotonic() - t0, 3), "lag_s": lag}
+
+
+def drained_within(seconds: float, configuration: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The backlog drained within ``seconds`` of the resume."""
+    marks = context.marks(configuration)
+    if "fault_end" not in marks:
+        return {"ok": True, "note": "no stall in this run"}
+    took = marks.get("drained", float("inf")) - marks["fault_end"]
+    ok = took <= seconds
+    msg = f"backlog drained {took:.1f} s after the resume (budget {seconds:g} s)"
+    return {"ok": ok, "drained_after_s": round(took, 3), "findings": [{"ok": ok, "message": msg}]}
+
+
+def pool_exhaustion_handled(
+    max_s: float, configuration: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The reads during and after the exhaustion: 503 problems in time, never 500/hang."""
+    from . import pool, reconcile
+
+    reqs = pool.load_requests(context.run_dir(configuration))
+    if reqs is None:
+        return {"ok": True, "note": "no reads sent yet (before the method)"}
+    if not reqs:
+        return {"ok": False, "findings": [{"ok": False, "message": "no read was sent"}]}
+    marks = context.marks(configuration)
+    problems = reconcile.pool_exhaustion_answers(
+        reqs, marks.get("fault_start"), marks.get("recovered"), max_s
+    )
+    statuses = [r["status"] for r in reqs]
+    return {
+        "ok": not problems,
+        "reads": len(reqs),
+        "503": statuses.count(503),
+        "200": statuses.count(200),
+        "max_s": max(r["s"] for r in reqs),
+        "findings": [{"ok": False, "message": m} for m in problems[:20]],
+    }
+
+
+def wait_evaluable(
+    query: str, timeout_s: float, configuration: dict[str, Any] | None = None
+) -> dict:
+    """Wait (bounded) until a PromQL expression has a value: after a Prometheus reset a
+    trigger whose inputs need a window of history (T10's deriv over a subquery) cannot
+    fire until that history exists, and a scenario must not blame the system for it."""
+    t0 = time.monotonic()
+    while True:
+        with _prom(configuration) as prom:
+            if prom.query(query):
+                return {"evaluable": True, "after_s": round(time.monotonic() - t0, 1)}
+        if time.monotonic() - t0 >= timeout_s:
+            return {"evaluable": False, "after_s": round(time.monotonic() - t0, 1)}
+        time.sleep(POLL_S)
+
+
+def feed_recovered(
+    max_reconnects_per_s: float,
+    fresh_within_s: float,
+    stale_after_s: float,
+    configuration: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The feed clients' record: reconnect rate bounded, staleness recovered (feed.judge)."""
+    from . import feed
+
+    rec = feed.load(context.run_dir(configuration))
+    if rec is None:
+        return {"ok": True, "note": "no feed clients ran yet (before the method)"}
+    clients = rec["clients"]
+    problems = feed.judge(
+        clients,
+        context.marks(configuration).get("fault_end"),
+        max_reconnects_per_s,
+        fresh_within_s,
+        stale_after_s,
+        end=rec.get("end"),
+    )
+    return {
+        "ok": not problems,
+        "clients": len(clients),
+        "connects": sum(len(c["connects"]) for c in clients),
+        "max_reconnects_per_s": max(
+            (feed.max_rate(c["connects"], 5.0) for c in clients), default=0
+        ),
+        "findings": [{"ok": False, "message": m} for m in problems[:20]],
+    }

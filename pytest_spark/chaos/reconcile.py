@@ -69,3 +69,58 @@ def t02_consistent(
     if fired:
         return True, f"T02 fired: the 5xx share exceeded the 3 % budget (max {max_ratio:.3f})"
     return True, f"T02 quiet: the 5xx share stayed within budget (max {max_ratio:.3f})"
+
+
+def events_exactly_once(
+    published: Sequence[int], deliveries: Mapping[str, int], stuck: int
+) -> list[str]:
+    """Findings: published events the consumer never heard or heard more than once, and a
+    backlog that never drained (CHAOS.md CH-04: every event exactly once by event id)."""
+    findings = []
+    for event_id in published:
+        n = int(deliveries.get(str(event_id), 0))
+        if n == 0:
+            findings.append(f"event {event_id} was published but never reached the consumer")
+    for event_id, n in sorted(deliveries.items(), key=lambda kv: int(kv[0])):
+        if n > 1:
+            findings.append(f"event {event_id} reached the consumer {n} times (no dedupe)")
+    if stuck:
+        findings.append(f"{stuck} event(s) still unpublished after the resume: backlog not drained")
+    return findings
+
+
+def pool_exhaustion_answers(
+    requests: Sequence[Mapping[str, Any]],
+    fault_start: float | None,
+    recovered_at: float | None,
+    max_s: float,
+) -> list[str]:
+    """Findings on the reads sent while PgBouncer's pool was exhausted (CHAOS.md CH-05).
+
+    Every answer must be 200 or a 503 problem, none a 500 or a leaked stack trace,
+    none slower than max_s (the database wait is bounded below query_wait_timeout);
+    with a fault, at least one 503 must show the exhaustion was felt (else the run
+    proved nothing), and the reads after recovery must be 200 again.
+    """
+    findings = []
+    for r in requests:
+        status = r.get("status")
+        when = f"read at {float(r.get('at', 0)):.1f}"
+        if status == "timeout" or float(r.get("s", 0)) > max_s:
+            findings.append(f"{when} hung {r.get('s')} s (budget {max_s:g} s)")
+        elif status == 500 or r.get("trace"):
+            findings.append(f"{when} answered {status} with a stack trace or internal error")
+        elif status == 503 and not r.get("problem"):
+            findings.append(f"{when} answered 503 without a problem+json body")
+        elif status not in (200, 503):
+            findings.append(f"{when} answered {status!r}")
+    if fault_start is not None:
+        during = [r for r in requests if float(r.get("at", 0)) >= fault_start]
+        if not any(r.get("status") == 503 for r in during):
+            findings.append("no read was answered 503 while the pool was exhausted")
+        after = [r for r in requests if recovered_at and float(r.get("at", 0)) >= recovered_at]
+        if recovered_at is None:
+            findings.append("the API did not recover after the release")
+        elif after and any(r.get("status") != 200 for r in after[-3:]):
+            findings.append("reads still failed after the release and recovery")
+    return findings

@@ -49,10 +49,19 @@ def execute(
         or {}
     )
     result.extra["triggers"] = triggers.get("findings", [])
-    result.extra["load"] = result.activity_output("load-summary") or result.activity_output(
-        "order-load"
+    result.extra["load"] = (
+        result.activity_output("load-summary")
+        or result.activity_output("order-load")
+        or result.activity_output("read-probe")
+        or result.activity_output("feed-clients")
     )
-    result.extra["reconciliation"] = result.hypothesis_output("orders-exactly-once")
+    result.extra["reconciliation"] = result.hypothesis_output(
+        "orders-exactly-once"
+    ) or result.hypothesis_output("events-exactly-once")
+    if result.extra["reconciliation"] is None:
+        result.extra["reconciliation"] = result.hypothesis_output(
+            "reads-503-in-time-never-500"
+        ) or result.hypothesis_output("feed-bounded-and-fresh")
     if evidence is not None:
         evidence.observe(
             "experiment",

@@ -340,9 +340,15 @@ def pgbouncer_ini(
     pg_port: int,
     run_dir: Path,
     pool_mode: str = "transaction",
-    query_wait_timeout: int = 30,
+    query_wait_timeout: int = 3,
 ) -> str:
-    """pgbouncer.ini for the app database; faults rewrite pool_mode / query_wait_timeout."""
+    """pgbouncer.ini for the app database; faults rewrite pool_mode / query_wait_timeout.
+
+    query_wait_timeout 3 s, below the app's 5 s database deadline: a query that
+    waits for a server connection (pool exhausted, CHAOS.md CH-05) is failed by
+    PgBouncer and answered 503, instead of the request waiting out the app's own
+    deadline plus psycopg's wait for the cancelled query's result.
+    """
     return f"""\
 [databases]
 spark = host=127.0.0.1 port={pg_port} dbname=spark
@@ -563,6 +569,12 @@ def haproxy_cfg(
     live server (``nbsrv``), so weight 0 sends nothing there and a dead canary sends
     its share to stable instead of failing it (HAProxy 2.6 configuration manual:
     rand, sub, map_str_int, nbsrv; use-service prometheus-exporter).
+
+    A request whose connection to a dead server fails is retried on another
+    server (``retries`` + ``option redispatch 1``: only connection failures,
+    so no request that reached an instance is sent twice), which keeps a
+    crashed instance's errors inside the health check's ``inter`` x ``fall``
+    window small (CHAOS.md CH-03).
     """
 
     def servers(group: Mapping[str, int]) -> str:
@@ -585,6 +597,8 @@ defaults
   timeout server 30s
   timeout tunnel 1h
   option httpchk GET /healthz
+  retries 3
+  option redispatch 1
   default-server error-limit 50
 
 frontend public

@@ -708,9 +708,6 @@ def _sbom_revert(sandbox: Sandbox, data: Data) -> None:
 
 def _write_trigger_rules(sandbox: Sandbox, without: str | None) -> str:
     """Rewrite the Prometheus trigger rules (optionally without one trigger); SIGHUP reload."""
-    import os
-    import signal
-
     from ..canary import rules as trigger_rules
     from .launcher import SANDBOX_TRIGGER_WINDOW, sandbox_triggers
 
@@ -721,10 +718,7 @@ def _write_trigger_rules(sandbox: Sandbox, without: str | None) -> str:
     path = sandbox.layout.state_dir / "prometheus" / "rules" / "spark-triggers.yml"
     doc = trigger_rules.rules_file(catalog, window=SANDBOX_TRIGGER_WINDOW)
     path.write_text(trigger_rules.to_yaml(doc))
-    rec = sandbox.record("prometheus")
-    if rec is None or not c.is_alive(rec):
-        raise _error("prometheus is not running: cannot reload its rules")
-    os.kill(rec.pid, signal.SIGHUP)  # Prometheus reloads config and rules on SIGHUP
+    _reload_prometheus(sandbox)
     return alert
 
 
@@ -736,19 +730,68 @@ def _alert_rules_loaded(sandbox: Sandbox) -> set[str]:
     return {r["name"] for g in groups["groups"] for r in g["rules"]}
 
 
+def _reload_prometheus(sandbox: Sandbox) -> None:
+    import os
+    import signal
+
+    rec = sandbox.record("prometheus")
+    if rec is None or not c.is_alive(rec):
+        raise _error("prometheus is not running: cannot reload its rules")
+    os.kill(rec.pid, signal.SIGHUP)  # Prometheus reloads config and rules on SIGHUP
+
+
+def _static_rule_file(sandbox: Sandbox, alert: str) -> Path:
+    """The sandbox's own rules file (not the generated trigger rules) holding alert."""
+    import yaml
+
+    for path in sorted((sandbox.layout.state_dir / "prometheus" / "rules").glob("*.yml")):
+        if path.name == "spark-triggers.yml":
+            continue
+        doc = yaml.safe_load(path.read_text()) or {}
+        for group in doc.get("groups", []):
+            if any(r.get("alert") == alert for r in group.get("rules", [])):
+                return path
+    raise _error(f"no trigger and no alert rule named {alert!r}")
+
+
+def _without_alert(sandbox: Sandbox, alert: str) -> None:
+    import yaml
+
+    path = _static_rule_file(sandbox, alert)
+    doc = yaml.safe_load(path.read_text())
+    for group in doc["groups"]:
+        group["rules"] = [r for r in group["rules"] if r.get("alert") != alert]
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    _reload_prometheus(sandbox)
+
+
 def _rule_removed_apply(sandbox: Sandbox, value: str = "T01", timeout: float = 15.0) -> Data:
-    alert = _write_trigger_rules(sandbox, value)
+    """value: a trigger id (its generated rule goes) or the name of one of the sandbox's
+    own alerts (e.g. SparkApiInstanceDown, CH-03)."""
+    if value.startswith("T"):
+        alert = _write_trigger_rules(sandbox, value)
+        data = {"trigger": value, "alert": alert}
+    else:
+        alert, data = value, {"alert": value, "file": _static_rule_file(sandbox, value).name}
+        _without_alert(sandbox, value)
     c.wait_until(
         f"alert rule {alert} unloaded",
         lambda: alert not in _alert_rules_loaded(sandbox),
         timeout,
         interval=0.2,
     )
-    return {"trigger": value, "alert": alert}
+    return data
 
 
 def _rule_removed_revert(sandbox: Sandbox, data: Data, timeout: float = 15.0) -> None:
-    _write_trigger_rules(sandbox, None)
+    from .launcher import PROMETHEUS_DIR
+
+    if data.get("file"):
+        rules = sandbox.layout.state_dir / "prometheus" / "rules"
+        shutil.copy(PROMETHEUS_DIR / "rules" / data["file"], rules / data["file"])
+        _reload_prometheus(sandbox)
+    else:
+        _write_trigger_rules(sandbox, None)
     alert = data.get("alert")
     if alert:
         c.wait_until(
@@ -762,8 +805,8 @@ def _rule_removed_revert(sandbox: Sandbox, data: Data, timeout: float = 15.0) ->
 CHAOS_SWITCHES: list[Fault] = [
     Fault(
         "alert-rule-removed",
-        "a rollback trigger's alerting rule removed from Prometheus (value: trigger id, T01)",
-        ("CH-02",),
+        "an alerting rule removed from Prometheus (value: trigger id, T01, or alert name)",
+        ("CH-02", "CH-03", "CH-05", "CH-06"),
         _rule_removed_apply,
         _rule_removed_revert,
     ),
@@ -840,6 +883,12 @@ _ALL: list[Fault] = [
     ),
     _app("relay-stopped", "the outbox relay stops", ("RT-03",), instances=_EVERY_INSTANCE),
     _app(
+        "relay-dedupe-off",
+        "a relay resumed after a stall re-delivers events it had already delivered",
+        ("CH-04",),
+        instances=_EVERY_INSTANCE,
+    ),
+    _app(
         "purge-stopped",
         "the idempotency-key purge stops (expired keys remain)",
         ("RT-02",),
@@ -855,7 +904,7 @@ _ALL: list[Fault] = [
     Fault(
         "no-idempotency-unique",
         "UNIQUE constraint on idempotency_keys.key dropped; API does check-then-insert",
-        ("RT-02",),
+        ("RT-02", "CH-01"),
         _no_unique_apply,
         _no_unique_revert,
         kind="mixed",

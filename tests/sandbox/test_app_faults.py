@@ -65,6 +65,7 @@ def test_fault_catalogue_is_the_agreed_set() -> None:
         "hsts-short", "hsts-no-preload", "asset-without-corp", "api-floats",
         "price-through-float", "metric-family-missing", "new-flag-on", "version-old",
         "flags-stale", "relay-stopped", "purge-stopped", "leak-connections", "error-burst",
+        "relay-dedupe-off",
         "no-idempotency-unique", "latency", "error-ratio", "memory-leak", "ws-storm",
         # contract breaks (CT-01/CT-02)
         "contract-field-renamed", "order-created-200", "idempotency-error-changed",

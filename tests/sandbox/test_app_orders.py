@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from _app_server import (  # noqa: F401  (fixtures)
     RunningApp,
@@ -90,19 +91,56 @@ def test_same_key_other_body_is_422_and_counted(app_server: RunningApp) -> None:
     assert metric(app_server, "spark_idempotency_conflicts_total") == conflicts + 1
 
 
-def test_in_flight_key_is_409(app_server: RunningApp, migrated_dsn: str) -> None:  # noqa: F811
-    key = new_key()
-    body = order()
-    sql(
-        migrated_dsn,
+def _plant_in_flight(dsn: str, key: str, body: dict[str, Any]) -> int:
+    rows = sql(
+        dsn,
         "INSERT INTO idempotency_keys (key, request_hash, state, expires_at)"
-        " VALUES (%s, %s, 'in_flight', now() + interval '1 hour')",
+        " VALUES (%s, %s, 'in_flight', now() + interval '1 hour') RETURNING id",
         (key, request_hash(body)),
     )
+    return int(rows[0][0])
+
+
+def test_key_being_executed_is_409_until_that_attempt_ends(
+    app_server: RunningApp,  # noqa: F811
+    migrated_dsn: str,  # noqa: F811
+) -> None:
+    """409 only while the original is still processed (IETF httpapi Idempotency-Key
+    draft, 2.6): a live transaction holds the key row. When that attempt ends
+    without storing a response (rolled back: its connection died), the retry
+    executes the order, once."""
+    key, body = new_key(), order()
+    row_id = _plant_in_flight(migrated_dsn, key, body)
+    with psycopg.connect(migrated_dsn, prepare_threshold=None) as attempt:
+        attempt.execute("SELECT 1 FROM idempotency_keys WHERE id = %s FOR UPDATE", (row_id,))
+        r = post(app_server, body, key)
+        assert r.status_code == 409
+        assert r.headers["retry-after"] == "1"
+        assert orders_with_key(migrated_dsn, key) == 0
+        attempt.rollback()  # the original attempt dies
+    retry = post(app_server, body, key)
+    assert retry.status_code == 201, retry.text
+    assert orders_with_key(migrated_dsn, key) == 1
+    again = post(app_server, body, key)
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.content == retry.content
+    assert orders_with_key(migrated_dsn, key) == 1
+
+
+def test_key_left_in_flight_by_a_dead_attempt_does_not_lock_the_retry_out(
+    app_server: RunningApp,  # noqa: F811
+    migrated_dsn: str,  # noqa: F811
+) -> None:
+    """The committed reservation of an attempt that died with its connection, whose
+    release could not run either (CH-01): no live transaction holds it, so the
+    client's retry is executed, not answered 409 until the key expires."""
+    key, body = new_key(), order()
+    _plant_in_flight(migrated_dsn, key, body)
     r = post(app_server, body, key)
-    assert r.status_code == 409
-    assert r.headers["retry-after"] == "1"
-    assert orders_with_key(migrated_dsn, key) == 0
+    assert r.status_code == 201, r.text
+    assert orders_with_key(migrated_dsn, key) == 1
+    other = post(app_server, order(quantity="0.0200"), key)
+    assert other.status_code == 422  # the key stays bound to its body
 
 
 def test_concurrent_duplicates_create_one_order(app_server: RunningApp, migrated_dsn: str) -> None:  # noqa: F811

@@ -124,11 +124,12 @@ def _pytest(sandbox: Sandbox, tmp_path: Path, *args: str) -> tuple[int, str]:
             "--release", "v1.4.0", "--spark-sandbox", "--spark-sandbox-dir", str(sandbox.state_dir),
             "--spark-evidence-dir", str(tmp_path), *args,
         ],
-        capture_output=True, text=True, timeout=400, check=False, cwd=ROOT,
+        capture_output=True, text=True, timeout=900, check=False, cwd=ROOT,
     )  # fmt: skip
     return proc.returncode, proc.stdout + proc.stderr
 
 
+@pytest.mark.timeout(900)  # six scenarios (CH-01..CH-06, ~4 min), then the preflight suite
 def test_chaos_suite_is_go_and_preflight_after_it_too(sandbox: Sandbox, tmp_path: Path) -> None:
     rc, out = _pytest(
         sandbox, tmp_path / "chaos", "-m", "chaos",

@@ -477,4 +477,4 @@ def test_fault_descriptions_name_their_checks() -> None:
         assert get_fault(name) is fault
         assert fault.description and fault.targets
         assert fault.kind in ("app", "stack", "mixed")
-    assert len(APP_FAULTS) == 21 + len(CANARY_APP_FAULTS)  # 16 + 5 contract breaks + canary
+    assert len(APP_FAULTS) == 22 + len(CANARY_APP_FAULTS)  # 17 + 5 contract breaks + canary

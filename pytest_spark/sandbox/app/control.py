@@ -7,10 +7,12 @@ stopped jobs restart and run one step at once, leaked connections are closed.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
 import json
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 TOKEN_HEADER = "x-sandbox-token"
+#: faults whose numeric value is a deadline (s) after which they switch themselves off
+EXPIRING = ("relay-stopped", "ws-storm")
 
 
 class FaultController:
@@ -32,13 +36,25 @@ class FaultController:
 
     def __init__(self, runtime: Runtime) -> None:
         self.rt = runtime
+        self.relay_stopped_at = 0.0
+        self._expiry: dict[str, asyncio.Task[None]] = {}
+
+    async def _expire(self, name: str, after_s: float) -> None:
+        """A fault with a deadline switches itself off (CHAOS.md: every fault expires)."""
+        await asyncio.sleep(min(after_s, 600.0))
+        if self.rt.faults.on(name):
+            await self.deactivate(name)
 
     async def activate(self, name: str, value: Any = None) -> None:
         """Switch a fault on, with its side effects."""
         rt = self.rt
         rt.faults.activate(name, value)
+        deadline = _deadline(value) if name in EXPIRING else None
+        if deadline is not None:  # the fault's deadline: it switches itself off
+            self._expiry[name] = asyncio.create_task(self._expire(name, deadline))
         if name == "relay-stopped":
             await rt.jobs["outbox-relay"].stop()
+            self.relay_stopped_at = time.time()
         elif name == "purge-stopped":
             await rt.jobs["idempotency-purge"].stop()
             await rt.housekeeping.plant_expired_keys()
@@ -60,8 +76,11 @@ class FaultController:
     async def deactivate(self, name: str) -> None:
         """Switch a fault off and restore the healthy behaviour."""
         rt = self.rt
+        was_on = rt.faults.on(name)
         rt.faults.deactivate(name)
         if name == "relay-stopped":
+            if was_on and rt.faults.on("relay-dedupe-off") and self.relay_stopped_at:
+                await rt.housekeeping.replay_published_since(self.relay_stopped_at)
             rt.jobs["outbox-relay"].start()
             await rt.jobs["outbox-relay"].run_once()
             await rt.jobs["monitor"].run_once()
@@ -84,6 +103,13 @@ class FaultController:
     def describe(self) -> dict[str, Any]:
         """Active faults with values, and every fault the app knows."""
         return {"active": dict(self.rt.faults.active), "available": dict(FAULTS)}
+
+
+def _deadline(value: Any) -> float | None:
+    """A positive number of seconds, else None (no deadline)."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    return None
 
 
 def _authorised(request: Request, token: str) -> bool:

@@ -25,7 +25,13 @@ FAULTS: dict[str, str] = {
     "new-flag-on": "new_checkout_flow (new in 1.4.0) defaults to true",
     "version-old": "report version 1.3.1",
     "flags-stale": "flag snapshot frozen one version behind and ~10 minutes old",
-    "relay-stopped": "the outbox relay stops publishing and its heartbeat goes stale",
+    "relay-stopped": (
+        "the outbox relay stops publishing and its heartbeat goes stale "
+        "(value: seconds after which it resumes by itself)"
+    ),
+    "relay-dedupe-off": (
+        "a relay resumed after a stall re-delivers the events of the 5 s before it (no dedupe)"
+    ),
     "purge-stopped": "the idempotency purge stops; expired keys are planted",
     "leak-connections": "hold DB connections idle in transaction, growing to a bound",
     "error-burst": "every non-control request answers 503",
@@ -34,7 +40,10 @@ FAULTS: dict[str, str] = {
     "latency": "every non-control request waits (value: seconds, default 0.5)",
     "error-ratio": "a share of requests answers 503 (value: 0..1, default 0.1)",
     "memory-leak": "resident memory grows (value: bytes/s, default 4 MiB/s, bounded)",
-    "ws-storm": "the price feed drops every WebSocket right after its first message",
+    "ws-storm": (
+        "the price feed drops every WebSocket right after its first message "
+        "(value: seconds after which it ends by itself)"
+    ),
 }
 DEFAULT_LATENCY_S = 0.5
 DEFAULT_ERROR_RATIO = 0.1

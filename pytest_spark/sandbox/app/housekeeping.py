@@ -2,12 +2,21 @@
 
 Several API instances share one database: the relay claims rows with
 FOR UPDATE SKIP LOCKED, the purge deletes in bounded batches.
+
+The relay delivers what it publishes to consumers with PostgreSQL NOTIFY on
+channel ``spark_outbox`` (payload: the comma-separated event ids), sent in
+the publishing transaction, so a consumer hears an event exactly when it is
+marked published and only once (NOTIFY is delivered at commit:
+https://www.postgresql.org/docs/current/sql-notify.html). NOTIFY works
+through PgBouncer's transaction pooling; consumers LISTEN on PostgreSQL.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+
+from psycopg import AsyncConnection
 
 from .db import Database
 from .metrics import AppMetrics
@@ -23,6 +32,16 @@ WITH batch AS (
     ORDER BY id LIMIT {RELAY_BATCH} FOR UPDATE SKIP LOCKED
 )
 UPDATE outbox o SET published_at = clock_timestamp() FROM batch WHERE o.id = batch.id
+RETURNING o.id
+"""
+EVENTS_CHANNEL = "spark_outbox"
+_NOTIFY = f"SELECT pg_notify('{EVENTS_CHANNEL}', %s)"
+#: ids per NOTIFY payload (PostgreSQL caps a payload below 8000 bytes)
+NOTIFY_CHUNK = 400
+#: relay-dedupe-off: how far back before a stall the resumed relay replays
+REPLAY_WINDOW_S = 5.0
+_PUBLISHED_SINCE = """
+SELECT id FROM outbox WHERE published_at >= to_timestamp(%s) ORDER BY id
 """
 _MEASURE = """
 SELECT
@@ -60,11 +79,23 @@ class Housekeeping:
         self.published_total = 0
 
     async def publish_outbox(self) -> None:
-        """Relay step: mark a batch of events published, then beat the heartbeat."""
+        """Relay step: mark a batch of events published and deliver their ids (NOTIFY, in
+        the same transaction), then beat the heartbeat."""
         async with self.db.transaction() as conn:
             cur = await conn.execute(_PUBLISH)
-            self.published_total += max(cur.rowcount, 0)
+            ids = [row[0] for row in await cur.fetchall()]
+            await _notify(conn, ids)
+            self.published_total += len(ids)
         self.metrics.relay_heartbeat.set(time.time())
+
+    async def replay_published_since(self, since: float) -> int:
+        """relay-dedupe-off: a resumed relay re-delivers from a checkpoint before its stall
+        without dropping the events it had already delivered (at-least-once, no dedupe)."""
+        async with self.db.transaction() as conn:
+            cur = await conn.execute(_PUBLISHED_SINCE, (since - REPLAY_WINDOW_S,))
+            ids = [row[0] for row in await cur.fetchall()]
+            await _notify(conn, ids)
+        return len(ids)
 
     async def measure(self) -> None:
         """Monitor step: outbox backlog and lag, keys stored, as the DB sees them."""
@@ -94,3 +125,9 @@ class Housekeeping:
                     _PLANT, {"key": key, "age": age, "ttl": self.settings.idempotency_ttl_s}
                 )
         return keys
+
+
+async def _notify(conn: AsyncConnection, ids: list[int]) -> None:
+    for i in range(0, len(ids), NOTIFY_CHUNK):
+        payload = ",".join(str(x) for x in ids[i : i + NOTIFY_CHUNK])
+        await conn.execute(_NOTIFY, (payload,))

@@ -7,10 +7,19 @@ Flow of POST /orders:
    executions, a corrected retry may reuse the key).
 2. Reserve the key: INSERT ... ON CONFLICT (key) DO NOTHING, committed on its
    own, so racing requests see it at once. Only the inserting request goes on.
-   A key already present answers 422 (other body), 409 (first still in flight)
-   or the stored response with ``Idempotent-Replayed: true``.
-3. Execute in one transaction: order, position, outbox event, and the stored
-   response on the key row. If execution raises, the reservation is released.
+   A key already present answers 422 (other body) or the stored response
+   with ``Idempotent-Replayed: true``; a key not yet done goes on to step 3.
+3. Execute in one transaction that first locks the key row (FOR UPDATE):
+   order, position, outbox event, and the stored response on the key row.
+   "In flight" is that row lock, held by a live transaction, not the row's
+   committed state: a request that finds the row locked answers 409 (the
+   original is still being processed, IETF httpapi Idempotency-Key draft
+   section 2.6); when the executing attempt dies (its connection killed, a
+   deadline) PostgreSQL rolls it back and the lock goes with it, so the
+   client's retry executes the order instead of getting 409 until the key
+   expires. The committed 'done' state and the order commit together, so a
+   retry that takes over can never execute twice. The reservation is also
+   released (deleted) on a failed execution, best effort.
 
 Fault no-idempotency-unique (or the constraint actually missing) switches step
 2 to a non-atomic check-then-insert with a small window, which is exactly the
@@ -28,7 +37,7 @@ from decimal import Decimal
 from typing import Any
 
 from psycopg import AsyncConnection
-from psycopg.errors import InvalidColumnReference, UniqueViolation
+from psycopg.errors import InvalidColumnReference, LockNotAvailable, UniqueViolation
 
 from . import positions
 from .db import Database
@@ -117,6 +126,10 @@ _FIND_KEY = """
 SELECT id, request_hash, state, response_status, response_body
 FROM idempotency_keys WHERE key = %s ORDER BY id LIMIT 1
 """
+_CLAIM_KEY = """
+SELECT id, request_hash, state, response_status, response_body
+FROM idempotency_keys WHERE id = %s FOR UPDATE
+"""
 _INSERT_ORDER = """
 INSERT INTO orders (account_id, symbol, side, price, quantity, idempotency_key)
 VALUES (%s, %s, %s, %s, %s, %s)
@@ -178,11 +191,18 @@ class OrderService:
             return rejected.outcome
         fingerprint = request_hash(payload)
         reservation, existing = await self._reserve(key, fingerprint)
+        owner = existing is None
         if existing is not None:
-            return self._answer_existing(existing, fingerprint)
+            if existing.request_hash != fingerprint or existing.state == "done" or not existing.id:
+                return self._answer_existing(existing, fingerprint)
+            reservation = existing.id  # not done: in flight, or its attempt died
         assert reservation is not None
         try:
-            return await self._execute(reservation, key, order, instrument)
+            return await self._execute(reservation, key, order, instrument, fingerprint, owner)
+        except LockNotAvailable:  # a live transaction executes this key right now
+            return self._answer_existing(
+                _KeyRow(0, fingerprint, "in_flight", None, None), fingerprint
+            )
         except BaseException:
             await self._release(reservation)
             raise
@@ -334,13 +354,29 @@ class OrderService:
     # -- execution -------------------------------------------------------------------
 
     async def _execute(
-        self, reservation: int, key: str, order: OrderRequest, instrument: Instrument
+        self,
+        reservation: int,
+        key: str,
+        order: OrderRequest,
+        instrument: Instrument,
+        fingerprint: str,
+        owner: bool,
     ) -> Outcome:
         price = order.price
         if self.faults.on("price-through-float"):
             price = through_float32(price)
         floats = self.faults.on("api-floats")
         async with self.db.transaction() as conn:
+            # the reserving request waits for the lock (bounded by statement_timeout);
+            # a request that found the key answers 409 at once if an attempt holds it
+            claim = _CLAIM_KEY if owner else _CLAIM_KEY.rstrip() + " NOWAIT"
+            cur = await conn.execute(claim, (reservation,))
+            row = await cur.fetchone()
+            claimed = _KeyRow(*row) if row is not None else None
+            if claimed is None or claimed.state == "done":  # purged, or a retry executed it
+                return self._answer_existing(
+                    claimed or _KeyRow(0, fingerprint, "in_flight", None, None), fingerprint
+                )
             if not await _account_exists(conn, order.account):
                 outcome = Outcome(
                     422,
