@@ -97,7 +97,7 @@ def test_pgbouncer_ini_settings(tmp_path: Path) -> None:
     ini = c.pgbouncer_ini(port=6432, pg_port=5432, run_dir=tmp_path)
     assert "listen_addr = 127.0.0.1\n" in ini
     assert "pool_mode = transaction\n" in ini
-    assert "query_wait_timeout = 30\n" in ini
+    assert "query_wait_timeout = 3\n" in ini  # below the app's 5 s database deadline (CH-05)
     assert "admin_users = spark_admin\n" in ini
     faulty = c.pgbouncer_ini(port=6432, pg_port=5432, run_dir=tmp_path, pool_mode="session")
     assert "pool_mode = session\n" in faulty

@@ -48,7 +48,7 @@ def test_pgbouncer_admin_console_reports_config(endpoints: Endpoints) -> None:
     ) as conn:
         config = {r[0]: r[1] for r in conn.execute("SHOW CONFIG").fetchall()}
     assert config["pool_mode"] == "transaction"
-    assert config["query_wait_timeout"] == "30"
+    assert config["query_wait_timeout"] == "3"
     assert config["listen_addr"] == "127.0.0.1"
 
 
