@@ -234,7 +234,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
             "Longest a stage waits for min_requests per track (0: 4x the window, 240 s sandbox)",
         ),
         "min_requests": _k(int, 0, "Requests per track a gate needs (0: 200, 10 on the sandbox)"),
-        "alpha": _k(float, 0.01, "Significance level of the canary-vs-baseline tests"),
+        "alpha": _k(
+            float, 0.01, "False NO-GO rate of a stage's 5 canary-vs-baseline tests (Bonferroni)"
+        ),
         "weight_z": _k(float, 4.0, "Traffic check: binomial sigmas allowed around the weight"),
         "weight_tolerance": _k(float, 0.02, "Traffic check: absolute share margin on top"),
         "traffic_driver": _k(

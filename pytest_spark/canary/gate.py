@@ -302,11 +302,20 @@ def enough_data(canary: TrackData, baseline: TrackData | None, min_requests: int
     return out
 
 
+#: Comparisons a stage makes; ``alpha`` is shared among them (Bonferroni).
+COMPARISONS = 5
+
+
 def compare_tracks(
     canary: TrackData, baseline: TrackData, *, min_requests: int, alpha: float
 ) -> list[stats.Comparison]:
     """Canary vs baseline over the same window: Mann-Whitney U on latency, exact tests on
-    the sparse counts (see stats.py for the choice of tests)."""
+    the sparse counts (see stats.py for the choice of tests).
+
+    ``alpha`` is the stage's family-wise false-alarm rate: each of the five tests runs at
+    alpha / 5 (Bonferroni). At alpha each, a healthy 1 % stage (10 canary samples) was
+    called NO-GO by chance in CI: five tests per stage, five stages per rollout."""
+    alpha = alpha / COMPARISONS
     out = [
         stats.compare_latency(
             "latency_p95",

@@ -143,3 +143,12 @@ def test_buckets_of_a_prometheus_result() -> None:
     ]
     assert gate.buckets_of(result) == [(0.05, 1), (0.1, 3), (math.inf, 2)]
     assert gate.scalar([]) is None
+
+
+def test_the_stage_alpha_is_shared_by_its_five_comparisons() -> None:
+    """Bonferroni: five tests at alpha / 5 keep a healthy stage's false NO-GO rate at alpha."""
+    c, b = _track("canary", 100), _track("stable", 300)
+    comps = gate.compare_tracks(c, b, min_requests=20, alpha=0.01)
+    assert len(comps) == gate.COMPARISONS
+    latency = next(x for x in comps if x.metric == "latency_p95")
+    assert "alpha 0.002" in latency.reason, latency.reason
