@@ -40,3 +40,42 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def endpoints(sandbox: Any) -> Any:
     return sandbox.endpoints
+
+
+@pytest.fixture
+def quiet_history(sandbox: Any) -> Any:
+    """Call before a healthy-stack run: ``quiet_history()`` is True if it reset Prometheus."""
+    return lambda: _quiet_history(sandbox)
+
+
+def _quiet_history(box: Any) -> bool:
+    """Give a healthy-stack run a history without earlier tests' faults; True if reset.
+
+    Faults are reverted, but their 5xx and slow requests stay in Prometheus's
+    windows: a preflight run minutes after a canary-latency test would judge
+    PF-09's 5m baseline (and the burn-rate alerts) on them. When an alert is
+    firing or pending, or the baseline's 5xx ratio or p95 breaks the default
+    SLO, the stack gets an empty TSDB, as the error-burst revert does.
+    """
+    import httpx
+
+    from pytest_spark.rules import burnrate
+    from pytest_spark.rules import metrics_catalog as mc
+    from pytest_spark.sandbox.faults import fresh_history
+
+    def query(promql: str) -> list[dict[str, Any]]:
+        url = f"{box.endpoints.prometheus_url}/api/v1/query"
+        resp = httpx.get(url, params={"query": promql}, timeout=5)
+        resp.raise_for_status()
+        return list(resp.json()["data"]["result"])
+
+    judged = {"error_rate_5xx", "api_p95_latency_seconds"}
+    values: dict[str, float | None] = {}
+    for metric in mc.CANARY_METRICS:
+        if metric.key in judged:
+            result = query(metric.query("spark-api", "5m"))
+            values[metric.key] = float(result[0]["value"][1]) if result else None
+    if query("ALERTS") or burnrate.evaluate_baseline(values):
+        fresh_history(box)
+        return True
+    return False

@@ -521,6 +521,12 @@ def _burst_revert(sandbox: Sandbox, data: Data) -> None:
     _, revert = app_fault("error-burst")
     revert(sandbox, {})
     _set_load_rate(sandbox, None)
+    fresh_history(sandbox)
+
+
+def fresh_history(sandbox: Sandbox) -> None:
+    """Prometheus on an empty TSDB and Alertmanager's alerts resolved: a reverted fault's
+    errors and slow requests leave the 5m-30d windows (PF-09's baseline, BS-08's burn)."""
     sandbox.reset_prometheus()
     _resolve_alerts(sandbox)
 

@@ -71,10 +71,12 @@ class CheckRun:
 
 
 @pytest.fixture
-def run_checks(pytester: pytest.Pytester, sandbox: Any):
+def run_checks(pytester: pytest.Pytester, sandbox: Any, quiet_history: Any):
     def run(
         *ids: str, writes: bool = False, disruptive: bool = False, args: tuple[str, ...] = ()
     ) -> CheckRun:
+        if not sandbox.active_faults():
+            quiet_history()
         evidence = pytester.path / f"reports-{next(_runs)}"
         argv = [
             str(CHECKS_DIR),

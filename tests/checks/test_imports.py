@@ -78,7 +78,10 @@ def test_preflight_collection_imports_nothing_heavy(tmp_path: Path) -> None:
     assert heavy_in(modules) == {}
 
 
-def test_preflight_run_on_the_sandbox_imports_nothing_heavy(tmp_path: Path, sandbox: Any) -> None:
+def test_preflight_run_on_the_sandbox_imports_nothing_heavy(
+    tmp_path: Path, sandbox: Any, quiet_history: Any
+) -> None:
+    quiet_history()
     state_dir = sandbox.endpoints.state_dir
     proc, modules = run_and_list_modules(
         tmp_path, "-m", "preflight", "-q", "--release", "v1.4.0",
