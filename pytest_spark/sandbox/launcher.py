@@ -221,6 +221,14 @@ def _self_record(name: str) -> dict[str, Any]:
 # --- layout
 
 
+#: Longest unix-socket path HAProxy accepts (its ``stats socket`` error says "max 97");
+#: PostgreSQL's limit is 107 (``sun_path``, unix(7)). Deeper state dirs (pytest's
+#: per-worker tmp dirs are) keep their sockets in the short pg_root instead.
+SOCKET_PATH_MAX = 97
+_PG_SOCKET_TAIL = "/pg/run/.s.PGSQL.65535"
+_HAPROXY_SOCKET_TAIL = "/haproxy/admin.sock"
+
+
 class Layout:
     """Paths of one stack. PostgreSQL's files live in pg_root, which the service user can reach."""
 
@@ -241,6 +249,13 @@ class Layout:
     faults = property(lambda self: self.state_dir / "faults")
     loadgen_pause = property(lambda self: self.state_dir / "loadgen.paused")
 
+    @property
+    def haproxy_socket(self) -> Path:
+        """HAProxy's runtime API socket: in the state dir when its path is short enough."""
+        if len(f"{self.state_dir}{_HAPROXY_SOCKET_TAIL}") <= SOCKET_PATH_MAX:
+            return self.state_dir / "haproxy" / "admin.sock"
+        return self.pg_root / "haproxy.sock"
+
     def log(self, name: str) -> Path:
         return self.logs / f"{name}.log"
 
@@ -250,14 +265,16 @@ class Layout:
 
 
 def _pg_root_path(state_dir: Path) -> Path:
-    """Where PostgreSQL will live: under the state dir, or (as root) a short, new /tmp path.
+    """Where PostgreSQL will live: under the state dir, or a short, new /tmp path.
 
     As root the state dir may sit below a 0700 directory the postgres user
-    cannot traverse (pytest's tmp_path does); /tmp is always reachable and
-    keeps the unix-socket path short. The name is chosen before the directory
-    exists so the lifeline knows it before anything is created.
+    cannot traverse (pytest's tmp_path does); /tmp is always reachable. A deep
+    state dir would make the unix-socket paths too long (SOCKET_PATH_MAX), so
+    it gets /tmp too. The name is chosen before the directory exists so the
+    lifeline knows it before anything is created.
     """
-    if not c.running_as_root():
+    deep = max(len(_PG_SOCKET_TAIL), len(_HAPROXY_SOCKET_TAIL)) + len(str(state_dir))
+    if not c.running_as_root() and deep <= SOCKET_PATH_MAX:
         return state_dir / "pg"
     while True:
         path = Path(tempfile.gettempdir()) / f"spark-pg-{secrets.token_hex(6)}"
@@ -268,7 +285,7 @@ def _pg_root_path(state_dir: Path) -> Path:
 def _make_pg_root(path: Path) -> Path:
     """Create the directory _pg_root_path chose (postgres owns it when we are root)."""
     if not c.running_as_root():
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
         return path
     path.mkdir(mode=0o700)  # fails if someone took the name meanwhile
     c.chown_service(path)
@@ -1024,7 +1041,7 @@ def _endpoints(state: dict[str, Any], layout: Layout) -> Endpoints:
         build_time=rel["build_time"],
         public_url=f"http://{host}:{p['haproxy']}",
         stable_urls=tuple(f"http://{host}:{p[name]}" for name in STABLE_INSTANCES),
-        haproxy_socket=str(layout.state_dir / "haproxy" / "admin.sock"),
+        haproxy_socket=str(layout.haproxy_socket),
         haproxy_weights_map=str(layout.state_dir / "haproxy" / "weights.map"),
         haproxy_metrics_url=f"http://{host}:{p['haproxy-stats']}/metrics",
     )

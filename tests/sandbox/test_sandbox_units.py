@@ -167,3 +167,17 @@ def test_state_dir_is_accepted_before_and_after_the_sub_command(tmp_path) -> Non
     default = parser.parse_args(["sandbox", "status"])
     assert before.state_dir == after.state_dir == tmp_path
     assert str(default.state_dir) == ".sandbox"
+
+
+def test_a_deep_state_dir_keeps_its_unix_sockets_short(tmp_path) -> None:
+    """HAProxy refuses a stats socket path over 97 characters and PostgreSQL one over 107:
+    a state dir deep in pytest's per-worker tmp dirs puts them in a short /tmp pg_root."""
+    from pytest_spark.sandbox.launcher import SOCKET_PATH_MAX, Layout, _pg_root_path
+
+    deep = tmp_path / ("d" * 90) / "state"
+    root = _pg_root_path(deep)
+    assert not root.is_relative_to(deep) and len(str(root)) < 40
+    sock = Layout(deep, root).haproxy_socket
+    assert sock.parent == root and len(str(sock)) <= SOCKET_PATH_MAX
+    shallow = Layout(Path("/tmp/s"), Path("/tmp/s/pg"))
+    assert shallow.haproxy_socket == Path("/tmp/s/haproxy/admin.sock")
