@@ -24,6 +24,9 @@ from typing import Any, Protocol
 from .triggers import Trigger
 
 FIRING, PENDING, INACTIVE = "firing", "pending", "inactive"
+#: not Prometheus's: the value breaks the threshold but the trigger's precondition does
+#: not hold (T09 on processes younger than its window), so quiet would be a guess
+UNJUDGED = "unjudged"
 
 
 class PromQuery(Protocol):
@@ -78,6 +81,16 @@ def state_of(active: Sequence[bool]) -> str:
     return FIRING if all(active) else PENDING
 
 
+def breaks(value: float, comparator: str, threshold: float) -> bool:
+    """``value <comparator> threshold``, as the alerting rule compares (NaN breaks nothing)."""
+    return {
+        ">": value > threshold,
+        ">=": value >= threshold,
+        "<": value < threshold,
+        "<=": value <= threshold,
+    }[comparator]
+
+
 def _first_value(result: Iterable[dict[str, Any]]) -> float | None:
     for series in result:
         value = series.get("value")
@@ -112,11 +125,19 @@ def evaluate_one(prom: PromQuery, trigger: Trigger, at: float, interval_s: float
         )  # fmt: skip
         seen = _active_times(result)
         active = [round(t, 3) in seen for t in times]
+    state, value = state_of(active), _first_value(value_result)
+    if (
+        state == INACTIVE
+        and trigger.precondition
+        and value is not None
+        and breaks(value, trigger.comparator, trigger.threshold)
+    ):
+        state = UNJUDGED
     return TriggerState(
         id=trigger.id,
         alert=trigger.alert,
-        state=state_of(active),
-        value=_first_value(value_result),
+        state=state,
+        value=value,
         threshold=trigger.threshold,
         comparator=trigger.comparator,
         for_s=trigger.for_s,

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from . import stats
-from .evaluate import FIRING, PENDING, TriggerState
+from .evaluate import FIRING, PENDING, UNJUDGED, TriggerState, breaks
 from .triggers import USER_TRAFFIC, Trigger
 
 OK, WARN, FAIL, ERROR = "ok", "warn", "fail", "error"
@@ -187,12 +187,7 @@ def metric_values(t: TrackData) -> dict[str, float | None]:
 
 
 def _breaks(value: float, trig: Trigger) -> bool:
-    return {
-        ">": value > trig.threshold,
-        ">=": value >= trig.threshold,
-        "<": value < trig.threshold,
-        "<=": value <= trig.threshold,
-    }[trig.comparator]
+    return breaks(value, trig.comparator, trig.threshold)
 
 
 def fmt(value: float | None, unit: str) -> str:
@@ -405,8 +400,9 @@ WINDOW_JUDGED = ("T01", "T02", "T03", "T04", "T05", "T06")
 
 
 def trigger_findings(states: Iterable[TriggerState]) -> list[Finding]:
-    """T07..T16: firing -> fail, pending -> warning (it may fire after the window), else
-    ok. T01..T06 firing or pending -> warning (the window's own tests decide them)."""
+    """T07..T16: firing -> fail, pending -> warning (it may fire after the window), no
+    data or unjudged -> ERROR "inconclusive" (CANARY.md: too little data is never GO),
+    else ok. T01..T06 firing or pending -> warning (the window's own tests decide them)."""
     out = []
     for s in states:
         value = "no data" if s.value is None else f"{s.value:.4g}"
@@ -415,8 +411,14 @@ def trigger_findings(states: Iterable[TriggerState]) -> list[Finding]:
             f"held {s.active_steps}/{s.steps} evaluations of its for={s.for_s:g} s"
         )
         level = FAIL if s.state == FIRING else WARN if s.state == PENDING else OK
-        if s.id in WINDOW_JUDGED and level == FAIL:
-            level, text = WARN, text + " (alert state; the stage window's test decides)"
+        if s.id in WINDOW_JUDGED:
+            if level == FAIL:
+                level, text = WARN, text + " (alert state; the stage window's test decides)"
+        elif s.state == UNJUDGED:
+            level = ERROR
+            text = f"inconclusive: {text} (its precondition does not hold yet, see the rule)"
+        elif s.value is None and level == OK:
+            level, text = ERROR, f"inconclusive: {text} (no series to judge)"
         out.append(Finding(level, s.id, text))
     return out
 

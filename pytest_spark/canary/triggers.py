@@ -225,6 +225,10 @@ class Trigger:
     unit: str
     condition_: str = ""  # extra PromQL filter, ANDed: "... and on () (condition)"
     range_: str = ""  # the look-back window of deriv / min_over_time, where the trigger has one
+    # True when condition_ says whether the value can be judged at all (T09: a process
+    # younger than the window grows while it warms up). Breaking the threshold while
+    # it does not hold is then inconclusive for the gate, never quiet.
+    precondition: bool = False
 
     def __post_init__(self) -> None:
         if self.comparator not in COMPARATORS:
@@ -294,7 +298,7 @@ TRIGGERS: tuple[Trigger, ...] = (
             "canary resident memory growth (deriv over the window, processes older than it)",
             f"deriv(track:process_rss:bytes{{{CANARY}}}[$range])", ">", 65536, "5m", "ticket",
             "B/s", condition_=f"track:process_age:seconds{{{CANARY}}} > $range_s",
-            range_="10m"),
+            range_="10m", precondition=True),
     Trigger("T10", "SparkConnectionLeak", _E,
             "PgBouncer server connections in use growing while load does not (deriv over 5m)",
             "deriv(pgbouncer:server_active_connections:count[$range])", ">", 0.01, "3m", "page",

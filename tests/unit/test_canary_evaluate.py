@@ -65,3 +65,22 @@ def test_evaluate_one_reports_state_value_and_queries() -> None:
     assert [q["query"] for q in state.queries] == [t01.value, t01.expr]
     pending = ev.evaluate_one(Recorded([], [95.0, 100.0]), t01, 100.0, 5.0)
     assert (pending.state, pending.value) == (ev.PENDING, None)
+
+
+def test_t09_breaking_its_threshold_on_young_processes_is_unjudged_not_inactive() -> None:
+    """The rule's precondition (process older than the window) keeps Prometheus quiet; the
+    gate must not read that as "no leak" while the value itself breaks the threshold."""
+    t09 = triggers.configured({"T09": {"for": "10s"}}, ids=["T09"])[0]
+    leaking = Recorded([{"metric": {}, "value": [100, "900000"]}], [])
+    assert ev.evaluate_one(leaking, t09, 100.0, 5.0).state == ev.UNJUDGED
+    flat = Recorded([{"metric": {}, "value": [100, "12"]}], [])
+    assert ev.evaluate_one(flat, t09, 100.0, 5.0).state == ev.INACTIVE
+    t01 = triggers.configured({"T01": {"for": "10s"}}, ids=["T01"])[0]
+    slow = Recorded([{"metric": {}, "value": [100, "0.9"]}], [])  # no precondition: inactive
+    assert ev.evaluate_one(slow, t01, 100.0, 5.0).state == ev.INACTIVE
+
+
+@pytest.mark.parametrize("comparator", [">", ">=", "<", "<="])
+def test_breaks_compares_like_the_rule_and_nan_breaks_nothing(comparator: str) -> None:
+    assert not ev.breaks(float("nan"), comparator, 1.0)
+    assert ev.breaks(1.0, comparator, 1.0) == (comparator in (">=", "<="))

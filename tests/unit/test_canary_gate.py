@@ -107,6 +107,32 @@ def test_firing_trigger_fails_pending_warns() -> None:
     assert found[0].message.startswith("T14 SparkCanaryDecimalPrecisionErrors firing: value 5")
 
 
+def test_an_enhanced_trigger_without_data_or_unjudged_is_inconclusive_never_ok() -> None:
+    """CANARY.md: too little data is never GO. A T07..T16 value with no series, or T09
+    breaking its threshold on processes younger than its window, is an ERROR."""
+
+    def state(tid: str, s: str, value: float | None) -> TriggerState:
+        return TriggerState(tid, CATALOG[tid].alert, s, value, 65536.0, ">", 300.0, 0.0, 0, 6)
+
+    found = gate.trigger_findings(
+        [
+            state("T10", "inactive", None),
+            state("T09", "unjudged", 9e5),
+            state("T01", "inactive", None),
+        ]
+    )
+    assert [f.level for f in found] == [gate.ERROR, gate.ERROR, gate.OK]
+    assert found[0].message.startswith(
+        "inconclusive: T10 SparkConnectionLeak inactive: value no data"
+    )
+    assert "precondition does not hold" in found[1].message
+    assert gate.decide(found).outcome == gate.NO_GO
+
+
+def test_t09_is_the_trigger_whose_condition_is_a_precondition() -> None:
+    assert [t.id for t in CATALOG.values() if t.precondition] == ["T09"]
+
+
 def test_traffic_at_the_weight_within_binomial_tolerance() -> None:
     ok = gate.share_finding(25, 0.27, 400, z=4, abs_tol=0.02, min_n=20, source="haproxy")
     assert ok.level == gate.OK
