@@ -81,7 +81,7 @@ TEST_FLAGS := --timeout=300
 
 test: system venv lint ## the whole suite: unit + plugin tests in parallel, then sandbox + check tests
 	$(BIN)/pytest tests/unit tests/plugin -n 2 $(TEST_FLAGS) $(PYTEST_ARGS)
-	$(BIN)/pytest tests/sandbox tests/checks -n 2 --dist loadscope $(TEST_FLAGS) $(PYTEST_ARGS)
+	$(BIN)/pytest tests/sandbox tests/checks -n 3 --dist loadscope $(TEST_FLAGS) $(PYTEST_ARGS)
 
 test-fast: venv ## unit + plugin tests only (no reference stack)
 	$(BIN)/pytest tests/unit tests/plugin -n 2 $(TEST_FLAGS) $(PYTEST_ARGS)

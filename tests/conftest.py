@@ -23,23 +23,28 @@ settings.register_profile("spark-ci", deadline=None, suppress_health_check=[Heal
 settings.load_profile("spark-ci")
 
 
-# `make test` runs the stack tests (tests/sandbox, tests/checks) on two xdist workers
-# with --dist loadscope, and the scheduler below makes the two scopes two halves of the
-# files: each worker starts its own stack (the session fixture below), so one worker's
-# faults never meet the other's checks. Most of the time is spent waiting for
-# Prometheus windows, not CPU, so two stacks fit on 2 cores. The halves are balanced on
-# measured CI durations (seconds, 2026-11-30): chaos scenarios 405 + canary checks 273
-# + contract 38 + observability 35 on one stack; chaos catalog 399 + rollout 158 +
-# everything else (~200) on the other. (xdist's loadgroup marks do not take effect
-# with pytest 9, which no longer reads Item._nodeid.)
-STACK_A_FILES = frozenset(
-    {
-        "test_chaos_scenarios.py",
-        "test_canary_checks.py",
-        "test_contract_checks.py",
-        "test_observability_checks.py",
-    }
-)
+# `make test` runs the stack tests (tests/sandbox, tests/checks) on three xdist workers
+# with --dist loadscope; the scheduler below makes each scope a third of the files.
+# Each worker starts its own stack (the session fixture below), so one worker's faults
+# never meet another's checks. The stack tests mostly wait for Prometheus windows and
+# chaos/canary timelines rather than compute, so three stacks share 2 cores. The
+# thirds are balanced on measured CI durations (seconds, 2026-11-30): the two chaos
+# files (~400 each) lead two stacks, the canary checks (~300) and rollout (~165) the
+# third. (xdist's loadgroup marks do not take effect under pytest 9, which no longer
+# reads Item._nodeid.)
+STACKS = {
+    "stack-a": (
+        "test_chaos_scenarios.py", "test_contract_checks.py", "test_database_checks.py",
+        "test_operations_checks.py", "test_user_runs.py", "test_imports.py",
+        "test_read_only.py",
+    ),
+    "stack-b": (
+        "test_chaos_catalog.py", "test_observability_checks.py", "test_startup_kill.py",
+        "test_stack.py", "test_chaos_proxy_traffic.py", "test_http_release_checks.py",
+        "test_deadline_checks.py",
+    ),
+}  # fmt: skip
+STACK_OF = {name: stack for stack, names in STACKS.items() for name in names}
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
@@ -47,12 +52,12 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
         return None
     from xdist.scheduler import LoadScopeScheduling
 
-    class TwoStacks(LoadScopeScheduling):
+    class StackThirds(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             name = nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
-            return "stack-a" if name in STACK_A_FILES else "stack-b"
+            return STACK_OF.get(name, "stack-c")  # canary checks, rollout, the rest
 
-    return TwoStacks(config, log)
+    return StackThirds(config, log)
 
 
 @pytest.fixture(scope="session")
@@ -80,14 +85,12 @@ def quiet_history(sandbox: Any) -> Any:
     return lambda: _quiet_history(sandbox)
 
 
-@pytest.fixture(autouse=True)
-def _quiet_start(request: pytest.FixtureRequest) -> None:
-    """Every stack test starts without the alerts and slow windows of the one before it
-    (which one that is depends on how the files are split over the workers)."""
-    if "sandbox" in request.fixturenames:
-        box = request.getfixturevalue("sandbox")
-        if not box.active_faults():
-            _quiet_history(box)
+@pytest.fixture
+def quiet_start(sandbox: Any) -> None:
+    """For tests that judge alerts or the SLO windows: start without the alerts and slow
+    windows of the test before (which one that is depends on the split over workers)."""
+    if not sandbox.active_faults():
+        _quiet_history(sandbox)
 
 
 def _quiet_history(box: Any) -> bool:

@@ -21,6 +21,9 @@ from pytest_spark.canary.blast import RATE_TOLERANCE, blast, findings
 from pytest_spark.cli import main as cli_main
 from pytest_spark.sandbox.launcher import INITIAL_CANARY_WEIGHT
 
+# alerts and SLO windows are judged here: start from a quiet history (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("quiet_start")
+
 CHECKS_DIR = Path(__file__).resolve().parents[2] / "checks"
 STAGE_IDS = ("CN-00", "CN-01", "CN-05", "CN-25", "CN-50", "CN-100")
 #: fault -> (what the stage gate's failure must name)

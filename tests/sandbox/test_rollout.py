@@ -23,6 +23,9 @@ from pytest_spark.canary.traffic import TrafficError, canary_share
 from pytest_spark.sandbox.faults import CANARY_APP_FAULTS, FAULTS
 from pytest_spark.sandbox.launcher import INITIAL_CANARY_WEIGHT, Sandbox, sandbox_triggers
 
+# alerts and SLO windows are judged here: start from a quiet history (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("quiet_start")
+
 FIRE_WITHIN_S = 60.0
 EVAL_INTERVAL_S = 1.0  # the sandbox's evaluation_interval
 
