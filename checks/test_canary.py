@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from pytest_spark.canary.rollout import STAGES, check_id
 from pytest_spark.canary.run import ONELINER, CanaryRun
+from pytest_spark.canary.stages import STAGES, check_id
 from pytest_spark.config import SparkConfig
 from pytest_spark.evidence import Recorder
 from pytest_spark.probes import ProbeError

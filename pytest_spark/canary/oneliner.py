@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .gate import METRICS, fmt
-from .rollout import STAGES, check_id
+from .stages import STAGES, check_id
 
 MAX_RECORD_BYTES = 20 * 1024 * 1024
 SHORT = {

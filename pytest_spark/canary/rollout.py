@@ -21,15 +21,9 @@ from typing import Any
 from . import gate, stats
 from .evaluate import TriggerState, evaluate
 from .rollback import RollbackError, RollbackRecord, run_command
+from .stages import check_id
 from .traffic import HaproxyRuntime, canary_share
 from .triggers import Trigger, configured
-
-STAGES: tuple[int, ...] = (1, 5, 25, 50, 100)
-
-
-def check_id(weight: int) -> str:
-    return f"CN-{weight:02d}"
-
 
 #: The sandbox sends ~12 req/s, so a 1 % canary gets ~0.12 req/s and needs ~83 s on
 #: average for its 10 requests (HAProxy picks each request's backend at random). A

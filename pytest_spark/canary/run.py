@@ -20,7 +20,7 @@ import pytest
 
 from .. import catalog
 from ..options import selected_ids
-from .rollout import STAGES, check_id
+from .stages import STAGES, check_id
 
 ONELINER = pytest.StashKey[str]()
 DRILL = "RB-01"

@@ -35,6 +35,9 @@ HEAVY = {
     "uvicorn": "the sandbox API",
     "prometheus_client": "the sandbox API's exporter",
     "pytest_spark.sandbox.app.factory": "the sandbox API",
+    "lxml": "RT-05's HTML parser",
+    "pytest_spark.canary.gate": "canary stage gates",
+    "pytest_spark.canary.evaluate": "canary stage gates",
 }
 
 DUMP_PLUGIN = """
