@@ -79,7 +79,7 @@ $(TEST_STAMP): pyproject.toml
 # (tests/conftest.py loads pytester), never in a user's run of checks/.
 TEST_FLAGS := --timeout=300
 
-test: system venv lint ## the whole suite: unit + plugin tests in parallel, then sandbox + check tests
+test: system venv lint ## the whole suite: unit + plugin tests on 2 workers, then the stack tests on 3 (a reference stack each)
 	$(BIN)/pytest tests/unit tests/plugin -n 2 $(TEST_FLAGS) $(PYTEST_ARGS)
 	$(BIN)/pytest tests/sandbox tests/checks -n 3 --dist loadscope $(TEST_FLAGS) $(PYTEST_ARGS)
 
