@@ -515,7 +515,9 @@ def _read_tarball(tarball: Path, budget: _Budget, name: str) -> tuple[dict[str, 
             guard.drain()
             if guard.data_end > tar.offset:  # `tar --ignore-zeros` would read on
                 problems.append("data after the tar end-of-archive marker")
-    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, OSError) as exc:
+    except gzip.BadGzipFile:  # its message quotes the file's first bytes: not echoed
+        raise ValueError(f"{tarball}: not a readable .tar.gz (not gzip data)") from None
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as exc:
         raise ValueError(f"{tarball}: not a readable .tar.gz ({exc})") from None
     finally:
         os.close(fd)

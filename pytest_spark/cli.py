@@ -322,6 +322,17 @@ def add_combine_parser(sub: Any) -> None:
     m.set_defaults(func=cmd_combine)
 
 
+def _parse_now(text: str) -> Any:
+    """``--now``: an ISO 8601 time (datetime), or a one-line error naming the option."""
+    import datetime as dt
+
+    try:
+        return dt.datetime.fromisoformat(text)
+    except (ValueError, OverflowError):
+        example = "e.g. 2026-11-30T12:00Z"
+        raise ValueError(f"--now {text!r}: not an ISO 8601 time, {example}") from None
+
+
 def cmd_combine(args: argparse.Namespace) -> int:
     import datetime as dt
 
@@ -332,7 +343,7 @@ def cmd_combine(args: argparse.Namespace) -> int:
         print("pytest-spark combine: --require-signature needs --key PUB", file=sys.stderr)
         return 2
     try:
-        now = dt.datetime.fromisoformat(args.now) if args.now else dt.datetime.now(dt.UTC)
+        now = _parse_now(args.now) if args.now else dt.datetime.now(dt.UTC)
         if now.utcoffset() is None:
             raise combine.CombineError(f"--now {args.now!r}: give a UTC offset, e.g. Z")
         key = load_public_key(args.key) if args.key is not None else None

@@ -27,6 +27,12 @@ def parse(prog: str, doc: str | None, argv: list[str] | None) -> argparse.Namesp
     return parser.parse_args(argv)
 
 
+def newest_bundle(evidence_dir: Path, since: float) -> Path | None:
+    """The newest bundle tarball written under ``evidence_dir`` since ``since`` (unix s)."""
+    found = [p for p in evidence_dir.glob("*/*.tar.gz") if p.stat().st_mtime >= since]
+    return max(found, key=lambda p: p.stat().st_mtime, default=None)
+
+
 def run_on_stack(
     args: argparse.Namespace,
     pytest_args: Sequence[str],
@@ -63,9 +69,12 @@ def run_on_stack(
             "--spark-sandbox-dir", str(args.state_dir), *pytest_args, "-q", "-rfE",
         ]  # fmt: skip
         print("== " + " ".join(cmd[2:]), flush=True)
-        t1 = time.monotonic()
+        t1, t0_wall = time.monotonic(), time.time()
         code = subprocess.run(cmd, check=False).returncode
         print(f"== the run took {time.monotonic() - t1:.0f} s", flush=True)
+        bundle = newest_bundle(Path("reports"), since=t0_wall)
+        if bundle is not None:
+            print(f"== check the bundle yourself: pytest-spark verify {bundle}", flush=True)
     finally:
         if args.fault:
             box.revert_fault(args.fault)

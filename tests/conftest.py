@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+# Imported before any in-process pytester run, which drops the modules a run imported:
+# anyio's plugin (inline runs sit in tmp dirs where our "-p no:anyio" does not apply)
+# imports asyncio, and re-importing it beside the cached _asyncio C module ended in
+# "RecursionError" while loading plugins a few runs later.
+import asyncio  # noqa: F401
 from collections.abc import Iterator
 from typing import Any
 

@@ -402,7 +402,8 @@ WINDOW_JUDGED = ("T01", "T02", "T03", "T04", "T05", "T06")
 def trigger_findings(states: Iterable[TriggerState]) -> list[Finding]:
     """T07..T16: firing -> fail, pending -> warning (it may fire after the window), no
     data or unjudged -> ERROR "inconclusive" (CANARY.md: too little data is never GO),
-    else ok. T01..T06 firing or pending -> warning (the window's own tests decide them)."""
+    a NaN value -> warning (enough_data decides whether the canary had traffic), else
+    ok. T01..T06 firing or pending -> warning (the window's own tests decide them)."""
     out = []
     for s in states:
         value = "no data" if s.value is None else f"{s.value:.4g}"
@@ -419,6 +420,11 @@ def trigger_findings(states: Iterable[TriggerState]) -> list[Finding]:
             text = f"inconclusive: {text} (its precondition does not hold yet, see the rule)"
         elif s.value is None and level == OK:
             level, text = ERROR, f"inconclusive: {text} (no series to judge)"
+        elif not _ok(s.value) and level == OK:
+            # NaN: a ratio or quantile over a rule window without requests (0/0). The
+            # stage's minimum-traffic test decides whether the canary was judged at all;
+            # this moment's value is said, never passed over as "ok".
+            level, text = WARN, f"{text} (NaN at this moment: no requests in the rule's window)"
         out.append(Finding(level, s.id, text))
     return out
 

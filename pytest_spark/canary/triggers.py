@@ -227,7 +227,10 @@ class Trigger:
     range_: str = ""  # the look-back window of deriv / min_over_time, where the trigger has one
     # True when condition_ says whether the value can be judged at all (T09: a process
     # younger than the window grows while it warms up). Breaking the threshold while
-    # it does not hold is then inconclusive for the gate, never quiet.
+    # it does not hold is then inconclusive for the gate, never quiet. The other
+    # conditions are part of what the trigger detects, not preconditions: T10's
+    # connections growing *with* load are not a leak, T15's latency without CPU
+    # saturation is T01/T08's business, T16 needs risk blocks rising too.
     precondition: bool = False
 
     def __post_init__(self) -> None:

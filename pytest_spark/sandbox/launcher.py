@@ -273,11 +273,14 @@ def _pg_root_path(state_dir: Path) -> Path:
     it gets /tmp too. The name is chosen before the directory exists so the
     lifeline knows it before anything is created.
     """
-    deep = max(len(_PG_SOCKET_TAIL), len(_HAPROXY_SOCKET_TAIL)) + len(str(state_dir))
-    if not c.running_as_root() and deep <= SOCKET_PATH_MAX:
+    tail = max(len(_PG_SOCKET_TAIL), len(_HAPROXY_SOCKET_TAIL))
+    if not c.running_as_root() and len(str(state_dir)) + tail <= SOCKET_PATH_MAX:
         return state_dir / "pg"
+    tmp = tempfile.gettempdir()
+    if len(f"{tmp}/spark-pg-{'0' * 12}") + tail > SOCKET_PATH_MAX:
+        tmp = "/tmp"  # a deep $TMPDIR would make the sockets too long again
     while True:
-        path = Path(tempfile.gettempdir()) / f"spark-pg-{secrets.token_hex(6)}"
+        path = Path(tmp) / f"spark-pg-{secrets.token_hex(6)}"
         if not path.exists():
             return path
 
@@ -285,7 +288,10 @@ def _pg_root_path(state_dir: Path) -> Path:
 def _make_pg_root(path: Path) -> Path:
     """Create the directory _pg_root_path chose (postgres owns it when we are root)."""
     if not c.running_as_root():
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if path.name == "pg":  # under the state dir, ours: reused by a restart
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        else:
+            path.mkdir(mode=0o700)  # a fresh /tmp name: fails if someone took it meanwhile
         return path
     path.mkdir(mode=0o700)  # fails if someone took the name meanwhile
     c.chown_service(path)

@@ -275,6 +275,20 @@ def test_unreadable_tarball_is_not_a_bundle_exit_2(bundle, tmp_path, content):
     assert "not a readable .tar.gz" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_verify_never_echoes_the_bytes_of_what_it_was_given(tmp_path):
+    """gzip's own error quotes a file's first bytes: a symlink to a secret must not leak."""
+    secret = tmp_path / "shadow"
+    secret.write_bytes(b"root:$6$SECRETHASH:19000:0:99999:7:::\n")
+    link = tmp_path / "x.tar.gz"
+    link.symlink_to(secret)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest_spark.cli", "verify", str(link)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "not a readable .tar.gz (not gzip data)" in proc.stderr
+    assert "ro" not in proc.stderr.split("(", 1)[1] and "SECRET" not in proc.stdout + proc.stderr
+
+
 def test_evidence_dir_that_is_a_file_stops_the_run_before_any_test(pytester):
     pytester.makepyfile(SUITE)
     (pytester.path / "afile").write_text("x")

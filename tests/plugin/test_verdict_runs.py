@@ -722,3 +722,10 @@ def test_under_xdist_scope_and_call_phases_are_judged_on_the_controller(pytester
             shutil.rmtree(folder)
     result = pytester.runpytest_subprocess(*base, "--setup-only")
     assert result.ret != 0 and "SPARK VERDICT: NO-GO" in result.outlines[-1]
+
+
+@pytest.mark.parametrize("bad", ["nan", "99999999999999999999999", "yesterday"])
+def test_combine_now_errors_name_the_option(bad: str) -> None:
+    code, out, err = combine_cli("/nonexistent.tar.gz", "--now", bad)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and f"--now {bad!r}: not an ISO 8601 time" in err, err

@@ -181,3 +181,26 @@ def test_a_deep_state_dir_keeps_its_unix_sockets_short(tmp_path) -> None:
     assert sock.parent == root and len(str(sock)) <= SOCKET_PATH_MAX
     shallow = Layout(Path("/tmp/s"), Path("/tmp/s/pg"))
     assert shallow.haproxy_socket == Path("/tmp/s/haproxy/admin.sock")
+
+
+def test_a_deep_tmpdir_does_not_make_the_sockets_long_again(tmp_path, monkeypatch) -> None:
+    import tempfile
+
+    from pytest_spark.sandbox import launcher
+
+    monkeypatch.setattr(tempfile, "tempdir", "/tmp/" + "t" * 90)
+    root = launcher._pg_root_path(tmp_path / ("d" * 90))
+    assert str(root.parent) == "/tmp" and root.name.startswith("spark-pg-")
+
+
+def test_a_fresh_tmp_pg_root_is_never_one_someone_else_made(tmp_path, monkeypatch) -> None:
+    """Not root: the random /tmp name must be created by us (mkdir without exist_ok)."""
+    from pytest_spark.sandbox import components, launcher
+
+    monkeypatch.setattr(components, "running_as_root", lambda: False)
+    planted = tmp_path / "spark-pg-planted"
+    planted.mkdir()
+    with pytest.raises(FileExistsError):
+        launcher._make_pg_root(planted)
+    own = tmp_path / "state" / "pg"
+    assert launcher._make_pg_root(own) == own and launcher._make_pg_root(own) == own

@@ -129,6 +129,14 @@ def test_an_enhanced_trigger_without_data_or_unjudged_is_inconclusive_never_ok()
     assert gate.decide(found).outcome == gate.NO_GO
 
 
+def test_a_nan_enhanced_trigger_value_is_said_never_passed_over() -> None:
+    """NaN (0/0 over a rule window without requests) is a warning naming it; whether the
+    canary had traffic at all is enough_data's decision (an ERROR when it had too little)."""
+    nan = TriggerState("T08", CATALOG["T08"].alert, "inactive", float("nan"), 0.2, ">", 60.0, 0.0)
+    (found,) = gate.trigger_findings([nan])
+    assert found.level == gate.WARN and "NaN at this moment" in found.message
+
+
 def test_t09_is_the_trigger_whose_condition_is_a_precondition() -> None:
     assert [t.id for t in CATALOG.values() if t.precondition] == ["T09"]
 
