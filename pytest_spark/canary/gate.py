@@ -399,7 +399,14 @@ def baseline_values(doc: Mapping[str, Any]) -> dict[str, float | None]:
 WINDOW_JUDGED = ("T01", "T02", "T03", "T04", "T05", "T06")
 
 
-def trigger_findings(states: Iterable[TriggerState]) -> list[Finding]:
+#: Compare the canary with the live stable track (T07). At 100 % that track serves no
+#: user traffic (its per-minute counts decay toward 0 while the canary's double), so
+#: their alert state only warns there; the window's canary-vs-baseline tests, against
+#: the previous stage's stable window, decide.
+VS_LIVE_STABLE = ("T07",)
+
+
+def trigger_findings(states: Iterable[TriggerState], *, stable_live: bool = True) -> list[Finding]:
     """T07..T16: firing -> fail, pending -> warning (it may fire after the window), no
     data or unjudged -> ERROR "inconclusive" (CANARY.md: too little data is never GO),
     a NaN value -> warning (enough_data decides whether the canary had traffic), else
@@ -415,6 +422,10 @@ def trigger_findings(states: Iterable[TriggerState]) -> list[Finding]:
         if s.id in WINDOW_JUDGED:
             if level == FAIL:
                 level, text = WARN, text + " (alert state; the stage window's test decides)"
+        elif s.id in VS_LIVE_STABLE and not stable_live and level == FAIL:
+            level = WARN
+            text += " (no live stable track at 100 %; the tests against the previous stage's"
+            text += " stable window decide)"
         elif s.state == UNJUDGED:
             level = ERROR
             text = f"inconclusive: {text} (its precondition does not hold yet, see the rule)"

@@ -394,7 +394,7 @@ def run_stage(
         result.values["baseline.json"] = ref
         findings += gate.value_findings(values, ref, f"PF-09 baseline.json ({path})")
     # 4. the rollback triggers (T01..T16, Prometheus's pending/firing semantics)
-    findings += gate.trigger_findings(result.triggers)
+    findings += gate.trigger_findings(result.triggers, stable_live=weight < 100)
     result.findings = findings
     result.decision = gate.decide(findings)
     result.decided_at = time.time()

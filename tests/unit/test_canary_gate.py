@@ -137,6 +137,18 @@ def test_a_nan_enhanced_trigger_value_is_said_never_passed_over() -> None:
     assert found.level == gate.WARN and "NaN at this moment" in found.message
 
 
+def test_t07_only_warns_at_100_percent_where_no_stable_track_is_live() -> None:
+    """Seen in CI: a healthy 100 % stage, canary CSP reports 39.6/min against a stable
+    track that no longer serves users (0/min) -> T07 fired. The window's tests against
+    the previous stage's stable window judge that stage; T07 still fails below 100 %."""
+    t07 = TriggerState("T07", CATALOG["T07"].alert, "firing", 2.0, 2.0, ">=", 5.0, 0.0, 6, 6)
+    (at_100,) = gate.trigger_findings([t07], stable_live=False)
+    assert at_100.level == gate.WARN and "no live stable track at 100 %" in at_100.message
+    assert [f.level for f in gate.trigger_findings([t07])] == [gate.FAIL]
+    t14 = TriggerState("T14", CATALOG["T14"].alert, "firing", 5.0, 0.0, ">", 5.0, 0.0, 6, 6)
+    assert [f.level for f in gate.trigger_findings([t14], stable_live=False)] == [gate.FAIL]
+
+
 def test_t09_is_the_trigger_whose_condition_is_a_precondition() -> None:
     assert [t.id for t in CATALOG.values() if t.precondition] == ["T09"]
 
