@@ -267,22 +267,34 @@ def _share_from_query(ctx: StageContext, window_s: float, at: float, log: list[A
     return math.nan if value is None else value
 
 
-def _wait_window(ctx: StageContext, weight: int, start: float) -> None:
+def _wait_window(ctx: StageContext, weight: int, start: float) -> float:
     """The window, stretched (up to max_window_s) until every track the weight feeds has
     min_requests in Prometheus -- the same counter the gate judges -- so a 1 % stage is
-    judged on enough requests instead of being called inconclusive after a fixed time."""
+    judged on enough requests instead of being called inconclusive after a fixed time.
+
+    Returns the window's end: a moment whose counts, read again after the scrape lag
+    exactly as the gate will read them, still reach min_requests. increase() extrapolates
+    a sparse counter to the window's edges, so a count read while the last samples are
+    still arriving can shrink (CI: 10+ requests while waiting, 6 at the gate).
+    """
     s = ctx.settings
     ctx.sleep(s.window_s)
     tracks = ("canary",) if weight == 100 else ("canary", "stable")
-    while time.time() - start < s.max_window_s:
-        now = time.time()
+
+    def enough(at: float) -> bool:
         counts = []
         for track in tracks:
-            promql = gate.track_queries(s.job, track, now - start)["requests"]
-            counts.append(gate.scalar(ctx.prom.query(promql, at=now)) or 0.0)
-        if min(counts) >= s.min_requests:
-            return
+            promql = gate.track_queries(s.job, track, at - start)["requests"]
+            counts.append(gate.scalar(ctx.prom.query(promql, at=at)) or 0.0)
+        return min(counts) >= s.min_requests
+
+    while (end := time.time()) - start < s.max_window_s:
+        if enough(end):
+            ctx.sleep(s.scrape_lag_s)
+            if enough(end):
+                return end
         ctx.sleep(1.0)
+    return end
 
 
 def run_stage(
@@ -306,9 +318,8 @@ def run_stage(
         ctx.driver.set_weight(weight)
     before = ctx.haproxy.counters() if ctx.haproxy is not None else None
     result.start = time.time()
-    _wait_window(ctx, weight, result.start)
+    result.end = _wait_window(ctx, weight, result.start)
     after = ctx.haproxy.counters() if ctx.haproxy is not None else None
-    result.end = time.time()
     ctx.sleep(s.scrape_lag_s)  # the window's last samples reach Prometheus
     window, at, log = result.end - result.start, result.end, result.queries
     canary = gate.collect_track(ctx.prom, s.job, "canary", window, at, log)
