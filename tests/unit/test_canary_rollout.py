@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 
 import pytest
 
@@ -105,3 +106,30 @@ def test_bad_canary_settings_stop_the_run_before_any_test(override: dict, messag
 
     with pytest.raises(ConfigError, match=message):
         build(path=None, overrides={"canary": override}, environ={})
+
+
+class _Counts:
+    """Prometheus answering the window's request count: ``reads`` is what each successive
+    query returns (the last repeats), like a sparse counter whose increase() shrinks once
+    the last samples arrive."""
+
+    def __init__(self, reads: list[float]) -> None:
+        self.reads, self.queries = reads, 0
+
+    def query(self, promql: str, *, at: float | None = None) -> list[dict]:
+        value = self.reads[min(self.queries, len(self.reads) - 1)]
+        self.queries += 1
+        return [{"metric": {}, "value": [at, str(value)]}]
+
+
+def test_the_window_ends_only_on_a_count_that_holds_after_the_scrape_lag() -> None:
+    """CI: the window stopped at an extrapolated 10 and the gate then read 6 (inconclusive).
+    A count that shrinks when read again after the scrape lag keeps the window open."""
+    settings = rollout.Settings.resolve(defaults()["canary"], sandbox=True, job="spark-api")
+    slept: list[float] = []
+    prom = _Counts([12.0, 6.0, 11.0, 11.0])  # 12 -> 6 after the lag; then 11, still 11
+    ctx = rollout.StageContext(prom, settings, [], sleep=slept.append)
+    start = time.time()
+    end = rollout._wait_window(ctx, 100, start)
+    assert prom.queries == 4 and start <= end <= time.time()
+    assert slept == [settings.window_s, settings.scrape_lag_s, 1.0, settings.scrape_lag_s]
