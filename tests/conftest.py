@@ -98,6 +98,18 @@ def quiet_start(sandbox: Any) -> None:
         _quiet_history(sandbox)
 
 
+@pytest.fixture
+def fresh_after(sandbox: Any) -> Iterator[None]:
+    """For tests that inject a canary fault: leave an empty TSDB behind. A reverted
+    fault's trigger can fire only after the test (T09's leak slope over its window),
+    when no alert was firing or pending for ``quiet_start`` to see."""
+    yield
+    from pytest_spark.sandbox.faults import fresh_history
+
+    if not sandbox.active_faults():
+        fresh_history(sandbox)
+
+
 def _quiet_history(box: Any) -> bool:
     """Give a healthy-stack run a history without earlier tests' faults; True if reset.
 

@@ -130,6 +130,7 @@ def test_healthy_rollout_passes_every_stage_and_prints_the_oneliner(
     assert capsys.readouterr().out.startswith("Spark v1.4.0 kanarya: 5/5 aşama GO")
 
 
+@pytest.mark.usefixtures("fresh_after")
 @pytest.mark.parametrize("fault", sorted(FAULT_NAMES))
 def test_canary_fault_fails_the_stage_and_the_rollback_is_confirmed(
     run_checks: Any, sandbox: Any, weight_restored: Any, fault: str
@@ -152,6 +153,7 @@ def test_canary_fault_fails_the_stage_and_the_rollback_is_confirmed(
     assert weight_restored.weight() == 0  # rolled back
 
 
+@pytest.mark.usefixtures("fresh_after")
 def test_rollback_drill_catches_the_fault_and_confirms_the_rollback(run_checks: Any) -> None:
     run = run_checks("RB-01", disruptive=True)
     assert run.outcome("RB-01") == "passed", run.message("RB-01")

@@ -130,6 +130,7 @@ def test_canary_fault_fires_its_triggers_and_they_resolve_after_revert(
     wait_for(f"{fault}: {wanted} resolved", lambda: not wanted & alerts_firing(prom), FIRE_WITHIN_S)
 
 
+@pytest.mark.usefixtures("fresh_after")
 def test_evaluator_agrees_with_prometheus_alerts(sandbox: Sandbox) -> None:
     """Same stack, same moment: the triggers the gate's evaluator finds firing are exactly
     the ones in Prometheus's ALERTS series. Moments within one evaluation of a transition
