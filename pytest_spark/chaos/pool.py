@@ -107,7 +107,12 @@ async def _probe(base: str, account: str, duration_s: float, interval_s: float) 
         rec["s"] = round(time.monotonic() - t0, 3)
         out.append(rec)
 
-    async with httpx.AsyncClient(timeout=ATTEMPT_DEADLINE_S) as client:
+    # A fresh connection per read: a server may close an idle persistent connection at any
+    # moment (RFC 9112 section 9.5), and a read sent on it just then gets no answer at all.
+    # That is the client's pooling, not the API under exhaustion; a reset on a fresh
+    # connection is still the API's and is still a finding.
+    fresh = httpx.Limits(max_keepalive_connections=0)
+    async with httpx.AsyncClient(timeout=ATTEMPT_DEADLINE_S, limits=fresh) as client:
         tasks, t0, i = [], time.monotonic(), 0
         while (due := t0 + i * interval_s) < t0 + duration_s:
             await asyncio.sleep(max(0.0, due - time.monotonic()))
