@@ -80,6 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="24h",
         help="with --require-go: evidence older than this is no deploy GO (default 24h)",
     )
+    for part in ("suite", "plugin"):
+        v.add_argument(
+            f"--{part}-digest",
+            metavar="SHA256",
+            help=f"fail unless the run's {part} digest (manifest run.code.{part}) is this one: "
+            "the code a release process reviewed",
+        )
     v.add_argument("--json", action="store_true", help="machine-readable result")
     v.set_defaults(func=cmd_verify)
     k = sub.add_parser("keygen", help="make an Ed25519 key pair for signing bundles")
@@ -213,6 +220,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
             print(f"  - {problem}")
     if not result.ok:
         return 1
+    mismatches = digest_mismatches(docs, {"suite": args.suite_digest, "plugin": args.plugin_digest})
+    for why in mismatches:
+        print(f"OTHER CODE: {why}")
+    if mismatches:
+        return 1
     if args.require_go:
         import datetime as dt
 
@@ -229,6 +241,22 @@ def cmd_verify(args: argparse.Namespace) -> int:
             print(f"NOT A DEPLOY GO: {why}")
         return 1 if refusals else 0
     return 0
+
+
+def digest_mismatches(docs: dict[str, bytes], wanted: dict[str, str | None]) -> list[str]:
+    """Which pinned code digests (suite, plugin; ``sha256:`` optional) the run does not carry."""
+    run = json.loads(docs["manifest.json"]).get("run", {})
+    code = run.get("code") if isinstance(run.get("code"), dict) else {}
+    out = []
+    for part, pin in wanted.items():
+        if not pin:
+            continue
+        want = pin if pin.startswith("sha256:") else f"sha256:{pin}"
+        tree = code.get(part)
+        got = tree.get("digest") if isinstance(tree, dict) else None
+        if got != want:
+            out.append(f"the run's {part} digest is {got or 'not recorded'}, not {want}")
+    return out
 
 
 def gate_refusals(docs: dict[str, bytes], required: list[str], max_age: Any, now: Any) -> list[str]:

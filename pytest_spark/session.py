@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from . import __version__, bundle, catalog, verdict
+from . import __version__, bundle, catalog, suite, verdict
 from .config import ConfigError, SparkConfig
 from .evidence import build_record, safe_name, utc_iso
 from .probes import ProbeError
@@ -56,6 +56,7 @@ class SparkState:
     unbound_failures: int = 0
     collection_errors: list[str] = field(default_factory=list)
     uncalled: list[str] = field(default_factory=list)  # nodeids whose call phase never ran
+    foreign: list[str] = field(default_factory=list)  # bound nodeids outside the suite dir
     deselected: set[str] = field(default_factory=set)  # check ids with a deselected test
     bound: set[str] = field(default_factory=set)  # check ids of the collected tests
     request: dict[str, Any] = field(default_factory=dict)  # the selection asked for (scope)
@@ -266,6 +267,8 @@ def phase_payload(
         merge_phase(item.stash.setdefault(_TEST_KEY, _fresh(payload["start"])), payload)
     if report.when == "teardown":
         payload["called"] = item.stash.get(_CALLED_KEY, False)
+        home = suite.suite_dir(item.config.rootpath)
+        payload["outside_suite"] = suite.outside_suite(item.path, home)
         test = dict(item.stash.get(_TEST_KEY, _fresh(payload["start"])))
         test["shown"] = test_word(state, check, test["outcome"])
         payload["test"] = test  # the test's own result: -v check line, JUnit, HTML row
@@ -340,6 +343,8 @@ def absorb(state: SparkState, report: pytest.TestReport) -> None:
         )
     if payload["when"] == "teardown":
         state.finished.add(nodeid)
+        if payload.get("outside_suite") and nodeid not in state.foreign:
+            state.foreign.append(nodeid)  # cannot stand in for the suite's check
         done = state.partial.pop(nodeid)
         if not payload.get("called", True) and done["outcome"] == verdict.PASSED:
             # --setup-only / --setup-plan, or a plugin that skipped the call: nothing was
@@ -389,6 +394,8 @@ def decide(state: SparkState, exitstatus: int | pytest.ExitCode, shouldstop: Any
     not_run = sorted(state.selected - state.finished)
     not_run += [f"{nodeid} (collection error)" for nodeid in state.collection_errors]
     not_run += [f"{nodeid} (no call phase)" for nodeid in sorted(state.uncalled)]
+    outside = f"(bound outside the suite's {suite.SUITE_DIR}/)"
+    not_run += [f"{nodeid} {outside}" for nodeid in state.foreign]
     state.records = records(state)  # built once; the bundle writes these same records
     return verdict.compute(
         state.records,
@@ -504,6 +511,7 @@ def run_metadata(state: SparkState, rootdir: Path, end: float) -> dict[str, Any]
         "pytest": pytest.__version__,
         "tool": {"pytest-spark-deploy": __version__},
         "suite_git_sha": git_sha(rootdir),
+        "code": suite.identity(rootdir),
         "argv": [cfg.redactor.text(a) for a in sys.argv[1:]],
         "config": cfg.redacted(),
         "waivers_source": state.waivers_source,

@@ -120,6 +120,22 @@ def test_cli_verify_exit_codes(bundle, tmp_path):
     assert bad.returncode == 1 and "summary.md: sha256" in bad.stdout
 
 
+def test_cli_verify_pins_the_code_that_decided(bundle, capsys):
+    """--plugin-digest / --suite-digest: the run was decided by the code a release reviewed."""
+    from pytest_spark import suite
+    from pytest_spark.cli import main
+
+    plugin = suite.identity(bundle.folder)["plugin"]["digest"]
+    assert main(["verify", str(bundle.tarball), "--plugin-digest", plugin.split(":")[1]]) == 0
+    capsys.readouterr()
+    assert main(["verify", str(bundle.tarball), "--plugin-digest", "sha256:" + "0" * 64]) == 1
+    out = capsys.readouterr().out
+    assert f"OTHER CODE: the run's plugin digest is {plugin}, not sha256:" in out
+    # this run's rootdir had no checks/ directory: no suite digest to match
+    assert main(["verify", str(bundle.tarball), "--suite-digest", "ab" * 32]) == 1
+    assert "suite digest is not recorded" in capsys.readouterr().out
+
+
 def tampered(bundle, tmp_path):
     copy = tmp_path / "copy" / bundle.folder.name  # verify binds the folder name to the run id
     shutil.copytree(bundle.folder, copy)

@@ -49,16 +49,11 @@ def test_a_run_selecting_only_checks_whose_targets_are_set_is_not_refused(clone)
 
 
 def test_release_labels_share_one_folder_and_banana_is_one_line(clone) -> None:
-    clone.makepyfile(
-        test_bound="""
-        import pytest
-
-        @pytest.mark.spark_check("PF-05")
-        def test_pf05():
-            pass
-        """
+    # in checks/: a bound test elsewhere cannot stand in for the suite's check
+    (clone.path / "checks" / "test_bound.py").write_text(
+        'import pytest\n\n@pytest.mark.spark_check("PF-05")\ndef test_pf05():\n    pass\n'
     )
-    run = (*RUN, "test_bound.py", "--spark-check", "PF-05")
+    run = (*RUN, "checks/test_bound.py", "--spark-check", "PF-05")
     for label in ("1.4.0", "v1.4.0"):
         result = clone.runpytest_subprocess(*run, "--release", label)
         assert result.ret == 0, result.stdout.str()

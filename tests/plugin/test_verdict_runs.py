@@ -729,3 +729,32 @@ def test_combine_now_errors_name_the_option(bad: str) -> None:
     code, out, err = combine_cli("/nonexistent.tar.gz", "--now", bad)
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and f"--now {bad!r}: not an ISO 8601 time" in err, err
+
+
+@pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["serial", "xdist"])
+def test_a_check_bound_outside_the_suite_directory_is_not_run(pytester, bundle_of, workers):
+    """With a checks/ suite under the rootdir, a placeholder elsewhere cannot stand in."""
+    pytester.mkdir("checks")
+    pytester.path.joinpath("checks", "test_suite.py").write_text(suite())
+    pytester.mkdir("tests")
+    pytester.path.joinpath("tests", "test_stand_in.py").write_text(
+        'import pytest\n\n@pytest.mark.spark_check("PF-01")\ndef test_pf01():\n    pass\n'
+    )
+    result = run(pytester, "--spark-allow-writes", *workers, "tests/test_stand_in.py")
+    assert result.ret == 1
+    found = bundle_of()
+    assert found.verdict["verdict"] == "NO-GO"
+    assert found.json("manifest.json")["run"]["not_run"] == [
+        "tests/test_stand_in.py::test_pf01 (bound outside the suite's checks/)"
+    ] + [cid for cid in SUITE_IDS.split(",") if cid != "PF-01"]
+
+
+def test_the_bundle_names_the_suite_and_plugin_digests(pytester, bundle_of):
+    pytester.mkdir("checks")
+    pytester.path.joinpath("checks", "test_suite.py").write_text(suite())
+    result = run(pytester, "--spark-allow-writes", "checks")
+    assert result.ret == 0, result.stdout.str()[-2000:]
+    code = bundle_of().json("manifest.json")["run"]["code"]
+    assert code["suite"]["path"] == "checks" and code["suite"]["files"] == 1
+    assert code["suite"]["digest"].startswith("sha256:")
+    assert code["plugin"]["path"] == "pytest_spark" and code["plugin"]["files"] > 10
