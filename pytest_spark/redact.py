@@ -47,13 +47,22 @@ SECRET_KEY_RE = re.compile(r"(pass(word)?|secret|token|api[_-]?key|credential)",
 # they use RE2: linear time in the text. Python's backtracking engine took minutes on
 # 200 KB of one letter (the scheme part of _URL_PASSWORD retried at every offset).
 _URL_PASSWORD = re2.compile(r"(?i)(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]+)(?P<at>@)")
+# A key may carry a prefix or suffix (PGPASSWORD=, db_password=, client_secret=,
+# AWS_SECRET_ACCESS_KEY=): \w*? from the word's start, \w* after the stem.
 _KV_PASSWORD = re2.compile(
-    r"(?i)(?P<head>\b(?:password|passwd|pwd)\s*=\s*)(?P<pw>'(?:[^'\\]|\\.)*'|[^\s]+)"
+    r"(?i)(?P<head>(?:\b\w*?(?:password|passwd)\w*|\bpwd)\s*=\s*)"
+    r"(?P<pw>'(?:[^'\\]|\\.)*'|[^\s]+)"
 )
 # token-like keys end at "&" too (a query string's next parameter); a password may hold one
 _KV_TOKEN = re2.compile(
-    r"(?i)(?P<head>\b(?:token|access_token|secret|api[_-]?key)\s*=\s*)"
+    r"(?i)(?P<head>\b\w*?(?:token|secret|api[_-]?key)\w*\s*=\s*)"
     r"(?P<pw>'(?:[^'\\]|\\.)*'|[^\s&]+)"
+)
+# The same keys as a mapping entry: Python reprs and JSON in tracebacks and --showlocals
+# ('password': 'x', "token": "x"), YAML and log lines (password: x).
+_KEY_COLON = re2.compile(
+    r"""(?i)(?P<head>["']?\b\w*?(?:password|passwd|secret|token|api[_-]?key)\w*["']?\s*:\s*)"""
+    r"""(?P<pw>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^\s,;}\]]+)"""
 )
 _QUERY_SECRET = re2.compile(
     r"(?i)(?P<head>[?&](?:password|token|access_token|api_key|apikey|secret)=)(?P<pw>[^&#\s]+)"
@@ -122,7 +131,7 @@ class Redactor:
             return self._short[value]
         original = value
         value = self.known(value)
-        for pattern in (_URL_PASSWORD, _KV_PASSWORD, _KV_TOKEN, _QUERY_SECRET, _BEARER):
+        for pattern in (_URL_PASSWORD, _KV_PASSWORD, _KV_TOKEN, _KEY_COLON, _QUERY_SECRET, _BEARER):
             value = pattern.sub(
                 lambda m: m.group("head") + MASK + (m.groupdict().get("at") or ""), value
             )

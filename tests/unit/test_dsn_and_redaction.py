@@ -120,6 +120,33 @@ def test_key_value_secrets_in_free_text_are_masked(key):
     assert "Hdr_8888" not in text and "mode=on" in text and "next=1" in text
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{'password': 'Hdr_8888'}",  # a Python repr: tracebacks, --showlocals
+        '{"db_password": "Hdr_8888", "timeout_s": 5}',  # JSON
+        "password: Hdr_8888",  # YAML, log lines
+        "client_secret: 'Hdr_8888'",
+        "PGPASSWORD=Hdr_8888",  # a prefixed key: the environment, a shell line
+        "SparkConfig(db_password='Hdr_8888')",
+        "AWS_SECRET_ACCESS_KEY=Hdr_8888",
+        "GITHUB_TOKEN=Hdr_8888",
+    ],
+)
+def test_secret_keys_in_reprs_json_and_env_lines_are_masked(text):
+    """Review finding: these shapes passed through untouched (key: value, quoted keys,
+    keys with a prefix), e.g. a local dict in a --showlocals traceback."""
+    out = Redactor().text(text)
+    assert "Hdr_8888" not in out and MASK in out
+
+
+def test_key_shapes_leave_other_mapping_entries_and_messages_alone():
+    r = Redactor()
+    assert r.text('{"timeout_s": 5, "host": "db"}') == '{"timeout_s": 5, "host": "db"}'
+    message = 'FATAL:  password authentication failed for user "spark"'
+    assert r.text(message) == message
+
+
 def test_secret_keys_and_headers_are_masked_recursively():
     r = Redactor()
     data = {"headers": {"Authorization": "Basic Zm9vOmJhcg==", "Date": "x"}, "api_token": "t0k3n"}
