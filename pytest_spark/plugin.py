@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from . import catalog, first_run, options, waivers
+from . import catalog, first_run, options, suite, waivers
 from . import session as run
 from .config import SCHEMA, ConfigError, build
 from .report import junit
@@ -47,8 +47,8 @@ def pytest_load_initial_conftests(
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    for suite in catalog.Suite:
-        config.addinivalue_line("markers", f"{suite}: Spark {suite} checks (pytest-spark)")
+    for name in catalog.Suite:
+        config.addinivalue_line("markers", f"{name}: Spark {name} checks (pytest-spark)")
     for name, text in catalog.OTHER_MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text} (pytest-spark)")
     config.addinivalue_line(
@@ -175,6 +175,8 @@ class SparkPlugin:
         )
         if warning and not self.is_worker:
             _write(self.config, warning, yellow=True)
+        if not self.is_worker:  # before collection imports a test module (which could rewrite it)
+            self.state.code = suite.identity(self.config.rootpath)
 
     def _refuse_without_targets(self, items: list[pytest.Item]) -> None:
         """One message, exit 4, when no selected check has the targets it needs."""

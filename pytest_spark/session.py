@@ -57,6 +57,7 @@ class SparkState:
     collection_errors: list[str] = field(default_factory=list)
     uncalled: list[str] = field(default_factory=list)  # nodeids whose call phase never ran
     foreign: list[str] = field(default_factory=list)  # bound nodeids outside the suite dir
+    code: dict[str, Any] | None = None  # suite.identity, taken before collection
     deselected: set[str] = field(default_factory=set)  # check ids with a deselected test
     bound: set[str] = field(default_factory=set)  # check ids of the collected tests
     request: dict[str, Any] = field(default_factory=dict)  # the selection asked for (scope)
@@ -511,7 +512,7 @@ def run_metadata(state: SparkState, rootdir: Path, end: float) -> dict[str, Any]
         "pytest": pytest.__version__,
         "tool": {"pytest-spark-deploy": __version__},
         "suite_git_sha": git_sha(rootdir),
-        "code": suite.identity(rootdir),
+        "code": state.code if state.code is not None else suite.identity(rootdir),
         "argv": [cfg.redactor.text(a) for a in sys.argv[1:]],
         "config": cfg.redacted(),
         "waivers_source": state.waivers_source,

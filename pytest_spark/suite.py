@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ SUITE_DIR = "checks"
 #: Bounds on what a digest reads: a suite is tens of files, the plugin a few hundred.
 MAX_FILES = 5000
 MAX_BYTES = 64 * 1024 * 1024
+CHUNK = 1024 * 1024
 _SKIP_DIRS = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"})
 
 
@@ -51,28 +53,47 @@ def outside_suite(item_path: Path, suite: Path | None) -> bool:
 def tree_digest(root: Path) -> dict[str, Any]:
     """``{"path", "files", "digest"}`` of every regular file below ``root``.
 
-    The digest is sha256 over one line per file, sorted by relative POSIX path
-    (code point order): ``<sha256 hex of the content>  <path>\\n``, the line
-    sha256sum prints. Byte-code caches are left out; symlinks are not followed.
-    Raises TreeTooLarge, OSError.
+    The digest is sha256 over one line per file, sorted by relative path as bytes
+    (``LC_ALL=C sort``): ``<sha256 hex of the content>  <path>\\n``, the line
+    sha256sum prints. Left out: byte-code (``*.pyc``, ``__pycache__``), tool
+    caches (``.pytest_cache``, ``.mypy_cache``, ``.ruff_cache``), symlinks and
+    anything not a regular file. A name holding a newline or a backslash is
+    refused (sha256sum escapes those, and a newline would forge a line).
+    Sizes are checked before reading and files are hashed in chunks.
+    Raises TreeTooLarge, OSError, ValueError.
     """
-    lines = []
+    base = os.fsencode(root)
+    lines: list[tuple[bytes, str]] = []
     total = 0
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS)
+    for dirpath, dirnames, filenames in os.walk(base):
+        dirnames[:] = [d for d in dirnames if os.fsdecode(d) not in _SKIP_DIRS]
         for name in filenames:
-            path = Path(dirpath, name)
-            if name.endswith(".pyc") or path.is_symlink() or not path.is_file():
+            path = os.path.join(dirpath, name)
+            st = os.lstat(path)
+            if name.endswith(b".pyc") or not stat.S_ISREG(st.st_mode):
                 continue
-            data = path.read_bytes()
-            total += len(data)
+            rel = os.path.relpath(path, base)
+            if b"\n" in rel or b"\\" in rel:
+                raise ValueError(f"{root}: a file name holds a newline or a backslash: {rel!r}")
+            total += st.st_size
             if len(lines) >= MAX_FILES or total > MAX_BYTES:
                 raise TreeTooLarge(f"{root}: over {MAX_FILES} files or {MAX_BYTES} bytes")
-            rel = path.relative_to(root).as_posix()
-            lines.append(f"{hashlib.sha256(data).hexdigest()}  {rel}\n")
-    lines.sort(key=lambda line: line.split("  ", 1)[1])
-    digest = hashlib.sha256("".join(lines).encode("utf-8")).hexdigest()
+            lines.append((rel, _file_sha256(path, st.st_size)))
+    lines.sort()
+    text = b"".join(f"{hexd}  ".encode() + rel + b"\n" for rel, hexd in lines)
+    digest = hashlib.sha256(text).hexdigest()
     return {"path": root.name, "files": len(lines), "digest": f"sha256:{digest}"}
+
+
+def _file_sha256(path: bytes, size: int) -> str:
+    """sha256 of a file read in chunks, never more than the ``size`` it was stat'ed at + 1."""
+    h = hashlib.sha256()
+    left = size + 1  # a file growing under us is hashed as found, not read without end
+    with open(path, "rb") as fh:
+        while left > 0 and (chunk := fh.read(min(CHUNK, left))):
+            h.update(chunk)
+            left -= len(chunk)
+    return h.hexdigest()
 
 
 def identity(rootdir: Path) -> dict[str, Any]:
@@ -83,6 +104,6 @@ def identity(rootdir: Path) -> dict[str, Any]:
     for key, root in (("suite", suite), ("plugin", plugin)):
         try:
             out[key] = tree_digest(root) if root is not None else None
-        except (OSError, TreeTooLarge) as exc:
+        except (OSError, ValueError) as exc:  # TreeTooLarge is a ValueError
             out[key] = {"path": root.name if root else "", "error": str(exc)}
     return out

@@ -758,3 +758,19 @@ def test_the_bundle_names_the_suite_and_plugin_digests(pytester, bundle_of):
     assert code["suite"]["path"] == "checks" and code["suite"]["files"] == 1
     assert code["suite"]["digest"].startswith("sha256:")
     assert code["plugin"]["path"] == "pytest_spark" and code["plugin"]["files"] > 10
+
+
+def test_the_suite_digest_is_taken_before_collection_imports_a_module(pytester, bundle_of):
+    """A module that rewrites itself on import cannot make the record show other bytes."""
+    from pytest_spark import suite as code
+
+    pytester.mkdir("checks")
+    module = pytester.path / "checks" / "test_suite.py"
+    module.write_text(
+        suite() + "\nimport pathlib\npathlib.Path(__file__).write_text('# innocent\\n')\n"
+    )
+    before = code.tree_digest(pytester.path / "checks")["digest"]
+    result = run(pytester, "--spark-allow-writes", "checks")
+    assert result.ret == 0, result.stdout.str()[-2000:]
+    assert module.read_text() == "# innocent\n"
+    assert bundle_of().json("manifest.json")["run"]["code"]["suite"]["digest"] == before

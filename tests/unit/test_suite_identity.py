@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -88,3 +90,44 @@ def test_outside_suite_is_decided_on_the_resolved_path(
 ) -> None:
     (tmp_path / "checks").mkdir()
     assert suite.outside_suite(tmp_path / rel, suite.suite_dir(tmp_path)) is outside
+
+
+def test_the_readme_recipe_rederives_the_digest_with_coreutils(tmp_path: Path) -> None:
+    """README "Which code decided": find | LC_ALL=C sort | sha256sum per file | sha256sum."""
+    root = _tree(
+        tmp_path / "checks",
+        {"b.py": b"2", "a/Z.json": b"{}", "a/a.py": b"1", "é.txt": b"x", "__pycache__/x.pyc": b""},
+    )
+    recipe = (
+        "find . -type f ! -name '*.pyc' ! -path '*/__pycache__/*' -printf '%P\\n' "
+        '| LC_ALL=C sort | while IFS= read -r f; do sha256sum "$f"; done | sha256sum'
+    )
+    out = subprocess.run(
+        ["bash", "-c", recipe], cwd=root, capture_output=True, text=True, check=True
+    ).stdout
+    assert suite.tree_digest(root)["digest"] == "sha256:" + out.split()[0]
+
+
+def test_a_name_that_is_not_utf8_is_digested_as_bytes(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "checks", {"a.py": b"1"})
+    (Path(os.fsdecode(os.fsencode(root) + b"/bad\xffname.txt"))).write_bytes(b"x")
+    got = suite.tree_digest(root)
+    assert got["files"] == 2
+
+
+def test_a_name_with_a_newline_is_refused_not_forged(tmp_path: Path) -> None:
+    root = _tree(tmp_path / "checks", {"a.json": b"{}", "a.json\nfake  b.py": b"x"})
+    with pytest.raises(ValueError, match="newline or a backslash"):
+        suite.tree_digest(root)
+    assert "newline" in suite.identity(tmp_path)["suite"]["error"]
+
+
+def test_size_is_checked_before_reading(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "checks"
+    root.mkdir()
+    with open(root / "big.bin", "wb") as fh:  # sparse: 1 GiB on paper, nothing on disk
+        fh.truncate(1 << 30)
+    monkeypatch.setattr(suite, "MAX_BYTES", 1 << 20)
+    monkeypatch.setattr(suite, "_file_sha256", lambda *a: pytest.fail("read a file over the cap"))
+    with pytest.raises(suite.TreeTooLarge):
+        suite.tree_digest(root)
