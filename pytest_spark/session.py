@@ -344,9 +344,12 @@ def absorb(state: SparkState, report: pytest.TestReport) -> None:
         )
     if payload["when"] == "teardown":
         state.finished.add(nodeid)
-        if payload.get("outside_suite") and nodeid not in state.foreign:
-            state.foreign.append(nodeid)  # cannot stand in for the suite's check
         done = state.partial.pop(nodeid)
+        if payload.get("outside_suite"):
+            # not the suite's check: no record, so nothing downstream (combine) counts it
+            if nodeid not in state.foreign:
+                state.foreign.append(nodeid)
+            return
         if not payload.get("called", True) and done["outcome"] == verdict.PASSED:
             # --setup-only / --setup-plan, or a plugin that skipped the call: nothing was
             # checked, so nothing passed (EVIDENCE.md: no completed call phase = not run)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import sys
 
 import pytest
 
@@ -745,8 +746,17 @@ def test_a_check_bound_outside_the_suite_directory_is_not_run(pytester, bundle_o
     found = bundle_of()
     assert found.verdict["verdict"] == "NO-GO"
     assert found.json("manifest.json")["run"]["not_run"] == [
-        "tests/test_stand_in.py::test_pf01 (bound outside the suite's checks/)"
-    ] + [cid for cid in SUITE_IDS.split(",") if cid != "PF-01"]
+        "tests/test_stand_in.py::test_pf01 (bound outside the suite's checks/)",
+        *SUITE_IDS.split(","),  # PF-01 too: the stand-in's result is no record of it
+    ]
+    assert not (found.folder / "checks" / "PF-01.json").exists()
+    # combine gates a release on the check records: the stand-in's pass is not among them
+    combined = pytester.run(
+        sys.executable, "-m", "pytest_spark.cli", "combine", str(found.tarball),
+        "--require", "PF-01",
+    )  # fmt: skip
+    assert combined.ret == 1, combined.stdout.str()
+    assert "SPARK RELEASE VERDICT: NO-GO" in combined.stdout.str()
 
 
 def test_the_bundle_names_the_suite_and_plugin_digests(pytester, bundle_of):
