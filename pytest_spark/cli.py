@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .suite import code_problems, parse_pin
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -80,13 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="24h",
         help="with --require-go: evidence older than this is no deploy GO (default 24h)",
     )
-    for part in ("suite", "plugin"):
-        v.add_argument(
-            f"--{part}-digest",
-            metavar="SHA256",
-            help=f"fail unless the run's {part} digest (manifest run.code.{part}) is this one: "
-            "the code a release process reviewed",
-        )
+    add_digest_pins(v)
     v.add_argument("--json", action="store_true", help="machine-readable result")
     v.set_defaults(func=cmd_verify)
     k = sub.add_parser("keygen", help="make an Ed25519 key pair for signing bundles")
@@ -169,6 +165,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"pytest-spark verify: {exc}", file=sys.stderr)
             return 2
+    try:
+        pins = digest_pins(args)
+    except ValueError as exc:
+        print(f"pytest-spark verify: {exc}", file=sys.stderr)
+        return 2
     for name in ("max_file_mib", "max_total_mib", "deadline_s"):
         value = getattr(args, name)
         if not (math.isfinite(value) and value > 0):
@@ -220,10 +221,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
             print(f"  - {problem}")
     if not result.ok:
         return 1
-    mismatches = digest_mismatches(docs, {"suite": args.suite_digest, "plugin": args.plugin_digest})
-    for why in mismatches:
+    run = json.loads(docs["manifest.json"]).get("run", {})
+    other = code_problems(run, pins, require_suite=False)  # what --require-go adds: below
+    for why in other:
         print(f"OTHER CODE: {why}")
-    if mismatches:
+    if other:
         return 1
     if args.require_go:
         import datetime as dt
@@ -243,20 +245,23 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
-def digest_mismatches(docs: dict[str, bytes], wanted: dict[str, str | None]) -> list[str]:
-    """Which pinned code digests (suite, plugin; ``sha256:`` optional) the run does not carry."""
-    run = json.loads(docs["manifest.json"]).get("run", {})
-    code = run.get("code") if isinstance(run.get("code"), dict) else {}
-    out = []
-    for part, pin in wanted.items():
-        if not pin:
-            continue
-        want = pin if pin.startswith("sha256:") else f"sha256:{pin}"
-        tree = code.get(part)
-        got = tree.get("digest") if isinstance(tree, dict) else None
-        if got != want:
-            out.append(f"the run's {part} digest is {got or 'not recorded'}, not {want}")
-    return out
+def add_digest_pins(parser: argparse.ArgumentParser) -> None:
+    for part in ("suite", "plugin"):
+        parser.add_argument(
+            f"--{part}-digest",
+            metavar="SHA256",
+            help=f"fail unless the run's {part} digest (manifest run.code.{part}) is this one: "
+            "the code a release process reviewed",
+        )
+
+
+def digest_pins(args: argparse.Namespace) -> dict[str, str | None]:
+    """--suite-digest / --plugin-digest, normalised; ValueError on a malformed or empty one."""
+    pins: dict[str, str | None] = {}
+    for part in ("suite", "plugin"):
+        given = getattr(args, f"{part}_digest")
+        pins[part] = None if given is None else parse_pin(given, f"--{part}-digest")
+    return pins
 
 
 def gate_refusals(docs: dict[str, bytes], required: list[str], max_age: Any, now: Any) -> list[str]:
@@ -289,7 +294,7 @@ def gate_refusals(docs: dict[str, bytes], required: list[str], max_age: Any, now
         out.append("the bundle does not say when its run ended")
     if run.get("sandbox"):
         out.append("the evidence comes from the reference stack (--spark-sandbox)")
-    return out
+    return out + code_problems(run, {}, require_suite=True)
 
 
 def cmd_keygen(args: argparse.Namespace) -> int:
@@ -347,6 +352,7 @@ def add_combine_parser(sub: Any) -> None:
         action="store_true",
         help="refuse any bundle not signed by --key (an unsigned bundle is integrity only)",
     )
+    add_digest_pins(m)
     m.set_defaults(func=cmd_combine)
 
 
@@ -377,11 +383,13 @@ def cmd_combine(args: argparse.Namespace) -> int:
         key = load_public_key(args.key) if args.key is not None else None
         required = combine.required_ids(args.require)
         max_age = combine.parse_max_age(args.max_age)  # bad arguments before any read
+        pins = digest_pins(args)
         runs = combine.load_all(
             args.bundles,
             allow_sandbox=args.allow_sandbox,
             key=key,
             require_signature=args.require_signature,
+            pins=pins,
         )
         v = combine.combine(
             runs,

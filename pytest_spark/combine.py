@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import catalog
+from .suite import code_problems
 from .verdict import GO, NOT_RUN, RAN, compute
 from .waivers import Waiver
 
@@ -210,14 +211,21 @@ def line(v: Mapping[str, Any]) -> str:
 
 
 def load(
-    path: Path, *, allow_sandbox: bool = False, key: Any = None, require_signature: bool = False
+    path: Path,
+    *,
+    allow_sandbox: bool = False,
+    key: Any = None,
+    require_signature: bool = False,
+    pins: Mapping[str, str | None] | None = None,
 ) -> Run:
     """Read one bundle, verify exactly the bytes used, and extract what combine needs.
 
     Evidence from the reference stack (a --spark-sandbox run) proves nothing about a
     real release: it is refused unless ``allow_sandbox``. With ``key`` (an Ed25519 public
     key) a signed bundle must be signed by it; ``require_signature`` also refuses an
-    unsigned one -- integrity alone cannot tell a forged bundle from a real run."""
+    unsigned one -- integrity alone cannot tell a forged bundle from a real run. A run
+    without a suite digest (no checks/ suite), or with other code than ``pins`` name, is
+    refused (``suite.code_problems``)."""
     from . import bundle
 
     # the whole check, incl. the tarball's .sha256 sidecar; the documents returned are
@@ -240,6 +248,9 @@ def load(
                 f"{path} is evidence from the reference stack (--spark-sandbox), not from a "
                 "release target; pass --allow-sandbox to combine it anyway"
             )
+        other = code_problems(manifest["run"], pins or {}, require_suite=True)
+        if other:
+            raise CombineError(f"{path}: other code decided it: {'; '.join(other)}")
         for rec in records:
             parse_utc(rec["end"])
     except (KeyError, TypeError, ValueError) as exc:
@@ -263,9 +274,16 @@ def load_all(
     allow_sandbox: bool = False,
     key: Any = None,
     require_signature: bool = False,
+    pins: Mapping[str, str | None] | None = None,
 ) -> list[Run]:
     runs: dict[str, Run] = {}
     for path in paths:
-        run = load(path, allow_sandbox=allow_sandbox, key=key, require_signature=require_signature)
+        run = load(
+            path,
+            allow_sandbox=allow_sandbox,
+            key=key,
+            require_signature=require_signature,
+            pins=pins,
+        )
         runs.setdefault(run.run_id, run)  # the same run given twice (folder and tarball)
     return list(runs.values())

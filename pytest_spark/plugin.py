@@ -46,6 +46,14 @@ def pytest_load_initial_conftests(
     early_config.add_cleanup(gc.unfreeze)
 
 
+#: The plugin's parts a run cannot go without (``-p no:NAME`` is refused, exit 4).
+REQUIRED_PARTS = {
+    "spark-run": "without it the checks run with no verdict, and exit 0 looks like a GO",
+    "spark-fixtures": "without it the checks have no targets, deadlines or evidence",
+    "spark-secrets": "without it credentials would reach the terminal and reports",
+}
+
+
 def pytest_configure(config: pytest.Config) -> None:
     for name in catalog.Suite:
         config.addinivalue_line("markers", f"{name}: Spark {name} checks (pytest-spark)")
@@ -82,13 +90,13 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[STATE] = state
     from . import fixtures
 
+    for name, without in REQUIRED_PARTS.items():
+        if config.pluginmanager.is_blocked(name):  # -p no:spark-run
+            raise pytest.UsageError(
+                f"pytest-spark: {name} cannot be disabled: without it {without}"
+            )
     config.pluginmanager.register(fixtures, "spark-fixtures")
     config.pluginmanager.register(SparkPlugin(config, state), "spark-run")
-    if config.pluginmanager.is_blocked("spark-secrets"):  # -p no:spark-secrets
-        raise pytest.UsageError(
-            "pytest-spark: the secret guard (spark-secrets) cannot be disabled: without it "
-            "credentials would reach the terminal and reports"
-        )
     config.pluginmanager.register(SecretGuard(config, cfg.redactor), "spark-secrets")
     if config.pluginmanager.hasplugin("html"):
         from .report.html import HtmlHooks

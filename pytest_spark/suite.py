@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -106,4 +107,38 @@ def identity(rootdir: Path) -> dict[str, Any]:
             out[key] = tree_digest(root) if root is not None else None
         except (OSError, ValueError) as exc:  # TreeTooLarge is a ValueError
             out[key] = {"path": root.name if root else "", "error": str(exc)}
+    return out
+
+
+_HEX64 = frozenset("0123456789abcdef")
+
+
+def parse_pin(text: str, option: str) -> str:
+    """A pinned digest as given on a command line: 64 hex digits, ``sha256:`` optional, any
+    case; returned as ``sha256:<lower hex>``. An empty value (an unset CI variable) is an
+    error, never "no pin". Raises ValueError naming ``option``."""
+    hexd = text.strip().lower().removeprefix("sha256:")
+    if len(hexd) != 64 or not set(hexd) <= _HEX64:
+        raise ValueError(f"{option} {text!r}: give the 64 hex digits of a sha256 digest")
+    return f"sha256:{hexd}"
+
+
+def code_problems(
+    run: Mapping[str, Any], pins: Mapping[str, str | None], *, require_suite: bool
+) -> list[str]:
+    """Why a bundle's run (manifest ``run``) was not decided by the reviewed code: a digest
+    other than a pin, or (``require_suite``, or a suite pin) no suite digest at all (the
+    run had no checks/ suite, or could not read it)."""
+    code = run.get("code") if isinstance(run.get("code"), Mapping) else {}
+    out = []
+    for part in ("suite", "plugin"):
+        tree = code.get(part)
+        got = tree.get("digest") if isinstance(tree, Mapping) else None
+        pin = pins.get(part)
+        if part == "suite" and not got and (require_suite or pin):
+            why = tree.get("error") if isinstance(tree, Mapping) else None
+            where = f"its {SUITE_DIR}/ could not be read ({why})" if why else f"no {SUITE_DIR}/"
+            out.append(f"the run names no suite digest: {where}")
+        elif pin and got != pin:
+            out.append(f"the run's {part} digest is {got or 'not recorded'}, not {pin}")
     return out

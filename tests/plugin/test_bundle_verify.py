@@ -131,9 +131,21 @@ def test_cli_verify_pins_the_code_that_decided(bundle, capsys):
     assert main(["verify", str(bundle.tarball), "--plugin-digest", "sha256:" + "0" * 64]) == 1
     out = capsys.readouterr().out
     assert f"OTHER CODE: the run's plugin digest is {plugin}, not sha256:" in out
+    assert main(["verify", str(bundle.tarball), "--plugin-digest", plugin.upper()[7:]]) == 0
+    capsys.readouterr()
     # this run's rootdir had no checks/ directory: no suite digest to match
     assert main(["verify", str(bundle.tarball), "--suite-digest", "ab" * 32]) == 1
-    assert "suite digest is not recorded" in capsys.readouterr().out
+    assert "OTHER CODE: the run names no suite digest: no checks/" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("pin", ["", "  ", "sha256:", "ab" * 31, "zz" * 32, "ab" * 33])
+def test_a_malformed_or_empty_pin_is_a_usage_error_not_no_pin(bundle, capsys, pin):
+    """Review finding: --suite-digest "" (an unset CI variable) verified as if not pinned."""
+    from pytest_spark.cli import main
+
+    assert main(["verify", str(bundle.tarball), "--suite-digest", pin]) == 2
+    assert "--suite-digest" in capsys.readouterr().err
+    assert main(["combine", str(bundle.tarball), "--plugin-digest", pin]) == 2
 
 
 def tampered(bundle, tmp_path):

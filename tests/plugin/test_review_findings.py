@@ -53,11 +53,13 @@ def test_verify_limits_must_be_positive_numbers(tmp_path, capsys, bad):
     assert "--deadline-s must be > 0" in capsys.readouterr().err
 
 
-def test_the_secret_guard_cannot_be_switched_off(pytester):
+@pytest.mark.parametrize("part", ["spark-secrets", "spark-run", "spark-fixtures"])
+def test_the_plugins_parts_cannot_be_switched_off(pytester, part):
+    """Review finding: -p no:spark-run ran the checks with no verdict and exit 0."""
     pytester.makepyfile(SUITE.format(body="pass"))
-    result = pytester.runpytest("-p", "no:spark-secrets", "--release", "v1.4.0")
+    result = pytester.runpytest("-p", f"no:{part}", "--release", "v1.4.0")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*spark-secrets*cannot be disabled*"])
+    result.stderr.fnmatch_lines([f"*{part} cannot be disabled*"])
 
 
 @pytest.mark.parametrize("option", ["--spark-config", "--spark-waivers"])
@@ -82,7 +84,9 @@ def test_three_digit_check_ids_are_check_ids():
 
 def _preflight_go(pytester: pytest.Pytester) -> str:
     body = 'import pytest\n\n@pytest.mark.spark_check("PF-0{i}")\ndef test_pf0{i}():\n    pass\n'
-    pytester.makepyfile(**{f"test_pf0{i}": body.format(i=i) for i in range(1, 10)})
+    home = pytester.mkdir("checks")  # --require-go wants the run's suite digest
+    for i in range(1, 10):
+        (home / f"test_pf0{i}.py").write_text(body.format(i=i))
     result = pytester.runpytest("-p", "no:cacheprovider", "-m", "preflight", "--release", "1.4.0")
     assert result.ret == 0 and "GO for preflight (9 of 9)" in result.outlines[-1]
     return str(pytester.path / tarball_of(result))
@@ -99,6 +103,24 @@ def test_a_preflight_only_go_is_no_release_go_unless_only_preflight_is_required(
     assert main(["verify", path, "--require-go", "--require", "preflight"]) == 0
     assert main(["verify", path, "--require-go", "--require", "preflight,RT-02"]) == 1
     assert main(["verify", path, "--require-go", "--require", "nonsense"]) == 2
+
+
+def test_a_run_without_the_checks_suite_is_no_deploy_go_and_cannot_be_combined(pytester, capsys):
+    """Review finding: stand-ins in a rootdir without checks/ (e.g. --rootdir elsewhere)
+    were GO, and that bundle passed --require-go: the run names no suite digest."""
+    path = _preflight_go(pytester)
+    (pytester.path / "checks").rename(pytester.path / "stand_ins")
+    again = pytester.runpytest("-p", "no:cacheprovider", "-m", "preflight", "--release", "1.4.0")
+    assert again.ret == 0  # GO for what ran; the gate decides it is not the suite
+    suite_less = str(pytester.path / tarball_of(again))
+    capsys.readouterr()
+    args = ["--require-go", "--require", "preflight"]
+    assert main(["verify", path, *args]) == 0
+    assert main(["verify", suite_less, *args]) == 1
+    assert "NOT A DEPLOY GO: the run names no suite digest: no checks/" in capsys.readouterr().out
+    assert main(["combine", suite_less, "--require", "preflight"]) == 2
+    assert "other code decided it: the run names no suite digest" in capsys.readouterr().err
+    assert main(["combine", path, "--require", "preflight"]) == 0
 
 
 def test_stale_evidence_is_no_deploy_go(pytester, capsys):

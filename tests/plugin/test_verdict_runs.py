@@ -392,8 +392,10 @@ PF_BODY = 'import pytest\n\n@pytest.mark.spark_check("PF-0{i}")\ndef test_pf0{i}
 
 def preflight_suite(pytester: pytest.Pytester, **modules: str) -> None:
     """The nine preflight checks, one module each (so one can be skipped or broken)."""
-    files = {f"test_pf0{i}": modules.get(f"pf0{i}", PF_BODY.format(i=i)) for i in range(1, 10)}
-    pytester.makepyfile(**files)
+    home = pytester.path / "checks"  # the suite's place: runs name its digest (suite.py)
+    home.mkdir(exist_ok=True)
+    for i in range(1, 10):
+        (home / f"test_pf0{i}.py").write_text(modules.get(f"pf0{i}", PF_BODY.format(i=i)))
 
 
 def preflight_run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
@@ -457,7 +459,7 @@ def test_module_skipped_at_module_level_is_not_run_and_blocks(pytester, bundle_o
 
 def test_missing_check_module_is_not_run_and_blocks(pytester, bundle_of):
     preflight_suite(pytester)
-    (pytester.path / "test_pf07.py").unlink()
+    (pytester.path / "checks" / "test_pf07.py").unlink()
     result = preflight_run(pytester)
     assert result.ret == 1
     assert bundle_of().verdict["scope"]["not_run"] == ["PF-07"]
@@ -741,7 +743,10 @@ def test_a_check_bound_outside_the_suite_directory_is_not_run(pytester, bundle_o
     pytester.path.joinpath("tests", "test_stand_in.py").write_text(
         'import pytest\n\n@pytest.mark.spark_check("PF-01")\ndef test_pf01():\n    pass\n'
     )
-    result = run(pytester, "--spark-allow-writes", *workers, "tests/test_stand_in.py")
+    args = ("-p", "no:cacheprovider", "--release", "v1.4.0", "--spark-check", SUITE_IDS)
+    args += ("--spark-allow-writes", *workers, "tests/test_stand_in.py")
+    # xdist in a subprocess: in-process xdist runs re-import asyncio (RecursionError later)
+    result = (pytester.runpytest_subprocess if workers else pytester.runpytest)(*args)
     assert result.ret == 1
     found = bundle_of()
     assert found.verdict["verdict"] == "NO-GO"
