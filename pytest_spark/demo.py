@@ -74,7 +74,7 @@ def run_on_stack(
         print(f"== the run took {time.monotonic() - t1:.0f} s", flush=True)
         bundle = newest_bundle(Path("reports"), since=t0_wall)
         if bundle is not None:
-            print(f"== check the bundle yourself: pytest-spark verify {bundle}", flush=True)
+            print(f"== check the bundle yourself: {_command()} verify {bundle}", flush=True)
     finally:
         if args.fault:
             box.revert_fault(args.fault)
@@ -93,3 +93,14 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _command() -> str:
+    """How to call pytest-spark from here: the venv's script (the venv is not activated)."""
+    script = Path(sys.executable).parent / "pytest-spark"
+    if not script.is_file():
+        return "pytest-spark"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)

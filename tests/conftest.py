@@ -106,8 +106,9 @@ def fresh_after(sandbox: Any) -> Iterator[None]:
     yield
     from pytest_spark.sandbox.faults import fresh_history
 
-    if not sandbox.active_faults():
-        fresh_history(sandbox)
+    leaked = sandbox.active_faults()
+    assert not leaked, f"the test left faults applied: {leaked}"  # blame it, not the next
+    fresh_history(sandbox)
 
 
 def _quiet_history(box: Any) -> bool:
