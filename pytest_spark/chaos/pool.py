@@ -9,7 +9,8 @@ expires by itself); so does the end of this process (the sockets close).
 
 ``probe_requests`` is the client side: GET /positions (a database read) on a
 canary instance directly (HAProxy would hide it behind "no server"), every
-attempt bounded, recording status, duration and whether a stack trace leaked.
+attempt bounded in total time and body size, recording status, duration and
+whether a stack trace leaked.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from typing import Any
 import httpx
 
 REQUESTS_FILE = "requests.json"
-ATTEMPT_DEADLINE_S = 12.0
+ATTEMPT_DEADLINE_S = 12.0  # total per read: above PgBouncer's query_wait_timeout
+MAX_BODY = 64 * 1024  # a position list or a problem body; enough to see a leaked trace
 _lock = threading.Lock()
 _held: list[Any] = []
 _timer: threading.Timer | None = None
@@ -94,13 +96,14 @@ async def _probe(base: str, account: str, duration_s: float, interval_s: float) 
         t0, started = time.monotonic(), time.time()
         rec: dict[str, Any] = {"at": started, "status": None, "s": 0.0, "trace": False}
         try:
-            resp = await client.get(f"{base}/positions/{account}")
-            rec["status"] = resp.status_code
-            rec["problem"] = resp.headers.get("content-type", "").startswith(
-                "application/problem+json"
-            )
-            rec["trace"] = "Traceback" in resp.text or 'File "' in resp.text
-        except httpx.TimeoutException:
+            # httpx's timeout bounds each phase; a trickled answer needs a total deadline
+            async with asyncio.timeout(ATTEMPT_DEADLINE_S):
+                status, ctype, body = await _get_capped(client, f"{base}/positions/{account}")
+            rec["status"] = status
+            rec["problem"] = ctype.startswith("application/problem+json")
+            text = body.decode("utf-8", "replace")
+            rec["trace"] = "Traceback" in text or 'File "' in text
+        except (httpx.TimeoutException, TimeoutError):
             rec["status"] = "timeout"
         except httpx.HTTPError as exc:
             rec["status"] = type(exc).__name__
@@ -120,6 +123,17 @@ async def _probe(base: str, account: str, duration_s: float, interval_s: float) 
             i += 1
         await asyncio.gather(*tasks)
     return sorted(out, key=lambda r: r["at"])
+
+
+async def _get_capped(client: httpx.AsyncClient, url: str) -> tuple[int, str, bytes]:
+    """GET: status, content type and at most MAX_BODY bytes of the body (the rest unread)."""
+    body = b""
+    async with client.stream("GET", url) as resp:
+        async for chunk in resp.aiter_bytes():
+            body += chunk
+            if len(body) >= MAX_BODY:
+                break
+        return resp.status_code, resp.headers.get("content-type", ""), body[:MAX_BODY]
 
 
 def probe_requests(
