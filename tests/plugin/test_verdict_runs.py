@@ -748,6 +748,9 @@ def test_a_check_bound_outside_the_suite_directory_is_not_run(pytester, bundle_o
     # xdist in a subprocess: in-process xdist runs re-import asyncio (RecursionError later)
     result = (pytester.runpytest_subprocess if workers else pytester.runpytest)(*args)
     assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        ["*not counted*tests/test_stand_in.py::test_pf01: bound outside checks/*"]
+    )
     found = bundle_of()
     assert found.verdict["verdict"] == "NO-GO"
     assert found.json("manifest.json")["run"]["not_run"] == [
