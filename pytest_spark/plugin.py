@@ -48,9 +48,9 @@ def pytest_load_initial_conftests(
 
 #: The plugin's parts a run cannot go without (``-p no:NAME`` is refused, exit 4).
 REQUIRED_PARTS = {
-    "spark-run": "without it the checks run with no verdict, and exit 0 looks like a GO",
-    "spark-fixtures": "without it the checks have no targets, deadlines or evidence",
-    "spark-secrets": "without it credentials would reach the terminal and reports",
+    "spark-run": "the checks would run with no verdict, and exit 0 would look like a GO",
+    "spark-fixtures": "the checks would have no targets, deadlines or evidence",
+    "spark-secrets": "credentials would reach the terminal and reports",
 }
 
 
@@ -64,6 +64,8 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     if config.option.help or config.option.markers or config.option.showfixtures:
         return
+    if config.getoption("release"):
+        _refuse_tests_outside_the_suite(config)
     try:
         options.check_known_ids(options.selected_ids(config))
         evidence_dir = run.usable_evidence_dir(Path(config.getoption("spark_evidence_dir")))
@@ -88,6 +90,9 @@ def pytest_configure(config: pytest.Config) -> None:
         sandbox=bool(config.getoption("spark_sandbox")),
     )
     config.stash[STATE] = state
+    if not hasattr(config, "workerinput"):  # xdist's controller collects nothing itself
+        # before collection imports a test module (which could rewrite itself)
+        state.code = suite.identity(config.rootpath)
     from . import fixtures
 
     for name, without in REQUIRED_PARTS.items():
@@ -102,6 +107,21 @@ def pytest_configure(config: pytest.Config) -> None:
         from .report.html import HtmlHooks
 
         config.pluginmanager.register(HtmlHooks(state, config), "spark-html")
+
+
+def _refuse_tests_outside_the_suite(config: pytest.Config) -> None:
+    """A release run collects the suite's checks/ only (when the rootdir has one): a test
+    module from elsewhere would run its code inside the run before any rule could judge it."""
+    where = f"{suite.SUITE_DIR}/"
+    if config.option.pyargs and suite.suite_dir(config.rootpath) is not None:
+        raise pytest.UsageError(f"pytest-spark: a release run collects {where} only, not --pyargs")
+    outside = suite.args_outside(config.rootpath, config.invocation_params.dir, config.args)
+    if outside:
+        raise pytest.UsageError(
+            f"pytest-spark: a release run collects the suite in {where} only; "
+            f"{', '.join(outside[:3])} is outside it (run `pytest {where}`, or set "
+            f"testpaths = {suite.SUITE_DIR})"
+        )
 
 
 def _sandbox_layer(config: pytest.Config) -> dict[str, Any] | None:
@@ -183,8 +203,6 @@ class SparkPlugin:
         )
         if warning and not self.is_worker:
             _write(self.config, warning, yellow=True)
-        if not self.is_worker:  # before collection imports a test module (which could rewrite it)
-            self.state.code = suite.identity(self.config.rootpath)
 
     def _refuse_without_targets(self, items: list[pytest.Item]) -> None:
         """One message, exit 4, when no selected check has the targets it needs."""

@@ -154,9 +154,21 @@ def label(item: pytest.Item, policy: Any) -> None:
     if item.get_closest_marker(str(check.suite)) is None:
         item.add_marker(str(check.suite))
     item.user_properties += [("spark_check", check.id), ("spark_severity", str(check.severity))]
+    outside_suite(item)  # decided now, before any fixture runs
     reason = policy_skip_reason(check, policy)
     if reason:
         item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def outside_suite(item: pytest.Item) -> bool:
+    """Is a bound test's file outside the suite directory? Decided once, at collection:
+    a fixture changing ``item.path`` later cannot move it into the suite."""
+    try:
+        return item.stash[_OUTSIDE_KEY]
+    except KeyError:
+        home = suite.suite_dir(item.config.rootpath)
+        found = item.stash[_OUTSIDE_KEY] = suite.outside_suite(item.path, home)
+        return found
 
 
 def is_spark_item(item: pytest.Item) -> bool:
@@ -268,8 +280,7 @@ def phase_payload(
         merge_phase(item.stash.setdefault(_TEST_KEY, _fresh(payload["start"])), payload)
     if report.when == "teardown":
         payload["called"] = item.stash.get(_CALLED_KEY, False)
-        home = suite.suite_dir(item.config.rootpath)
-        payload["outside_suite"] = suite.outside_suite(item.path, home)
+        payload["outside_suite"] = outside_suite(item)
         test = dict(item.stash.get(_TEST_KEY, _fresh(payload["start"])))
         test["shown"] = test_word(state, check, test["outcome"])
         payload["test"] = test  # the test's own result: -v check line, JUnit, HTML row
@@ -314,6 +325,7 @@ def test_word(state: SparkState, check: catalog.Check, outcome: str) -> str:
 
 _START_KEY = pytest.StashKey[float]()
 _CALLED_KEY = pytest.StashKey[bool]()
+_OUTSIDE_KEY = pytest.StashKey[bool]()
 _TEST_KEY = pytest.StashKey[dict[str, Any]]()
 
 
@@ -400,6 +412,7 @@ def decide(state: SparkState, exitstatus: int | pytest.ExitCode, shouldstop: Any
     not_run += [f"{nodeid} (no call phase)" for nodeid in sorted(state.uncalled)]
     outside = f"(bound outside the suite's {suite.SUITE_DIR}/)"
     not_run += [f"{nodeid} {outside}" for nodeid in state.foreign]
+    not_run += undigested(state.code)
     state.records = records(state)  # built once; the bundle writes these same records
     return verdict.compute(
         state.records,
@@ -411,6 +424,17 @@ def decide(state: SparkState, exitstatus: int | pytest.ExitCode, shouldstop: Any
         scope=scope(state),
         release=state.release,
     )
+
+
+def undigested(code: dict[str, Any] | None) -> list[str]:
+    """not_run entries for code that could not be digested (a symlink in checks/, ...): the
+    bundle could not name what decided, so the run cannot be GO."""
+    out = []
+    for part, where in (("suite", f"{suite.SUITE_DIR}/"), ("plugin", "pytest_spark/")):
+        tree = (code or {}).get(part)
+        if isinstance(tree, dict) and tree.get("error"):
+            out.append(f"{where} (not digested: {tree['error']})")
+    return out
 
 
 def selection_request(

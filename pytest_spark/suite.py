@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,6 +28,7 @@ SUITE_DIR = "checks"
 MAX_FILES = 5000
 MAX_BYTES = 64 * 1024 * 1024
 CHUNK = 1024 * 1024
+MAX_DEPTH = 32
 _SKIP_DIRS = frozenset({"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"})
 
 
@@ -51,15 +53,31 @@ def outside_suite(item_path: Path, suite: Path | None) -> bool:
     return False
 
 
+def args_outside(rootdir: Path, invocation_dir: Path, args: list[str]) -> list[str]:
+    """The command-line paths (``path`` or ``path::node``) that lie outside the rootdir's
+    suite directory; none when there is no suite directory. A release run must not import
+    test modules from elsewhere: importing one runs its code inside the run."""
+    home = suite_dir(rootdir)
+    if home is None:
+        return []
+    out = []
+    for arg in args:
+        path = Path(arg.split("::", 1)[0])
+        if outside_suite(path if path.is_absolute() else invocation_dir / path, home):
+            out.append(arg)
+    return out
+
+
 def tree_digest(root: Path) -> dict[str, Any]:
     """``{"path", "files", "digest"}`` of every regular file below ``root``.
 
     The digest is sha256 over one line per file, sorted by relative path as bytes
     (``LC_ALL=C sort``): ``<sha256 hex of the content>  <path>\\n``, the line
     sha256sum prints. Left out: byte-code (``*.pyc``, ``__pycache__``), tool
-    caches (``.pytest_cache``, ``.mypy_cache``, ``.ruff_cache``), symlinks and
-    anything not a regular file. A name holding a newline or a backslash is
-    refused (sha256sum escapes those, and a newline would forge a line).
+    caches (``.pytest_cache``, ``.mypy_cache``, ``.ruff_cache``) and anything
+    not a regular file. Refused: a symlink (pytest would import its target,
+    unseen), a name holding a newline or a backslash (sha256sum escapes those,
+    and a newline would forge a line), nesting over MAX_DEPTH directories.
     Sizes are checked before reading and files are hashed in chunks.
     Raises TreeTooLarge, OSError, ValueError.
     """
@@ -67,7 +85,13 @@ def tree_digest(root: Path) -> dict[str, Any]:
     lines: list[tuple[bytes, str]] = []
     total = 0
     for dirpath, dirnames, filenames in os.walk(base):
+        if dirpath.count(b"/") - base.count(b"/") >= MAX_DEPTH:  # before os.walk recurses
+            raise TreeTooLarge(f"{root}: directories nested over {MAX_DEPTH} deep")
         dirnames[:] = [d for d in dirnames if os.fsdecode(d) not in _SKIP_DIRS]
+        for name in [*dirnames, *filenames]:
+            if os.path.islink(os.path.join(dirpath, name)):
+                # pytest imports what a link points to; the digest would not see it
+                raise ValueError(f"{root}: a symlink: {os.path.join(dirpath, name)!r}")
         for name in filenames:
             path = os.path.join(dirpath, name)
             st = os.lstat(path)
@@ -111,6 +135,7 @@ def identity(rootdir: Path) -> dict[str, Any]:
 
 
 _HEX64 = frozenset("0123456789abcdef")
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 
 
 def parse_pin(text: str, option: str) -> str:
@@ -134,6 +159,8 @@ def code_problems(
     for part in ("suite", "plugin"):
         tree = code.get(part)
         got = tree.get("digest") if isinstance(tree, Mapping) else None
+        if not (isinstance(got, str) and _DIGEST.fullmatch(got)):
+            got = None  # a digest of another shape names nothing
         pin = pins.get(part)
         if part == "suite" and not got and (require_suite or pin):
             why = tree.get("error") if isinstance(tree, Mapping) else None

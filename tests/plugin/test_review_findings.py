@@ -85,6 +85,7 @@ def test_three_digit_check_ids_are_check_ids():
 def _preflight_go(pytester: pytest.Pytester) -> str:
     body = 'import pytest\n\n@pytest.mark.spark_check("PF-0{i}")\ndef test_pf0{i}():\n    pass\n'
     home = pytester.mkdir("checks")  # --require-go wants the run's suite digest
+    pytester.makeini("[pytest]\ntestpaths = checks\n")  # a release run collects checks/ only
     for i in range(1, 10):
         (home / f"test_pf0{i}.py").write_text(body.format(i=i))
     result = pytester.runpytest("-p", "no:cacheprovider", "-m", "preflight", "--release", "1.4.0")

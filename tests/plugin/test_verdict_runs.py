@@ -394,6 +394,7 @@ def preflight_suite(pytester: pytest.Pytester, **modules: str) -> None:
     """The nine preflight checks, one module each (so one can be skipped or broken)."""
     home = pytester.path / "checks"  # the suite's place: runs name its digest (suite.py)
     home.mkdir(exist_ok=True)
+    pytester.makeini("[pytest]\ntestpaths = checks\n")  # a release run collects checks/ only
     for i in range(1, 10):
         (home / f"test_pf0{i}.py").write_text(modules.get(f"pf0{i}", PF_BODY.format(i=i)))
 
@@ -545,7 +546,7 @@ def test_a_full_evidence_dir_is_no_go_with_a_verdict_line_and_no_leftovers(pytes
             pf01='import pytest\n\n@pytest.mark.spark_check("PF-01")\ndef test_pf01(evidence):\n'
             '    evidence.attach("big.bin", b"x" * 200_000)\n',
         )
-        result = preflight_run(pytester, "--spark-evidence-dir", str(mnt))
+        result = preflight_run(pytester, f"--spark-evidence-dir={mnt}")
         assert result.ret == 1
         result.assert_outcomes(passed=9)  # the checks ran whole; only the bundle failed
         out = result.stdout.str() + result.stderr.str()
@@ -734,37 +735,52 @@ def test_combine_now_errors_name_the_option(bad: str) -> None:
     assert err.count("\n") == 1 and f"--now {bad!r}: not an ISO 8601 time" in err, err
 
 
-@pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["serial", "xdist"])
-def test_a_check_bound_outside_the_suite_directory_is_not_run(pytester, bundle_of, workers):
-    """With a checks/ suite under the rootdir, a placeholder elsewhere cannot stand in."""
+STAND_IN = 'import pytest\n\n@pytest.mark.spark_check("PF-01")\ndef test_pf01():\n    pass\n'
+
+
+@pytest.mark.parametrize(
+    "where", [("tests/test_stand_in.py",), ("tests",), (".",), ("--pyargs", "test_stand_in")]
+)
+def test_a_release_run_refuses_test_paths_outside_the_suite(pytester, where):
+    """Importing a test module runs its code inside the run (it could patch the plugin):
+    with a checks/ suite under the rootdir, a release run collects nothing else."""
     pytester.mkdir("checks")
     pytester.path.joinpath("checks", "test_suite.py").write_text(suite())
     pytester.mkdir("tests")
-    pytester.path.joinpath("tests", "test_stand_in.py").write_text(
-        'import pytest\n\n@pytest.mark.spark_check("PF-01")\ndef test_pf01():\n    pass\n'
-    )
+    pytester.path.joinpath("tests", "test_stand_in.py").write_text(STAND_IN)
+    result = run(pytester, "--spark-allow-writes", *where)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*pytest-spark: a release run collects*checks/ only*"])
+    assert not (pytester.path / "reports").exists()
+
+
+@pytest.mark.parametrize("workers", [(), ("-n", "2")], ids=["serial", "xdist"])
+def test_a_stand_in_linked_into_the_suite_is_not_counted(pytester, bundle_of, workers):
+    """A symlink in checks/ to a test elsewhere: its target is no suite file (NO-GO: the
+    suite cannot be digested), and its result is no record of the check."""
+    pytester.mkdir("checks")
+    pytester.path.joinpath("checks", "test_suite.py").write_text(suite())
+    pytester.mkdir("stand_ins")
+    pytester.path.joinpath("stand_ins", "test_stand_in.py").write_text(STAND_IN)
+    pytester.path.joinpath("checks", "test_zz.py").symlink_to("../stand_ins/test_stand_in.py")
     args = ("-p", "no:cacheprovider", "--release", "v1.4.0", "--spark-check", SUITE_IDS)
-    args += ("--spark-allow-writes", *workers, "tests/test_stand_in.py")
+    args += ("--spark-allow-writes", *workers, "checks")
     # xdist in a subprocess: in-process xdist runs re-import asyncio (RecursionError later)
     result = (pytester.runpytest_subprocess if workers else pytester.runpytest)(*args)
     assert result.ret == 1
-    result.stdout.fnmatch_lines(
-        ["*not counted*tests/test_stand_in.py::test_pf01: bound outside checks/*"]
-    )
+    result.stdout.fnmatch_lines(["*not counted*checks/test_zz.py::test_pf01: bound outside*"])
     found = bundle_of()
     assert found.verdict["verdict"] == "NO-GO"
-    assert found.json("manifest.json")["run"]["not_run"] == [
-        "tests/test_stand_in.py::test_pf01 (bound outside the suite's checks/)",
-        *SUITE_IDS.split(","),  # PF-01 too: the stand-in's result is no record of it
-    ]
-    assert not (found.folder / "checks" / "PF-01.json").exists()
-    # combine gates a release on the check records: the stand-in's pass is not among them
+    not_run = found.json("manifest.json")["run"]["not_run"]
+    assert "checks/test_zz.py::test_pf01 (bound outside the suite's checks/)" in not_run
+    assert any(e.startswith("checks/ (not digested: ") and "a symlink" in e for e in not_run)
+    nodeids = [t["nodeid"] for t in found.check("PF-01")["tests"]]
+    assert nodeids == ["checks/test_suite.py::test_pf01"]
     combined = pytester.run(
         sys.executable, "-m", "pytest_spark.cli", "combine", str(found.tarball),
         "--require", "PF-01",
     )  # fmt: skip
-    assert combined.ret == 1, combined.stdout.str()
-    assert "SPARK RELEASE VERDICT: NO-GO" in combined.stdout.str()
+    assert combined.ret == 2 and "names no suite digest" in combined.stderr.str()
 
 
 def test_the_bundle_names_the_suite_and_plugin_digests(pytester, bundle_of):

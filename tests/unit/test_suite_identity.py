@@ -44,12 +44,49 @@ def test_digest_changes_with_content_and_with_names(tmp_path: Path) -> None:
     assert len({before, edited, renamed}) == 3
 
 
-def test_byte_code_and_symlinks_are_not_part_of_the_suite(tmp_path: Path) -> None:
+def test_byte_code_is_not_part_of_the_suite(tmp_path: Path) -> None:
     root = _tree(tmp_path / "checks", {"test_a.py": b"x = 1\n"})
     before = suite.tree_digest(root)
     _tree(root, {"__pycache__/test_a.cpython-311.pyc": b"\0", "old.pyc": b"\0"})
-    (root / "link.py").symlink_to(root / "test_a.py")
     assert suite.tree_digest(root) == before
+
+
+@pytest.mark.parametrize("kind", ["file", "dir"])
+def test_a_symlink_in_the_suite_is_refused(tmp_path: Path, kind: str) -> None:
+    """pytest imports what a link points to; the digest would not see it (review finding)."""
+    root = _tree(tmp_path / "checks", {"test_a.py": b"x = 1\n"})
+    _tree(tmp_path / "elsewhere", {"test_b.py": b"y = 2\n"})
+    target = tmp_path / "elsewhere" / ("test_b.py" if kind == "file" else "")
+    (root / ("test_b.py" if kind == "file" else "sub")).symlink_to(target)
+    with pytest.raises(ValueError, match="a symlink"):
+        suite.tree_digest(root)
+
+
+def test_deep_nesting_is_refused_not_a_recursion_error(tmp_path: Path) -> None:
+    root = tmp_path / "checks"
+    deep = root.joinpath(*["d"] * (suite.MAX_DEPTH + 5))
+    deep.mkdir(parents=True)
+    (deep / "test_x.py").write_text("")
+    with pytest.raises(suite.TreeTooLarge, match="nested over"):
+        suite.tree_digest(root)
+
+
+@pytest.mark.parametrize(
+    "digest", [5, {"a": 1}, "", "sha256:" + "A" * 64, "sha256:abc", "md5:" + "a" * 64]
+)
+def test_a_recorded_digest_of_another_shape_names_no_suite(digest: object) -> None:
+    run = {"code": {"suite": {"path": "checks", "digest": digest}}}
+    assert suite.code_problems(run, {}, require_suite=True) == [
+        "the run names no suite digest: no checks/"
+    ]
+
+
+def test_args_outside_the_suite_are_found_as_pytest_would_resolve_them(tmp_path: Path) -> None:
+    (tmp_path / "checks").mkdir()
+    args = ["checks", "checks/test_a.py::test_x", "tests", ".", "../x.py", str(tmp_path)]
+    assert suite.args_outside(tmp_path, tmp_path, args) == ["tests", ".", "../x.py", str(tmp_path)]
+    assert suite.args_outside(tmp_path, tmp_path / "checks", ["test_a.py"]) == []
+    assert suite.args_outside(tmp_path / "nosuite", tmp_path, ["anything"]) == []
 
 
 def test_a_tree_over_the_cap_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
