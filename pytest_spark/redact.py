@@ -47,27 +47,57 @@ SECRET_KEY_RE = re.compile(r"(pass(word)?|secret|token|api[_-]?key|credential)",
 # they use RE2: linear time in the text. Python's backtracking engine took minutes on
 # 200 KB of one letter (the scheme part of _URL_PASSWORD retried at every offset).
 _URL_PASSWORD = re2.compile(r"(?i)(?P<head>[a-z][a-z0-9+.-]*://[^:/@\s]*:)(?P<pw>[^@\s]+)(?P<at>@)")
+# A quoted value ('a b', "a b") is masked whole; a bare one up to the next space.
+_VALUE = r"""'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|"""
+# "=", "=>" (Ruby/Perl hashes) and "%3D" (a percent-encoded "=" in a logged URL).
+_IS = r"\s*(?:=>?|%3[dD])\s*"
 # A key may carry a prefix or suffix (PGPASSWORD=, db_password=, client_secret=,
 # AWS_SECRET_ACCESS_KEY=): \w*? from the word's start, \w* after the stem.
 _KV_PASSWORD = re2.compile(
-    r"(?i)(?P<head>(?:\b\w*?(?:password|passwd)\w*|\bpwd)\s*=\s*)"
-    r"(?P<pw>'(?:[^'\\]|\\.)*'|[^\s]+)"
+    rf"(?i)(?P<head>(?:\b\w*?(?:password|passwd)\w*|\bpwd){_IS})(?P<pw>{_VALUE}[^\s]+)"
 )
 # token-like keys end at "&" too (a query string's next parameter); a password may hold one
 _KV_TOKEN = re2.compile(
-    r"(?i)(?P<head>\b\w*?(?:token|secret|api[_-]?key)\w*\s*=\s*)"
-    r"(?P<pw>'(?:[^'\\]|\\.)*'|[^\s&]+)"
+    rf"(?i)(?P<head>\b\w*?(?:token|secret|credential|api[_-]?key)\w*{_IS})"
+    rf"(?P<pw>{_VALUE}[^\s&]+)"
+)
+# A command-line option and its value: --password x, --api-token x (the dashes make it one).
+_OPTION = re2.compile(
+    r"(?i)(?P<head>(?:^|\s)--?[\w-]*?(?:password|passwd|token|secret|credential|api[_-]?key)"
+    rf"[\w-]*[ \t]+)(?P<pw>{_VALUE}[^\s-][^\s]*)"
 )
 # The same keys as a mapping entry: Python reprs and JSON in tracebacks and --showlocals
-# ('password': 'x', "token": "x"), YAML and log lines (password: x).
+# ('password': 'x', "token": "x"), YAML and log lines (password: x). A number, true,
+# false or null is no secret and stays (a count such as "tokens: 12" keeps its meaning).
 _KEY_COLON = re2.compile(
-    r"""(?i)(?P<head>["']?\b\w*?(?:password|passwd|secret|token|api[_-]?key)\w*["']?\s*:\s*)"""
-    r"""(?P<pw>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|[^\s,;}\]]+)"""
+    r"""(?i)(?P<head>["']?\b\w*?(?:password|passwd|secret|token|credential|api[_-]?key)\w*"""
+    rf"""["']?\s*:\s*)(?P<pw>{_VALUE}[^\s,;}}\]]+)"""
+)
+_PLAIN = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|true|false|null|none", re.I)
+# The whole value of an Authorization header, whatever its scheme (token, Digest, ...).
+_AUTHORIZATION = re2.compile(r"(?i)(?P<head>\b(?:proxy-)?authorization\s*[:=]\s*)(?P<pw>[^\r\n]+)")
+# A private key in PEM (RFC 7468), also one cut off before its END line.
+_PEM_KEY = re2.compile(
+    r"(?P<head>-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----)(?P<pw>(?s:.*?))"
+    r"(?P<at>-----END [A-Z0-9 ]*PRIVATE KEY-----|\z)"
 )
 _QUERY_SECRET = re2.compile(
     r"(?i)(?P<head>[?&](?:password|token|access_token|api_key|apikey|secret)=)(?P<pw>[^&#\s]+)"
 )
 _BEARER = re2.compile(r"(?P<head>\b(?:Bearer|Basic)\s+)(?P<pw>[A-Za-z0-9._~+/=-]{8,})")
+
+
+# Each shape with its replacement template (no Python callback per match: linear end to end)
+_SHAPES = tuple(
+    (p, rf"\g<head>{MASK}\g<at>" if "at" in p.groupindex else rf"\g<head>{MASK}")
+    for p in (_PEM_KEY, _URL_PASSWORD, _AUTHORIZATION, _KV_PASSWORD, _KV_TOKEN, _OPTION,
+              _QUERY_SECRET, _BEARER)
+)  # fmt: skip
+
+
+def _mask_unless_plain(m: Any) -> str:
+    value = m.group("pw")
+    return m.group(0) if _PLAIN.fullmatch(value) else m.group("head") + MASK
 
 
 class Redactor:
@@ -131,10 +161,9 @@ class Redactor:
             return self._short[value]
         original = value
         value = self.known(value)
-        for pattern in (_URL_PASSWORD, _KV_PASSWORD, _KV_TOKEN, _KEY_COLON, _QUERY_SECRET, _BEARER):
-            value = pattern.sub(
-                lambda m: m.group("head") + MASK + (m.groupdict().get("at") or ""), value
-            )
+        for pattern, template in _SHAPES:
+            value = pattern.sub(template, value)
+        value = _KEY_COLON.sub(_mask_unless_plain, value)
         if short and len(self._short) < 4096:
             self._short[original] = value
         return value

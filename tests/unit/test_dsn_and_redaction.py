@@ -102,8 +102,10 @@ def test_shapes_are_masked_without_being_told():
 @pytest.mark.parametrize(
     "body",
     ["x" * 2_000_000, "a://b:" * 300_000, "password=" * 200_000, "?token=" * 300_000,
-     "Bearer " * 300_000, "postgres://u:" + "p" * 2_000_000],
-    ids=["one-letter", "scheme-colon", "kv", "query", "bearer", "endless-password"],
+     "Bearer " * 300_000, "postgres://u:" + "p" * 2_000_000, "password=>" * 200_000,
+     "--password " * 200_000, "-----BEGIN PRIVATE KEY-----" * 70_000, "token: " * 300_000],
+    ids=["one-letter", "scheme-colon", "kv", "query", "bearer", "endless-password",
+         "kv-arrow", "option", "pem", "key-colon"],
 )  # fmt: skip
 def test_shapes_on_megabytes_of_target_text_end(body):
     """A target's body or log is free text an attacker shapes: the secret-shape rules
@@ -131,6 +133,18 @@ def test_key_value_secrets_in_free_text_are_masked(key):
         "SparkConfig(db_password='Hdr_8888')",
         "AWS_SECRET_ACCESS_KEY=Hdr_8888",
         "GITHUB_TOKEN=Hdr_8888",
+        # second review: separators, quoting, options, headers, PEM
+        "password => Hdr_8888",
+        "psql --password Hdr_8888 -h db",
+        "run --api-token=Hdr_8888",
+        "GET /login?user=a&password%3DHdr_8888",
+        'export SPARK_DB_PASSWORD="Hdr 8888 Hdr_8888"',
+        "secret = 'Hdr_8888 Hdr_8888'",
+        "credentials=Hdr_8888",
+        "authorization: token Hdr_8888",
+        "Proxy-Authorization: Digest username=x, response=Hdr_8888",
+        "-----BEGIN PRIVATE KEY-----\nHdr_8888\n-----END PRIVATE KEY-----",
+        "cut short: -----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIHdr_8888",
     ],
 )
 def test_secret_keys_in_reprs_json_and_env_lines_are_masked(text):
@@ -140,11 +154,20 @@ def test_secret_keys_in_reprs_json_and_env_lines_are_masked(text):
     assert "Hdr_8888" not in out and MASK in out
 
 
-def test_key_shapes_leave_other_mapping_entries_and_messages_alone():
-    r = Redactor()
-    assert r.text('{"timeout_s": 5, "host": "db"}') == '{"timeout_s": 5, "host": "db"}'
-    message = 'FATAL:  password authentication failed for user "spark"'
-    assert r.text(message) == message
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"timeout_s": 5, "host": "db"}',
+        'FATAL:  password authentication failed for user "spark"',
+        "tokens: 12, max_tokens: 100, rate: 1.5e3",  # counts are no secrets
+        '{"secret_key_present": false, "api_key": null, "tokens_checked": 4}',
+        "token bucket: 5/s",
+        "pytest -k test_pf01 --tb=short -p no:cacheprovider",
+        "SPARK VERDICT: GO for preflight (9 of 9) -- bundle: reports/v1.4.0/x.tar.gz",
+    ],
+)
+def test_key_shapes_leave_other_entries_counts_and_messages_alone(text):
+    assert Redactor().text(text) == text
 
 
 def test_secret_keys_and_headers_are_masked_recursively():
