@@ -26,6 +26,7 @@ from .verdict import GO, one_line
 STATE = pytest.StashKey[run.SparkState]()
 SANDBOX = pytest.StashKey[Any]()
 SANDBOX_LAYER = pytest.StashKey[dict[str, Any]]()
+CODE = pytest.StashKey[dict[str, Any]]()  # suite.identity, before the conftests load
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -36,10 +37,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_load_initial_conftests(
     early_config: pytest.Config, parser: pytest.Parser, args: list[str]
 ) -> None:
-    """Before any conftest or test is collected: refuse a rootdir our own flag moved."""
+    """Before any conftest or test is collected: refuse a rootdir our own flag moved, and
+    a release run's paths outside the suite (their conftests would load next); digest the
+    suite before its own conftest.py runs."""
     problem = options.rootdir_moved(early_config, parser, args)
     if problem:
         raise pytest.UsageError(problem)
+    ns = parser.parse_known_args(args)
+    if ns.release and not hasattr(early_config, "workerinput"):
+        _refuse_tests_outside_the_suite(early_config, ns)
+        early_config.stash[CODE] = suite.identity(early_config.rootpath)
     # Registered before every other plugin's cleanup, so it runs after them: the objects
     # frozen at collection end stay out of pytest's final gc passes, then become
     # collectable again (an in-process pytester run must not keep its session forever).
@@ -64,8 +71,6 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     if config.option.help or config.option.markers or config.option.showfixtures:
         return
-    if config.getoption("release"):
-        _refuse_tests_outside_the_suite(config)
     try:
         options.check_known_ids(options.selected_ids(config))
         evidence_dir = run.usable_evidence_dir(Path(config.getoption("spark_evidence_dir")))
@@ -91,8 +96,9 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.stash[STATE] = state
     if not hasattr(config, "workerinput"):  # xdist's controller collects nothing itself
-        # before collection imports a test module (which could rewrite itself)
-        state.code = suite.identity(config.rootpath)
+        # taken before the initial conftests loaded (a --release run), else now: before
+        # collection imports a test module (which could rewrite itself)
+        state.code = config.stash.get(CODE, None) or suite.identity(config.rootpath)
     from . import fixtures
 
     for name, without in REQUIRED_PARTS.items():
@@ -109,18 +115,25 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(HtmlHooks(state, config), "spark-html")
 
 
-def _refuse_tests_outside_the_suite(config: pytest.Config) -> None:
+def _refuse_tests_outside_the_suite(config: pytest.Config, ns: Any) -> None:
     """A release run collects the suite's checks/ only (when the rootdir has one): a test
-    module from elsewhere would run its code inside the run before any rule could judge it."""
+    module or conftest from elsewhere would run its code inside the run. The paths are
+    the ones pytest will collect: the arguments, else (from the rootdir) testpaths, else
+    the invocation directory."""
     where = f"{suite.SUITE_DIR}/"
-    if config.option.pyargs and suite.suite_dir(config.rootpath) is not None:
+    home = config.rootpath
+    if ns.pyargs and suite.suite_dir(home) is not None:
         raise pytest.UsageError(f"pytest-spark: a release run collects {where} only, not --pyargs")
-    outside = suite.args_outside(config.rootpath, config.invocation_params.dir, config.args)
+    here = config.invocation_params.dir
+    paths = [str(a) for a in ns.file_or_dir]
+    if not paths:
+        paths = list(config.getini("testpaths")) if here == home else []
+        paths = paths or [str(here)]
+    outside = suite.args_outside(home, here, paths)
     if outside:
         raise pytest.UsageError(
             f"pytest-spark: a release run collects the suite in {where} only; "
-            f"{', '.join(outside[:3])} is outside it (run `pytest {where}`, or set "
-            f"testpaths = {suite.SUITE_DIR})"
+            f"{', '.join(outside[:3])} is outside it (from {home}: `pytest {where}`)"
         )
 
 

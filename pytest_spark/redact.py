@@ -54,50 +54,81 @@ _IS = r"\s*(?:=>?|%3[dD])\s*"
 # A key may carry a prefix or suffix (PGPASSWORD=, db_password=, client_secret=,
 # AWS_SECRET_ACCESS_KEY=): \w*? from the word's start, \w* after the stem.
 _KV_PASSWORD = re2.compile(
-    rf"(?i)(?P<head>(?:\b\w*?(?:password|passwd)\w*|\bpwd){_IS})(?P<pw>{_VALUE}[^\s]+)"
+    rf"(?i)(?P<head>(?:\b\w*?(?:password|passwd|passphrase)\w*|\bpwd|\bpass){_IS})"
+    rf"(?P<pw>{_VALUE}[^\s]+)"
 )
 # token-like keys end at "&" too (a query string's next parameter); a password may hold one
-_KV_TOKEN = re2.compile(
-    rf"(?i)(?P<head>\b\w*?(?:token|secret|credential|api[_-]?key)\w*{_IS})"
-    rf"(?P<pw>{_VALUE}[^\s&]+)"
-)
+_TOKEN_KEYS = r"token|secret|credential|api[_-]?key|private[_-]?key"
+_KV_TOKEN = re2.compile(rf"(?i)(?P<head>\b\w*?(?:{_TOKEN_KEYS})\w*{_IS})(?P<pw>{_VALUE}[^\s&]+)")
 # A command-line option and its value: --password x, --api-token x (the dashes make it one).
 _OPTION = re2.compile(
-    r"(?i)(?P<head>(?:^|\s)--?[\w-]*?(?:password|passwd|token|secret|credential|api[_-]?key)"
+    r"(?i)(?P<head>(?:^|\s)--?[\w-]*?(?:pass|passwd|password|token|secret|credential|api[_-]?key)"
     rf"[\w-]*[ \t]+)(?P<pw>{_VALUE}[^\s-][^\s]*)"
 )
 # The same keys as a mapping entry: Python reprs and JSON in tracebacks and --showlocals
 # ('password': 'x', "token": "x"), YAML and log lines (password: x). A number, true,
 # false or null is no secret and stays (a count such as "tokens: 12" keeps its meaning).
 _KEY_COLON = re2.compile(
-    r"""(?i)(?P<head>["']?\b\w*?(?:password|passwd|secret|token|credential|api[_-]?key)\w*"""
+    r"""(?i)(?P<head>["']?\b\w*?(?:password|passwd|passphrase|secret|token|credential|"""
+    r"""api[_-]?key|private[_-]?key)\w*"""
     rf"""["']?\s*:\s*)(?P<pw>{_VALUE}[^\s,;}}\]]+)"""
 )
-_PLAIN = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|true|false|null|none", re.I)
-# The whole value of an Authorization header, whatever its scheme (token, Digest, ...).
-_AUTHORIZATION = re2.compile(r"(?i)(?P<head>\b(?:proxy-)?authorization\s*[:=]\s*)(?P<pw>[^\r\n]+)")
-# A private key in PEM (RFC 7468), also one cut off before its END line.
-_PEM_KEY = re2.compile(
-    r"(?P<head>-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----)(?P<pw>(?s:.*?))"
-    r"(?P<at>-----END [A-Z0-9 ]*PRIVATE KEY-----|\z)"
+# A short number (a count, a limit), true, false or null, quoted or not. A long number
+# may be a PIN or a numeric token and is masked.
+_FLAG = re.compile(r"""(["']?)(?:true|false|null|none)\1""", re.I)
+_PLAIN = re.compile(r"""(["']?)(?:-?\d{1,6}(?:\.\d+)?|true|false|null|none)\1""", re.I)
+# The whole value of an Authorization or Cookie header, whatever its scheme or quoting.
+_HEADER_VALUE = re2.compile(
+    r"""(?i)(?P<head>["']?\b(?:proxy-authorization|authorization|set-cookie|cookie)["']?"""
+    rf"""\s*[:=]\s*)(?P<pw>{_VALUE}[^\r\n]+)"""
 )
+# A private key in PEM (RFC 7468) or OpenPGP armour: the block up to its END line, or,
+# cut off before one, the run of base64 (and escaped newlines) after BEGIN -- not the
+# rest of the text (a traceback naming the BEGIN line keeps its error). Done by hand
+# (``_mask_private_keys``): one regex with both cases rescans to the text's end from
+# every BEGIN, quadratic in a body of repeated BEGIN lines. These three use Python's
+# engine: RE2's wrapper re-encodes the whole text on every call (quadratic again when
+# called per BEGIN), and none of them can backtrack badly (each starts at a literal and
+# has no nested repetition).
+_PEM_BEGIN = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
+_PEM_END = re.compile(r"-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
+_PEM_BODY = re.compile(r"(?:[A-Za-z0-9+/=\s]|\\n)*")
 _QUERY_SECRET = re2.compile(
     r"(?i)(?P<head>[?&](?:password|token|access_token|api_key|apikey|secret)=)(?P<pw>[^&#\s]+)"
 )
 _BEARER = re2.compile(r"(?P<head>\b(?:Bearer|Basic)\s+)(?P<pw>[A-Za-z0-9._~+/=-]{8,})")
 
 
+def _mask_private_keys(text: str) -> str:
+    """Each private key block's body (and END line) masked; linear in the text."""
+    out, pos, ends = [], 0, True
+    while (begin := _PEM_BEGIN.search(text, pos)) is not None:
+        out.append(text[pos : begin.end()] + MASK)
+        end = _PEM_END.search(text, begin.end()) if ends else None
+        if end is None:
+            ends = False  # no END after this BEGIN: none after a later one either
+            body = _PEM_BODY.match(text, begin.end())
+            pos = body.end() if body else begin.end()
+        else:
+            pos = end.end()
+    out.append(text[pos:])
+    return "".join(out)
+
+
 # Each shape with its replacement template (no Python callback per match: linear end to end)
 _SHAPES = tuple(
     (p, rf"\g<head>{MASK}\g<at>" if "at" in p.groupindex else rf"\g<head>{MASK}")
-    for p in (_PEM_KEY, _URL_PASSWORD, _AUTHORIZATION, _KV_PASSWORD, _KV_TOKEN, _OPTION,
-              _QUERY_SECRET, _BEARER)
-)  # fmt: skip
+    for p in (_URL_PASSWORD, _HEADER_VALUE, _KV_PASSWORD, _OPTION, _QUERY_SECRET, _BEARER)
+)
 
 
 def _mask_unless_plain(m: Any) -> str:
-    value = m.group("pw")
-    return m.group(0) if _PLAIN.fullmatch(value) else m.group("head") + MASK
+    """A count or a flag stays; a password is masked even when it is a short number (a PIN)."""
+    value, head = m.group("pw"), m.group("head")
+    plain = _PLAIN.fullmatch(value)
+    if plain and "pass" in head.lower():
+        plain = _FLAG.fullmatch(value)
+    return m.group(0) if plain else head + MASK
 
 
 class Redactor:
@@ -161,9 +192,11 @@ class Redactor:
             return self._short[value]
         original = value
         value = self.known(value)
+        value = _mask_private_keys(value)
         for pattern, template in _SHAPES:
             value = pattern.sub(template, value)
-        value = _KEY_COLON.sub(_mask_unless_plain, value)
+        for pattern in (_KV_TOKEN, _KEY_COLON):  # a count or a flag stays ("tokens: 12")
+            value = pattern.sub(_mask_unless_plain, value)
         if short and len(self._short) < 4096:
             self._short[original] = value
         return value

@@ -87,11 +87,11 @@ def tree_digest(root: Path) -> dict[str, Any]:
     for dirpath, dirnames, filenames in os.walk(base):
         if dirpath.count(b"/") - base.count(b"/") >= MAX_DEPTH:  # before os.walk recurses
             raise TreeTooLarge(f"{root}: directories nested over {MAX_DEPTH} deep")
-        dirnames[:] = [d for d in dirnames if os.fsdecode(d) not in _SKIP_DIRS]
-        for name in [*dirnames, *filenames]:
+        for name in [*dirnames, *filenames]:  # __pycache__ too: a link is never ours to skip
             if os.path.islink(os.path.join(dirpath, name)):
                 # pytest imports what a link points to; the digest would not see it
                 raise ValueError(f"{root}: a symlink: {os.path.join(dirpath, name)!r}")
+        dirnames[:] = [d for d in dirnames if os.fsdecode(d) not in _SKIP_DIRS]
         for name in filenames:
             path = os.path.join(dirpath, name)
             st = os.lstat(path)

@@ -808,3 +808,34 @@ def test_the_suite_digest_is_taken_before_collection_imports_a_module(pytester, 
     assert result.ret == 0, result.stdout.str()[-2000:]
     assert module.read_text() == "# innocent\n"
     assert bundle_of().json("manifest.json")["run"]["code"]["suite"]["digest"] == before
+
+
+def test_the_conftest_of_a_path_outside_the_suite_is_never_imported(pytester):
+    """Third review: other/conftest.py loaded (and could patch the plugin) before the
+    refusal. The refusal now comes before pytest loads the initial conftests."""
+    pytester.mkdir("checks")
+    pytester.path.joinpath("checks", "test_suite.py").write_text(suite())
+    pytester.mkdir("other")
+    marker = pytester.path / "imported"
+    pytester.path.joinpath("other", "conftest.py").write_text(
+        f"import pathlib\npathlib.Path({str(marker)!r}).write_text('x')\n"
+    )
+    pytester.path.joinpath("other", "test_stand_in.py").write_text(STAND_IN)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--release", "v1.4.0", "other")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert not marker.exists()
+
+
+def test_the_suite_digest_is_taken_before_the_suites_conftest_runs(pytester, bundle_of):
+    from pytest_spark import suite as code
+
+    pytester.mkdir("checks")
+    pytester.makeini("[pytest]\ntestpaths = checks\n")
+    pytester.path.joinpath("checks", "test_suite.py").write_text(suite())
+    conftest = pytester.path / "checks" / "conftest.py"
+    conftest.write_text("import pathlib\npathlib.Path(__file__).write_text('# reviewed\\n')\n")
+    before = code.tree_digest(pytester.path / "checks")["digest"]
+    result = run(pytester, "--spark-allow-writes")
+    assert result.ret == 0, result.stdout.str()[-2000:]
+    assert conftest.read_text() == "# reviewed\n"
+    assert bundle_of().json("manifest.json")["run"]["code"]["suite"]["digest"] == before

@@ -145,6 +145,17 @@ def test_key_value_secrets_in_free_text_are_masked(key):
         "Proxy-Authorization: Digest username=x, response=Hdr_8888",
         "-----BEGIN PRIVATE KEY-----\nHdr_8888\n-----END PRIVATE KEY-----",
         "cut short: -----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIHdr_8888",
+        # third review: quoted header names, cookies, other key names, numeric secrets
+        '"Authorization": "Token Hdr_8888"',
+        "{'authorization': 'Digest username=x, response=\"Hdr_8888\"'}",
+        "Cookie: session=Hdr_8888; theme=dark",
+        "Set-Cookie: sid=Hdr_8888; Path=/; HttpOnly",
+        "passphrase=Hdr_8888",
+        "pass=Hdr_8888",
+        '"private_key": "Hdr_8888"',
+        "-----BEGIN PGP PRIVATE KEY BLOCK-----\nHdr_8888\n-----END PGP PRIVATE KEY BLOCK-----",
+        "password: 8888",  # a PIN is a password, however short
+        "api_key: 88888888888888",
     ],
 )
 def test_secret_keys_in_reprs_json_and_env_lines_are_masked(text):
@@ -164,6 +175,9 @@ def test_secret_keys_in_reprs_json_and_env_lines_are_masked(text):
         "token bucket: 5/s",
         "pytest -k test_pf01 --tb=short -p no:cacheprovider",
         "SPARK VERDICT: GO for preflight (9 of 9) -- bundle: reports/v1.4.0/x.tar.gz",
+        "policy.allow_literal_secrets = true",
+        '"access-control-allow-credentials": "true"',
+        "Vary: Accept-Encoding, Cookie",
     ],
 )
 def test_key_shapes_leave_other_entries_counts_and_messages_alone(text):
@@ -261,3 +275,18 @@ def test_strings_keeps_structure_and_numbers():
     r = Redactor(["s3cr3t-value"])
     data = {"passed": 9, "reasons": [{"message": "401 for s3cr3t-value"}], "ok": True}
     assert r.strings(data) == {"passed": 9, "reasons": [{"message": "401 for ***"}], "ok": True}
+
+
+def test_a_cut_off_private_key_masks_its_base64_not_the_rest_of_the_message():
+    """Third review: a BEGIN line without END erased everything after it."""
+    out = Redactor().text(
+        "bad key -----BEGIN PRIVATE KEY-----\\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\\n; "
+        "give a PEM file (pytest-spark keygen)"
+    )
+    assert "MIIEvQ" not in out and out.endswith("; give a PEM file (pytest-spark keygen)")
+
+
+@pytest.mark.timeout(60)  # a hang guard: one regex for both cases was quadratic here
+def test_many_begin_lines_without_an_end_are_linear():
+    out = Redactor().text("-----BEGIN PRIVATE KEY-----x" * 70_000)
+    assert "x" not in out.replace("KEY", "")
