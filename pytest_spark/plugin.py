@@ -329,6 +329,14 @@ class SparkPlugin:
         terminalreporter.section(f"spark verdict: {verdict['verdict']}", sep="=", bold=True)
         for line in run.summary_lines(verdict):
             terminalreporter.write_line(line)
+        code = self.state.code or {}
+        if "suite" in code and code["suite"] is None:  # a GO here is no deploy GO
+            terminalreporter.write_line(
+                f"  {'*':6} {'no suite':12} no {suite.SUITE_DIR}/ under the rootdir "
+                f"{self.config.rootpath}: the bundle names no suite digest, so "
+                "`verify --require-go` and `combine` refuse it",
+                yellow=True,
+            )
         for nodeid in self.state.foreign[:5]:  # why "incomplete": it ran, yet does not count
             terminalreporter.write_line(
                 f"  {'*':6} {'not counted':12} {nodeid}: bound outside {suite.SUITE_DIR}/, it "

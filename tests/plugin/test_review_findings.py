@@ -113,6 +113,7 @@ def test_a_run_without_the_checks_suite_is_no_deploy_go_and_cannot_be_combined(p
     (pytester.path / "checks").rename(pytester.path / "stand_ins")
     again = pytester.runpytest("-p", "no:cacheprovider", "-m", "preflight", "--release", "1.4.0")
     assert again.ret == 0  # GO for what ran; the gate decides it is not the suite
+    again.stdout.fnmatch_lines(["*no suite*no checks/ under the rootdir*refuse it"])
     suite_less = str(pytester.path / tarball_of(again))
     capsys.readouterr()
     args = ["--require-go", "--require", "preflight"]
