@@ -8,6 +8,7 @@ registered only once the configuration is known to be valid.
 from __future__ import annotations
 
 import gc
+import glob
 import tempfile
 from collections.abc import Generator
 from pathlib import Path
@@ -126,9 +127,10 @@ def _refuse_tests_outside_the_suite(config: pytest.Config, ns: Any) -> None:
         raise pytest.UsageError(f"pytest-spark: a release run collects {where} only, not --pyargs")
     here = config.invocation_params.dir
     paths = [str(a) for a in ns.file_or_dir]
-    if not paths:
-        paths = list(config.getini("testpaths")) if here == home else []
-        paths = paths or [str(here)]
+    if not paths and here == home:  # pytest expands testpaths as globs (recursive) ...
+        for pattern in config.getini("testpaths"):
+            paths += sorted(glob.iglob(pattern, root_dir=home, recursive=True))
+    paths = paths or [str(here)]  # ... and collects the invocation dir when none matches
     outside = suite.args_outside(home, here, paths)
     if outside:
         raise pytest.UsageError(

@@ -53,13 +53,17 @@ _VALUE = r"""'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*"|"""
 _IS = r"\s*(?:=>?|%3[dD])\s*"
 # A key may carry a prefix or suffix (PGPASSWORD=, db_password=, client_secret=,
 # AWS_SECRET_ACCESS_KEY=): \w*? from the word's start, \w* after the stem.
+# A key may be quoted, also JSON-escaped inside a log line: {\"password\": ...}, "pass" = ...
+_Q = r"""(?:\\?["'])?"""
 _KV_PASSWORD = re2.compile(
-    rf"(?i)(?P<head>(?:\b\w*?(?:password|passwd|passphrase)\w*|\bpwd|\bpass){_IS})"
+    rf"(?i)(?P<head>(?:\b\w*?(?:password|passwd|passphrase)\w*|\bpwd|\bpass){_Q}{_IS})"
     rf"(?P<pw>{_VALUE}[^\s]+)"
 )
 # token-like keys end at "&" too (a query string's next parameter); a password may hold one
 _TOKEN_KEYS = r"token|secret|credential|api[_-]?key|private[_-]?key"
-_KV_TOKEN = re2.compile(rf"(?i)(?P<head>\b\w*?(?:{_TOKEN_KEYS})\w*{_IS})(?P<pw>{_VALUE}[^\s&]+)")
+_KV_TOKEN = re2.compile(
+    rf"(?i)(?P<head>\b\w*?(?:{_TOKEN_KEYS})\w*{_Q}{_IS})(?P<pw>{_VALUE}[^\s&]+)"
+)
 # A command-line option and its value: --password x, --api-token x (the dashes make it one).
 _OPTION = re2.compile(
     r"(?i)(?P<head>(?:^|\s)--?[\w-]*?(?:pass|passwd|password|token|secret|credential|api[_-]?key)"
@@ -69,12 +73,15 @@ _OPTION = re2.compile(
 # ('password': 'x', "token": "x"), YAML and log lines (password: x). A number, true,
 # false or null is no secret and stays (a count such as "tokens: 12" keeps its meaning).
 _KEY_COLON = re2.compile(
-    r"""(?i)(?P<head>["']?\b\w*?(?:password|passwd|passphrase|secret|token|credential|"""
-    r"""api[_-]?key|private[_-]?key)\w*"""
-    rf"""["']?\s*:\s*)(?P<pw>{_VALUE}[^\s,;}}\]]+)"""
+    rf"""(?i)(?P<head>{_Q}\b(?:\w*?(?:password|passwd|passphrase|secret|token|credential|"""
+    r"""api[_-]?key|private[_-]?key)\w*|pass)"""
+    rf"""{_Q}\s*:\s*)(?P<pw>{_VALUE}[^\s,;}}\]]+)"""
 )
 # A short number (a count, a limit), true, false or null, quoted or not. A long number
 # may be a PIN or a numeric token and is masked.
+_KEY_NAME = re.compile(r"[\w-]+")
+#: Key names that count or bound something (a plural, a count, a limit), not hold a secret
+_COUNTED = re.compile(r"(?i)(?:s(?:_|$)|count|max|min|num|len|size|limit|ttl|timeout|age)")
 _FLAG = re.compile(r"""(["']?)(?:true|false|null|none)\1""", re.I)
 _PLAIN = re.compile(r"""(["']?)(?:-?\d{1,6}(?:\.\d+)?|true|false|null|none)\1""", re.I)
 # The whole value of an Authorization or Cookie header, whatever its scheme or quoting.
@@ -92,7 +99,8 @@ _HEADER_VALUE = re2.compile(
 # has no nested repetition).
 _PEM_BEGIN = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
 _PEM_END = re.compile(r"-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
-_PEM_BODY = re.compile(r"(?:[A-Za-z0-9+/=\s]|\\n)*")
+# base64, whitespace, escaped line ends and "\/" (JSON), RFC 1421 header lines (encrypted)
+_PEM_BODY = re.compile(r"(?:(?:Proc-Type|DEK-Info):[^\n\\]*|[A-Za-z0-9+/=\s]|\\[rnt/])*")
 _QUERY_SECRET = re2.compile(
     r"(?i)(?P<head>[?&](?:password|token|access_token|api_key|apikey|secret)=)(?P<pw>[^&#\s]+)"
 )
@@ -123,12 +131,16 @@ _SHAPES = tuple(
 
 
 def _mask_unless_plain(m: Any) -> str:
-    """A count or a flag stays; a password is masked even when it is a short number (a PIN)."""
-    value, head = m.group("pw"), m.group("head")
-    plain = _PLAIN.fullmatch(value)
-    if plain and "pass" in head.lower():
-        plain = _FLAG.fullmatch(value)
-    return m.group(0) if plain else head + MASK
+    """A flag (true/false/null) stays, and so does a short number under a count-like key
+    (tokens: 12, max_tokens=100); any other value is masked, a short number too (a PIN,
+    an OTP: secret=123456)."""
+    head = m.group("head")
+    value = m.group("pw").rstrip(",;)")  # a bare value ends at a space: "max=100, min=1"
+    if _FLAG.fullmatch(value):
+        return m.group(0)
+    key = _KEY_NAME.search(head)
+    counted = key is not None and _COUNTED.search(key.group(0)) is not None
+    return m.group(0) if counted and _PLAIN.fullmatch(value) else head + MASK
 
 
 class Redactor:
@@ -191,6 +203,8 @@ class Redactor:
         if short and value in self._short:
             return self._short[value]
         original = value
+        if not value.isascii():  # lone surrogates (os.fsdecode'd names): RE2 takes UTF-8 only
+            value = value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
         value = self.known(value)
         value = _mask_private_keys(value)
         for pattern, template in _SHAPES:

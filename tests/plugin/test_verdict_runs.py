@@ -826,6 +826,31 @@ def test_the_conftest_of_a_path_outside_the_suite_is_never_imported(pytester):
     assert not marker.exists()
 
 
+@pytest.mark.parametrize(
+    ("testpaths", "refused"),
+    [("checks/nope", True), ("checks/**/..", True), ("check*", False), ("checks", False)],
+)
+def test_testpaths_are_judged_as_pytest_expands_them(pytester, testpaths, refused):
+    """Fourth review: testpaths matching nothing made pytest collect the rootdir (and load
+    other/conftest.py); a glob was judged as its raw text."""
+    pytester.mkdir("checks")
+    pytester.path.joinpath("checks", "test_suite.py").write_text(suite())
+    pytester.mkdir("other")
+    marker = pytester.path / "imported"
+    pytester.path.joinpath("other", "conftest.py").write_text(
+        f"import pathlib\npathlib.Path({str(marker)!r}).write_text('x')\n"
+    )
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--release", "v1.4.0", "--spark-check", SUITE_IDS,
+        "--spark-allow-writes", "-o", f"testpaths={testpaths}",
+    )  # fmt: skip
+    if refused:
+        assert result.ret == pytest.ExitCode.USAGE_ERROR, result.stdout.str()[-1500:]
+    else:
+        assert result.ret == 0, result.stdout.str()[-1500:]
+    assert not marker.exists()
+
+
 def test_the_suite_digest_is_taken_before_the_suites_conftest_runs(pytester, bundle_of):
     from pytest_spark import suite as code
 

@@ -156,6 +156,16 @@ def test_key_value_secrets_in_free_text_are_masked(key):
         "-----BEGIN PGP PRIVATE KEY BLOCK-----\nHdr_8888\n-----END PGP PRIVATE KEY BLOCK-----",
         "password: 8888",  # a PIN is a password, however short
         "api_key: 88888888888888",
+        # fourth review: quoted keys with =, =>; JSON escaped in a log line; short numbers
+        '{"password"=>"Hdr_8888"}',
+        "{'token' => 'Hdr_8888'}",
+        '"password" = "Hdr_8888"',
+        '{\\"password\\": \\"Hdr_8888\\"}',
+        "pass: Hdr_8888",
+        "secret=888888",
+        "client_secret: 888888",
+        '"-----BEGIN PRIVATE KEY-----\\r\\nMIIEHdr\\/Hdr_8888\\r\\n',
+        "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES,AB\n\nHdr_8888",
     ],
 )
 def test_secret_keys_in_reprs_json_and_env_lines_are_masked(text):
@@ -178,6 +188,7 @@ def test_secret_keys_in_reprs_json_and_env_lines_are_masked(text):
         "policy.allow_literal_secrets = true",
         '"access-control-allow-credentials": "true"',
         "Vary: Accept-Encoding, Cookie",
+        "max_tokens=100, bypass_count: 42",
     ],
 )
 def test_key_shapes_leave_other_entries_counts_and_messages_alone(text):
@@ -290,3 +301,10 @@ def test_a_cut_off_private_key_masks_its_base64_not_the_rest_of_the_message():
 def test_many_begin_lines_without_an_end_are_linear():
     out = Redactor().text("-----BEGIN PRIVATE KEY-----x" * 70_000)
     assert "x" not in out.replace("KEY", "")
+
+
+def test_text_with_lone_surrogates_is_redacted_not_a_crash():
+    """Fourth review: os.fsdecode'd names carry lone surrogates; RE2 takes UTF-8 only, and
+    the failing check's message became an INTERNALERROR."""
+    out = Redactor().text("file bad\udcffname password=Hdr_8888")
+    assert "Hdr_8888" not in out and out.startswith("file bad")
