@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -738,14 +739,29 @@ def test_combine_now_errors_name_the_option(bad: str) -> None:
 STAND_IN = 'import pytest\n\n@pytest.mark.spark_check("PF-01")\ndef test_pf01():\n    pass\n'
 
 
+def suite_in_checks(pytester: pytest.Pytester) -> None:
+    """The synthetic suite where a real one lives: checks/ under the rootdir."""
+    pytester.mkdir("checks")
+    pytester.path.joinpath("checks", "test_suite.py").write_text(suite())
+
+
+def conftest_elsewhere(pytester: pytest.Pytester) -> Path:
+    """other/conftest.py, which leaves a marker file behind if it is ever imported."""
+    pytester.mkdir("other")
+    marker = pytester.path / "imported"
+    pytester.path.joinpath("other", "conftest.py").write_text(
+        f"import pathlib\npathlib.Path({str(marker)!r}).write_text('x')\n"
+    )
+    return marker
+
+
 @pytest.mark.parametrize(
     "where", [("tests/test_stand_in.py",), ("tests",), (".",), ("--pyargs", "test_stand_in")]
 )
 def test_a_release_run_refuses_test_paths_outside_the_suite(pytester, where):
     """Importing a test module runs its code inside the run (it could patch the plugin):
     with a checks/ suite under the rootdir, a release run collects nothing else."""
-    pytester.mkdir("checks")
-    pytester.path.joinpath("checks", "test_suite.py").write_text(suite())
+    suite_in_checks(pytester)
     pytester.mkdir("tests")
     pytester.path.joinpath("tests", "test_stand_in.py").write_text(STAND_IN)
     result = run(pytester, "--spark-allow-writes", *where)
@@ -758,8 +774,7 @@ def test_a_release_run_refuses_test_paths_outside_the_suite(pytester, where):
 def test_a_stand_in_linked_into_the_suite_is_not_counted(pytester, bundle_of, workers):
     """A symlink in checks/ to a test elsewhere: its target is no suite file (NO-GO: the
     suite cannot be digested), and its result is no record of the check."""
-    pytester.mkdir("checks")
-    pytester.path.joinpath("checks", "test_suite.py").write_text(suite())
+    suite_in_checks(pytester)
     pytester.mkdir("stand_ins")
     pytester.path.joinpath("stand_ins", "test_stand_in.py").write_text(STAND_IN)
     pytester.path.joinpath("checks", "test_zz.py").symlink_to("../stand_ins/test_stand_in.py")
@@ -784,8 +799,7 @@ def test_a_stand_in_linked_into_the_suite_is_not_counted(pytester, bundle_of, wo
 
 
 def test_the_bundle_names_the_suite_and_plugin_digests(pytester, bundle_of):
-    pytester.mkdir("checks")
-    pytester.path.joinpath("checks", "test_suite.py").write_text(suite())
+    suite_in_checks(pytester)
     result = run(pytester, "--spark-allow-writes", "checks")
     assert result.ret == 0, result.stdout.str()[-2000:]
     code = bundle_of().json("manifest.json")["run"]["code"]
@@ -813,13 +827,8 @@ def test_the_suite_digest_is_taken_before_collection_imports_a_module(pytester, 
 def test_the_conftest_of_a_path_outside_the_suite_is_never_imported(pytester):
     """Third review: other/conftest.py loaded (and could patch the plugin) before the
     refusal. The refusal now comes before pytest loads the initial conftests."""
-    pytester.mkdir("checks")
-    pytester.path.joinpath("checks", "test_suite.py").write_text(suite())
-    pytester.mkdir("other")
-    marker = pytester.path / "imported"
-    pytester.path.joinpath("other", "conftest.py").write_text(
-        f"import pathlib\npathlib.Path({str(marker)!r}).write_text('x')\n"
-    )
+    suite_in_checks(pytester)
+    marker = conftest_elsewhere(pytester)
     pytester.path.joinpath("other", "test_stand_in.py").write_text(STAND_IN)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--release", "v1.4.0", "other")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -833,13 +842,8 @@ def test_the_conftest_of_a_path_outside_the_suite_is_never_imported(pytester):
 def test_testpaths_are_judged_as_pytest_expands_them(pytester, testpaths, refused):
     """Fourth review: testpaths matching nothing made pytest collect the rootdir (and load
     other/conftest.py); a glob was judged as its raw text."""
-    pytester.mkdir("checks")
-    pytester.path.joinpath("checks", "test_suite.py").write_text(suite())
-    pytester.mkdir("other")
-    marker = pytester.path / "imported"
-    pytester.path.joinpath("other", "conftest.py").write_text(
-        f"import pathlib\npathlib.Path({str(marker)!r}).write_text('x')\n"
-    )
+    suite_in_checks(pytester)
+    marker = conftest_elsewhere(pytester)
     result = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "--release", "v1.4.0", "--spark-check", SUITE_IDS,
         "--spark-allow-writes", "-o", f"testpaths={testpaths}",
@@ -854,9 +858,8 @@ def test_testpaths_are_judged_as_pytest_expands_them(pytester, testpaths, refuse
 def test_the_suite_digest_is_taken_before_the_suites_conftest_runs(pytester, bundle_of):
     from pytest_spark import suite as code
 
-    pytester.mkdir("checks")
+    suite_in_checks(pytester)
     pytester.makeini("[pytest]\ntestpaths = checks\n")
-    pytester.path.joinpath("checks", "test_suite.py").write_text(suite())
     conftest = pytester.path / "checks" / "conftest.py"
     conftest.write_text("import pathlib\npathlib.Path(__file__).write_text('# reviewed\\n')\n")
     before = code.tree_digest(pytester.path / "checks")["digest"]
