@@ -243,7 +243,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             print(f"NOT A DEPLOY GO: {why}")
         unpinned = [f"--{part}-digest" for part, pin in pins.items() if not pin]
         if unpinned and not refusals:  # like an unsigned bundle: say what was not checked
-            print(f"note: no {' / '.join(unpinned)}: any such code in checks/ was accepted")
+            print(f"note: no {' / '.join(unpinned)}: the run's code was not compared")
         return 1 if refusals else 0
     return 0
 

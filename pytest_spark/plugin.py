@@ -96,10 +96,9 @@ def pytest_configure(config: pytest.Config) -> None:
         sandbox=bool(config.getoption("spark_sandbox")),
     )
     config.stash[STATE] = state
-    if not hasattr(config, "workerinput"):  # xdist's controller collects nothing itself
-        # taken before the initial conftests loaded (a --release run), else now: before
-        # collection imports a test module (which could rewrite itself)
-        state.code = config.stash.get(CODE, None) or suite.identity(config.rootpath)
+    # a --release run's digest, taken before the initial conftests loaded; other runs get
+    # theirs when the bundle is written (no release: never a GO)
+    state.code = config.stash.get(CODE, None)
     from . import fixtures
 
     for name, without in REQUIRED_PARTS.items():

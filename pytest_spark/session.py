@@ -57,7 +57,7 @@ class SparkState:
     collection_errors: list[str] = field(default_factory=list)
     uncalled: list[str] = field(default_factory=list)  # nodeids whose call phase never ran
     foreign: list[str] = field(default_factory=list)  # bound nodeids outside the suite dir
-    code: dict[str, Any] | None = None  # suite.identity, taken before collection
+    code: dict[str, Any] | None = None  # suite.identity of a --release run, before conftests
     deselected: set[str] = field(default_factory=set)  # check ids with a deselected test
     bound: set[str] = field(default_factory=set)  # check ids of the collected tests
     request: dict[str, Any] = field(default_factory=dict)  # the selection asked for (scope)

@@ -1,7 +1,8 @@
 """Which code decided a verdict: the check suite's and the plugin's content digests.
 
-EVIDENCE.md's run.json names "the git sha of the suite"; a sha does not see an
-edited working tree, so run.json also carries a digest of the files themselves:
+EVIDENCE.md's run record names "the git sha of the suite"; a sha does not see an
+edited working tree, so the record (manifest.json ``run.code``) also carries a
+digest of the files themselves:
 the suite directory (``checks/`` under the rootdir: the tests, their conftest,
 pact files and experiments) and the installed ``pytest_spark`` package (the
 rules that judge what the tests observed). A release process pins the digests
@@ -122,7 +123,8 @@ def _file_sha256(path: bytes, size: int) -> str:
 
 
 def identity(rootdir: Path) -> dict[str, Any]:
-    """run.json's ``code``: the suite's and the plugin's digests (None: no suite directory)."""
+    """The run record's ``code``: the suite's and the plugin's digests (suite None: the
+    rootdir has no suite directory)."""
     suite = suite_dir(rootdir)
     plugin = Path(__file__).resolve().parent
     out: dict[str, Any] = {}
