@@ -33,6 +33,17 @@ def newest_bundle(evidence_dir: Path, since: float) -> Path | None:
     return max(found, key=lambda p: p.stat().st_mtime, default=None)
 
 
+def _command() -> str:
+    """How to call pytest-spark from here: the venv's script (the venv is not activated)."""
+    script = Path(sys.executable).parent / "pytest-spark"
+    if not script.is_file():
+        return "pytest-spark"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
+
+
 def run_on_stack(
     args: argparse.Namespace,
     pytest_args: Sequence[str],
@@ -93,14 +104,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-def _command() -> str:
-    """How to call pytest-spark from here: the venv's script (the venv is not activated)."""
-    script = Path(sys.executable).parent / "pytest-spark"
-    if not script.is_file():
-        return "pytest-spark"
-    try:
-        return str(script.relative_to(Path.cwd()))
-    except ValueError:
-        return str(script)

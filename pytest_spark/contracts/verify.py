@@ -343,10 +343,6 @@ def main(argv: Sequence[str]) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
-
-
 def pact_results(pact: PactFile, entry: dict[str, Any]) -> list[InteractionResult]:
     """The child's entry for one pact file, read: a crashed run makes every interaction ERROR."""
     if "exception" in entry:
@@ -384,3 +380,7 @@ def broker_results(entry: dict[str, Any]) -> list[InteractionResult]:
                 )
             )
     return found
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
