@@ -68,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--require-go",
         action="store_true",
         help="the deploy gate: exit 1 unless the bundle is intact AND its verdict is GO over a "
-        "full (not partial) scope AND it is not evidence from the reference stack (sandbox)",
+        "full (not partial) scope AND it is not evidence from the reference stack (sandbox); "
+        "who produced it is proven only with --key (and --require-signature)",
     )
     v.add_argument(
         "--require",

@@ -77,8 +77,10 @@ def tree_digest(root: Path) -> dict[str, Any]:
     sha256sum prints. Left out: byte-code (``*.pyc``, ``__pycache__``), tool
     caches (``.pytest_cache``, ``.mypy_cache``, ``.ruff_cache``) and anything
     not a regular file. Refused: a symlink (pytest would import its target,
-    unseen), a name holding a newline or a backslash (sha256sum escapes those,
-    and a newline would forge a line), nesting over MAX_DEPTH directories.
+    unseen), byte-code outside ``__pycache__`` (Python imports it without a
+    source), Python inside a tool cache, a name holding a newline or a
+    backslash (sha256sum escapes those, and a newline would forge a line),
+    nesting over MAX_DEPTH directories.
     Sizes are checked before reading and files are hashed in chunks.
     Raises TreeTooLarge, OSError, ValueError.
     """
@@ -92,11 +94,17 @@ def tree_digest(root: Path) -> dict[str, Any]:
             if os.path.islink(os.path.join(dirpath, name)):
                 # pytest imports what a link points to; the digest would not see it
                 raise ValueError(f"{root}: a symlink: {os.path.join(dirpath, name)!r}")
+        for skipped in (d for d in dirnames if os.fsdecode(d) in _SKIP_DIRS - {"__pycache__"}):
+            _refuse_python_in_cache(root, os.path.join(dirpath, skipped))
         dirnames[:] = [d for d in dirnames if os.fsdecode(d) not in _SKIP_DIRS]
         for name in filenames:
             path = os.path.join(dirpath, name)
             st = os.lstat(path)
-            if name.endswith(b".pyc") or not stat.S_ISREG(st.st_mode):
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            if name.endswith(b".pyc"):
+                if os.path.basename(dirpath) != b"__pycache__":  # imported with no source
+                    raise ValueError(f"{root}: byte-code without its source: {path!r}")
                 continue
             rel = os.path.relpath(path, base)
             if b"\n" in rel or b"\\" in rel:
@@ -109,6 +117,16 @@ def tree_digest(root: Path) -> dict[str, Any]:
     text = b"".join(f"{hexd}  ".encode() + rel + b"\n" for rel, hexd in lines)
     digest = hashlib.sha256(text).hexdigest()
     return {"path": root.name, "files": len(lines), "digest": f"sha256:{digest}"}
+
+
+def _refuse_python_in_cache(root: Path, cache: bytes) -> None:
+    """A tool cache is not digested (it changes every run), so it must hold no Python:
+    pytest collects a conftest there when norecursedirs is overridden."""
+    for dirpath, _dirs, filenames in os.walk(cache):
+        for name in filenames:
+            if name.endswith((b".py", b".pyc")):
+                path = os.path.join(dirpath, name)
+                raise ValueError(f"{root}: Python in a tool cache: {path!r}")
 
 
 def _file_sha256(path: bytes, size: int) -> str:

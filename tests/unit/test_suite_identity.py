@@ -47,7 +47,7 @@ def test_digest_changes_with_content_and_with_names(tmp_path: Path) -> None:
 def test_byte_code_is_not_part_of_the_suite(tmp_path: Path) -> None:
     root = _tree(tmp_path / "checks", {"test_a.py": b"x = 1\n"})
     before = suite.tree_digest(root)
-    _tree(root, {"__pycache__/test_a.cpython-311.pyc": b"\0", "old.pyc": b"\0"})
+    _tree(root, {"__pycache__/test_a.cpython-311.pyc": b"\0", ".pytest_cache/v/x": b"[]"})
     assert suite.tree_digest(root) == before
 
 
@@ -59,6 +59,18 @@ def test_a_symlink_in_the_suite_is_refused(tmp_path: Path, kind: str) -> None:
     target = tmp_path / "elsewhere" / ("test_b.py" if kind == "file" else "")
     (root / ("test_b.py" if kind == "file" else "sub")).symlink_to(target)
     with pytest.raises(ValueError, match="a symlink"):
+        suite.tree_digest(root)
+
+
+@pytest.mark.parametrize(
+    "planted",
+    ["statistics.pyc", "sub/helpers.pyc", ".pytest_cache/conftest.py", ".ruff_cache/x.pyc"],
+)
+def test_python_the_digest_would_not_see_is_refused(tmp_path: Path, planted: str) -> None:
+    """Final review: a sourceless checks/statistics.pyc replaced the stdlib module for a
+    check (GO) while the digest, which skipped every .pyc, stayed the reviewed one."""
+    root = _tree(tmp_path / "checks", {"test_a.py": b"x = 1\n", planted: b"\0"})
+    with pytest.raises(ValueError, match=r"byte-code without its source|Python in a tool cache"):
         suite.tree_digest(root)
 
 
