@@ -69,6 +69,17 @@ _OPTION = re2.compile(
     r"(?i)(?P<head>(?:^|\s)--?[\w-]*?(?:pass|passwd|password|token|secret|credential|api[_-]?key)"
     rf"[\w-]*[ \t]+)(?P<pw>{_VALUE}[^\s-][^\s]*)"
 )
+# SQL as PostgreSQL logs it: ALTER ROLE x PASSWORD 'v' ('' is a quote inside the literal);
+# a (key, value) pair as Python prints it: ('password', 'v'); psql's expanded output:
+# password | v.
+_SQL_PASSWORD = re2.compile(r"(?i)(?P<head>\bpassword\s+)(?P<pw>'(?:[^']|'')*')")
+_PAIR = re2.compile(
+    r"""(?i)(?P<head>\(\s*b?['"]\w*?(?:password|passwd|passphrase|secret|token|credential|"""
+    rf"""api[_-]?key|private[_-]?key)\w*['"]\s*,\s*)(?P<pw>b?{_VALUE}[^\s)]+)"""
+)
+_PSQL_FIELD = re2.compile(
+    r"(?i)(?P<head>\b\w*?(?:password|passwd|secret|token)\w*\s*\|\s*)(?P<pw>[^\s|]+)"
+)
 # The same keys as a mapping entry: Python reprs and JSON in tracebacks and --showlocals
 # ('password': 'x', "token": "x"), YAML and log lines (password: x). A number, true,
 # false or null is no secret and stays (a count such as "tokens: 12" keeps its meaning).
@@ -126,7 +137,17 @@ def _mask_private_keys(text: str) -> str:
 # Each shape with its replacement template (no Python callback per match: linear end to end)
 _SHAPES = tuple(
     (p, rf"\g<head>{MASK}\g<at>" if "at" in p.groupindex else rf"\g<head>{MASK}")
-    for p in (_URL_PASSWORD, _HEADER_VALUE, _KV_PASSWORD, _OPTION, _QUERY_SECRET, _BEARER)
+    for p in (
+        _URL_PASSWORD,
+        _HEADER_VALUE,
+        _KV_PASSWORD,
+        _OPTION,
+        _QUERY_SECRET,
+        _BEARER,
+        _SQL_PASSWORD,
+        _PAIR,
+        _PSQL_FIELD,
+    )
 )
 
 

@@ -166,6 +166,10 @@ def test_key_value_secrets_in_free_text_are_masked(key):
         "client_secret: 888888",
         '"-----BEGIN PRIVATE KEY-----\\r\\nMIIEHdr\\/Hdr_8888\\r\\n',
         "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES,AB\n\nHdr_8888",
+        # final review: what PostgreSQL logs, Python pairs, psql's expanded output
+        "LOG:  statement: ALTER ROLE spark_ro WITH LOGIN PASSWORD 'Hdr_8888'",
+        "[('password', 'Hdr_8888'), ('user', 'spark')]",
+        "password | Hdr_8888",
     ],
 )
 def test_secret_keys_in_reprs_json_and_env_lines_are_masked(text):
