@@ -228,10 +228,59 @@ def _pids_and_ports(state_dir: Path) -> tuple[list[c.ProcRecord], list[int], Pat
     return recs, list(state["ports"].values()), Path(state["paths"]["pg_root"])
 
 
-def _assert_all_gone(recs: list[c.ProcRecord], ports: list[int], pg_root: Path) -> None:
+def _assert_all_gone(
+    recs: list[c.ProcRecord], ports: list[int], pg_root: Path, state_dir: Path
+) -> None:
     assert [r.name for r in recs if c.is_alive(r)] == []
-    assert [p for p in ports if not c.port_is_free(p)] == []
+    # A freed port may be taken at once by another worker's stack (CI runs three): what
+    # must not remain is a listener of *this* stack, one whose command line, environment
+    # or working dir names its state dir, its pg root or one of its ports' DSNs.
+    ours = [str(state_dir), str(pg_root), *(f"127.0.0.1:{p}/" for p in ports)]
+    held = {p: _listeners(p) for p in ports if not c.port_is_free(p)}
+    leaked = {
+        p: hits for p, found in held.items() if (hits := [f for f in found if _names(f, ours)])
+    }
+    assert leaked == {}
     assert not pg_root.exists()
+
+
+def _names(identity: str, ours: list[str]) -> bool:
+    return any(marker in identity for marker in ours)
+
+
+def _listeners(port: int) -> list[str]:
+    """Command line, environment and cwd of each process listening on a TCP port (/proc)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":  # LISTEN
+                inodes.add(f"socket:[{fields[9]}]")
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit() or not _holds(proc, inodes):
+            continue
+        try:
+            raw = (proc / "cmdline").read_bytes() + b" " + (proc / "environ").read_bytes()
+            text = raw.replace(b"\0", b" ").decode(errors="replace")
+            found.append(f"{text} {os.readlink(proc / 'cwd')}")
+        except OSError:
+            continue  # gone meanwhile
+    return found
+
+
+def _holds(proc: Path, inodes: set[str]) -> bool:
+    try:
+        fds = list((proc / "fd").iterdir())
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(fd) in inodes:
+                return True
+        except OSError:
+            continue  # closed meanwhile (the listing's own fd, for one)
+    return False
 
 
 def test_cli_up_detached_then_down_leaves_nothing(tmp_path: Path) -> None:
@@ -261,7 +310,7 @@ def test_cli_up_detached_then_down_leaves_nothing(tmp_path: Path) -> None:
             [*CLI, "--state-dir", str(state_dir), "down"], capture_output=True, timeout=60, env=env
         )
     assert down.returncode == 0
-    _assert_all_gone(recs, ports, pg_root)
+    _assert_all_gone(recs, ports, pg_root, state_dir)
     Sandbox(state_dir).down()  # idempotent
 
 
@@ -285,7 +334,7 @@ def test_cli_up_in_the_foreground_stops_on_ctrl_c(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             Sandbox(state_dir).down()
-    _assert_all_gone(recs, ports, pg_root)
+    _assert_all_gone(recs, ports, pg_root, state_dir)
 
 
 def test_owner_crash_is_cleaned_up_by_the_watchdog(tmp_path: Path) -> None:
@@ -303,6 +352,6 @@ def test_owner_crash_is_cleaned_up_by_the_watchdog(tmp_path: Path) -> None:
     assert child.returncode == -signal.SIGKILL
     recs, ports, pg_root = _pids_and_ports(state_dir)
     eventually(lambda: not any(c.is_alive(r) for r in recs), timeout=20, interval=0.2)
-    _assert_all_gone(recs, ports, pg_root)
+    _assert_all_gone(recs, ports, pg_root, state_dir)
     assert not (state_dir / "state.json").exists()
     assert os.listdir(state_dir)  # logs stay for post-mortems
