@@ -100,7 +100,10 @@ def test_too_little_traffic_is_inconclusive_never_go(run_checks: Any, sandbox: A
             args=("--spark-stage", "100", "--spark-set", "canary.max_window_s=10"),
         )
     assert run.verdict["verdict"] == "NO-GO"
-    assert run.outcome("CN-100") == "error"
+    # error (inconclusive); or failed when a trigger fires besides (CI once saw T09 on the
+    # canary's memory slope during this test): both are NO-GO, and the stage must still
+    # say it could not judge the canary on zero requests
+    assert run.outcome("CN-100") in ("error", "failed")
     assert "inconclusive: 0 requests" in run.message("CN-100")
 
 
